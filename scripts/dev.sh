@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine: installs what is missing (a Vulkan driver, the
+# Fashion-MNIST package, a Rust toolchain), then trains the default model or runs the tests.
+#   scripts/dev.sh train [layerwise train flags...]   train the default preset (fmnist-quick)
+#   scripts/dev.sh test  [cargo test flags...]        the whole test suite, as CI runs it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+packages=(mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist ca-certificates curl xz-utils gcc)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
+
+# Mesa's loaders complain without a runtime dir; give them a private one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/layerwise-xdg-$(id -u)"
+  mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+fi
+
+cmd="${1:-train}"
+shift || true
+case "$cmd" in
+  train) exec cargo run --release -- train "$@" ;;
+  test) exec cargo test --release "$@" ;;
+  *) echo "usage: scripts/dev.sh train|test [args...]" >&2; exit 2 ;;
+esac

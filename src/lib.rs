@@ -1,0 +1,8 @@
+//! layerwise: greedy layerwise and decoupled greedy learning of CNNs on any GPU wgpu can drive.
+
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod reference;
+
+pub use error::{Error, Result};

@@ -1,0 +1,16 @@
+//! One host function per kernel. Each records its dispatch into a `PlanBuilder`; the matching CPU
+//! mirror with the same name and argument order lives in `crate::reference`.
+//!
+//! Layout: activations are NHWC (channels last) f32; conv weights are [Cout][KH][KW][Cin]; linear
+//! weights are [out][in]. Checkpoints convert to PyTorch's NCHW/OIHW order on the way out.
+
+pub mod relu;
+
+pub use relu::{relu_backward, relu_forward};
+
+use crate::gpu::KernelSpec;
+
+/// Every kernel the engine can launch (compiled ahead of time in tests and by `layerwise devices --check`).
+pub fn all_kernels() -> Vec<&'static KernelSpec> {
+    vec![&relu::RELU_FORWARD, &relu::RELU_BACKWARD]
+}

@@ -1,0 +1,7 @@
+//! Plain-loop CPU references in f64, one per kernel, with the kernel's name and argument order. They
+//! define what the GPU kernels must compute; tests compare the two on random shapes and check these
+//! against PyTorch's float64 results and against finite differences.
+
+pub mod relu;
+
+pub use relu::{relu_backward, relu_forward};

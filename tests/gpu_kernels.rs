@@ -1,0 +1,7 @@
+//! Every GPU kernel against its CPU reference on seeded random shapes, with runtime checks on and off.
+//! Outputs are poisoned with NaN first, so an element a kernel forgets to write fails the comparison.
+
+mod common;
+
+#[path = "gpu_kernels/relu.rs"]
+mod relu;

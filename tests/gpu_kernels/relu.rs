@@ -1,0 +1,32 @@
+use crate::common::*;
+use layerwise::gpu::PlanBuilder;
+use layerwise::{ops, reference};
+
+#[test]
+fn relu_forward_and_backward_match_reference() {
+    both_modes(|g| {
+        let mut rng = Rng::new(1);
+        for _ in 0..4 {
+            let n = rng.range(1, 70_000);
+            let x = rng.normals(n);
+            let d_y = rng.normals(n);
+            let mut y_ref = vec![0.0; n];
+            let mut dx_ref = vec![0.0; n];
+            reference::relu_forward(&x, &mut y_ref);
+            reference::relu_backward(&x, &d_y, &mut dx_ref);
+
+            let tx = g.tensor_from(&[n], &to_f32(&x), "x").unwrap();
+            let tdy = g.tensor_from(&[n], &to_f32(&d_y), "d_y").unwrap();
+            let ty = g.tensor(&[n], "y").unwrap();
+            let tdx = g.tensor(&[n], "d_x").unwrap();
+            g.fill(&ty, f32::NAN);
+            g.fill(&tdx, f32::NAN);
+            let mut p = PlanBuilder::new(g, "relu");
+            ops::relu_forward(&mut p, &tx, &ty).unwrap();
+            ops::relu_backward(&mut p, &tx, &tdy, &tdx).unwrap();
+            g.run(&[&p.finish().unwrap()]).unwrap();
+            assert_close("relu_forward", &g.download(&ty).unwrap(), &y_ref);
+            assert_close("relu_backward", &g.download(&tdx).unwrap(), &dx_ref);
+        }
+    });
+}
