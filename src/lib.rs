@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod gpu;
+pub mod metrics;
 pub mod ops;
 pub mod reference;
 

@@ -39,7 +39,7 @@ fn every_shader_file_is_embedded_and_used() {
     }
     let used: Vec<&str> = layerwise::ops::all_kernels().iter().map(|k| k.shader).collect();
     for f in &files {
-        assert!(shaders::raw(f).is_some(), "shaders/{f}.wgsl is not embedded in src/gpu/shaders.rs");
+        assert!(shaders::raw(f).is_some(), "shaders/{f}.wgsl is not embedded (build.rs)");
         if !f.starts_with("common/") {
             assert!(used.contains(&f.as_str()), "shaders/{f}.wgsl is not used by any kernel in ops::all_kernels()");
         }
