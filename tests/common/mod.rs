@@ -120,3 +120,62 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64]) {
     let e = rel_err(got, want);
     assert!(e < F32_TOL, "{what}: relative error {e:.3e} >= {F32_TOL:e}");
 }
+
+/// PyTorch float64 oracle vectors (tests/fixtures/torch_vectors.safetensors, NCHW layout): values and shape.
+pub fn torch(name: &str) -> (Vec<f64>, Vec<usize>) {
+    static FILE: OnceLock<Vec<u8>> = OnceLock::new();
+    let bytes = FILE.get_or_init(|| {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch_vectors.safetensors");
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    });
+    let st = safetensors::SafeTensors::deserialize(bytes).expect("torch vectors parse");
+    let t = st.tensor(name).unwrap_or_else(|_| panic!("no tensor `{name}` in the torch vectors"));
+    assert_eq!(t.dtype(), safetensors::Dtype::F64);
+    let v = t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+    (v, t.shape().to_vec())
+}
+
+/// [N, C, H, W] -> [N, H, W, C].
+pub fn nchw_to_nhwc(x: &[f64], shape: &[usize]) -> Vec<f64> {
+    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3]);
+    let mut out = vec![0.0; x.len()];
+    for ni in 0..n {
+        for ci in 0..c {
+            for hi in 0..h {
+                for wi in 0..w {
+                    out[((ni * h + hi) * w + wi) * c + ci] = x[((ni * c + ci) * h + hi) * w + wi];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [O, I, KH, KW] -> [O, KH, KW, I] (the same permutation as NCHW -> NHWC).
+pub fn oihw_to_ohwi(w: &[f64], shape: &[usize]) -> Vec<f64> {
+    nchw_to_nhwc(w, shape)
+}
+
+/// Central finite differences of `loss` at `x`, compared with `analytic`: max relative error over
+/// the entries (each entry's error relative to max(|numeric|, |analytic|, 1e-3)).
+pub fn finite_diff_error(x: &[f64], analytic: &[f64], mut loss: impl FnMut(&[f64]) -> f64) -> f64 {
+    let h = 1e-6;
+    let mut worst = 0f64;
+    let mut xp = x.to_vec();
+    for i in 0..x.len() {
+        xp[i] = x[i] + h;
+        let up = loss(&xp);
+        xp[i] = x[i] - h;
+        let down = loss(&xp);
+        xp[i] = x[i];
+        let num = (up - down) / (2.0 * h);
+        let scale = num.abs().max(analytic[i].abs()).max(1e-3);
+        worst = worst.max((num - analytic[i]).abs() / scale);
+    }
+    worst
+}
+
+/// sum(y * d_y): the scalar whose gradients the torch vectors and the finite-difference checks use.
+pub fn dot(y: &[f64], d_y: &[f64]) -> f64 {
+    y.iter().zip(d_y).map(|(a, b)| a * b).sum()
+}

@@ -1,0 +1,7 @@
+//! The CPU references themselves: backward passes against central finite differences, and every op
+//! against PyTorch's float64 results (tests/fixtures/torch_vectors.safetensors).
+
+mod common;
+
+#[path = "reference_checks/relu.rs"]
+mod relu;
