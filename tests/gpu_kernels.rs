@@ -5,3 +5,7 @@ mod common;
 
 #[path = "gpu_kernels/relu.rs"]
 mod relu;
+#[path = "gpu_kernels/conv2d.rs"]
+mod conv2d;
+#[path = "gpu_kernels/linear.rs"]
+mod linear;

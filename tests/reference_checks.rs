@@ -5,3 +5,7 @@ mod common;
 
 #[path = "reference_checks/relu.rs"]
 mod relu;
+#[path = "reference_checks/conv2d.rs"]
+mod conv2d;
+#[path = "reference_checks/linear.rs"]
+mod linear;

@@ -120,7 +120,7 @@ impl AdapterSummary {
             device_type: format!("{:?}", info.device_type),
             driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             max_buffer_size: l.max_buffer_size,
-            max_storage_binding: l.max_storage_buffer_binding_size as u64,
+            max_storage_binding: l.max_storage_buffer_binding_size,
             max_workgroup_storage: l.max_compute_workgroup_storage_size,
             max_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
             subgroup_size: (info.subgroup_min_size, info.subgroup_max_size),
@@ -309,7 +309,7 @@ impl Gpu {
         self.features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
     }
     pub fn max_storage_binding(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size as u64
+        self.limits.max_storage_buffer_binding_size
     }
     pub fn max_buffer_size(&self) -> u64 {
         self.limits.max_buffer_size

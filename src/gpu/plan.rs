@@ -13,7 +13,8 @@ enum Cmd {
 }
 
 enum Step {
-    Dispatch { kernel: Arc<Kernel>, bind_group: wgpu::BindGroup, groups: [u32; 3] },
+    // The tensors stay referenced: a buffer is destroyed when its last Tensor drops.
+    Dispatch { kernel: Arc<Kernel>, bind_group: wgpu::BindGroup, groups: [u32; 3], _tensors: Vec<Tensor> },
     Copy { src: Tensor, dst: Tensor },
 }
 
@@ -124,7 +125,7 @@ impl<'g> PlanBuilder<'g> {
                     }
                     let bind_group =
                         g.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.spec.name), layout: &kernel.layout, entries: &entries });
-                    Step::Dispatch { kernel, bind_group, groups }
+                    Step::Dispatch { kernel, bind_group, groups, _tensors: tensors }
                 }
                 Cmd::Copy { src, dst } => Step::Copy { src, dst },
             })
@@ -155,7 +156,7 @@ impl Plan {
                 }
                 Step::Dispatch { .. } => {
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&self.label), timestamp_writes: None });
-                    while let Some(Step::Dispatch { kernel, bind_group, groups }) = self.steps.get(i) {
+                    while let Some(Step::Dispatch { kernel, bind_group, groups, .. }) = self.steps.get(i) {
                         pass.set_pipeline(&kernel.pipeline);
                         pass.set_bind_group(0, bind_group, &[]);
                         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
