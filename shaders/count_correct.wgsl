@@ -13,21 +13,22 @@ struct Params { n: u32, k: u32, _p0: u32, _p1: u32 }
 fn main(@builtin(local_invocation_index) lid: u32) {
     var correct = 0u;
     for (var row = lid; row < p.n; row += WG) {
+        // Padding (0xFFFFFFFF) or no such class: never correct. (An `if` rather than `continue`, which
+        // would make WGSL's uniformity analysis distrust the barriers after the loop.)
         let label = labels[row];
-        if label >= p.k {
-            continue;  // padding (0xFFFFFFFF) or no such class: never correct
-        }
-        let off = row * p.k;
-        var m = scores[off];
-        var arg = 0u;
-        for (var j = 1u; j < p.k; j++) {
-            let v = scores[off + j];
-            if v > m {
-                m = v;
-                arg = j;
+        if label < p.k {
+            let off = row * p.k;
+            var m = scores[off];
+            var arg = 0u;
+            for (var j = 1u; j < p.k; j++) {
+                let v = scores[off + j];
+                if v > m {
+                    m = v;
+                    arg = j;
+                }
             }
+            correct += u32(arg == label);
         }
-        correct += u32(arg == label);
     }
     let total = team_sum_u32(correct, lid, WG);
     if lid == 0u {

@@ -27,27 +27,28 @@ fn statistics(lid: u32) {
     var correct = 0u;
     var valid = 0u;
     for (var row = lid; row < p.n; row += WG) {
+        // An `if`, not `continue`: a non-uniform continue makes WGSL's uniformity analysis (Tint)
+        // distrust the barriers that follow the loop.
         let label = label_of(row);
-        if label == PAD {
-            continue;
-        }
-        let off = row * p.k;
-        var m = logits[off];
-        var arg = 0u;
-        for (var j = 1u; j < p.k; j++) {
-            let v = logits[off + j];
-            if v > m {
-                m = v;
-                arg = j;
+        if label != PAD {
+            let off = row * p.k;
+            var m = logits[off];
+            var arg = 0u;
+            for (var j = 1u; j < p.k; j++) {
+                let v = logits[off + j];
+                if v > m {
+                    m = v;
+                    arg = j;
+                }
             }
+            var s = 0.0;
+            for (var j = 0u; j < p.k; j++) {
+                s += exp(logits[off + j] - m);
+            }
+            loss += log(s) + m - logits[off + label];
+            correct += u32(arg == label);
+            valid += 1u;
         }
-        var s = 0.0;
-        for (var j = 0u; j < p.k; j++) {
-            s += exp(logits[off + j] - m);
-        }
-        loss += log(s) + m - logits[off + label];
-        correct += u32(arg == label);
-        valid += 1u;
     }
     let total_loss = team_sum(loss, lid, WG);
     let total_correct = team_sum_u32(correct, lid, WG);
