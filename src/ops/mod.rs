@@ -6,13 +6,27 @@
 
 pub mod conv2d;
 pub mod linear;
+pub mod avgpool2d;
+pub mod count_correct;
+pub mod cross_entropy;
+pub mod maxpool2d;
 pub mod relu;
+pub mod sgd_update;
+pub mod softmax_accumulate;
+pub mod space_to_depth;
 
 pub use conv2d::{conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_workspace_len, conv2d_forward, Conv2dShape};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
+pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
+pub use count_correct::count_correct;
+pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
+pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
 pub use relu::{relu_backward, relu_forward};
+pub use sgd_update::sgd_update;
+pub use softmax_accumulate::softmax_accumulate;
+pub use space_to_depth::{space_to_depth_backward, space_to_depth_forward};
 
-use crate::gpu::KernelSpec;
+use crate::gpu::{KernelSpec, ELEMENTWISE_WG};
 
 /// Every kernel the engine can launch (compiled ahead of time in tests and by `layerwise devices --check`).
 pub fn all_kernels() -> Vec<&'static KernelSpec> {
@@ -23,5 +37,22 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
         &conv2d::CONV2D_BACKWARD_WEIGHT_REDUCE,
         &relu::RELU_FORWARD,
         &relu::RELU_BACKWARD,
+        &space_to_depth::SPACE_TO_DEPTH_FORWARD,
+        &space_to_depth::SPACE_TO_DEPTH_BACKWARD,
+        &maxpool2d::MAXPOOL2D_FORWARD,
+        &maxpool2d::MAXPOOL2D_BACKWARD,
+        &avgpool2d::AVGPOOL2D_FORWARD,
+        &avgpool2d::AVGPOOL2D_BACKWARD,
+        &cross_entropy::CROSS_ENTROPY,
+        &softmax_accumulate::SOFTMAX_ACCUMULATE,
+        &count_correct::COUNT_CORRECT,
+        &sgd_update::SGD_UPDATE,
     ]
+}
+
+/// Threads that share one row in the row-wise softmax kernels (see shaders/common/rows.wgsl): about
+/// eight elements per thread, a power of two from 1 to a whole workgroup. Small K (10 classes) packs
+/// many rows into a workgroup; large K (1000) spreads one row over many threads.
+pub(crate) fn row_team(k: usize) -> u32 {
+    (k.div_ceil(8).next_power_of_two() as u32).min(ELEMENTWISE_WG)
 }

@@ -4,8 +4,22 @@
 
 pub mod conv2d;
 pub mod linear;
+pub mod avgpool2d;
+pub mod count_correct;
+pub mod cross_entropy;
+pub mod maxpool2d;
 pub mod relu;
+pub mod sgd_update;
+pub mod softmax_accumulate;
+pub mod space_to_depth;
 
 pub use conv2d::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_forward};
+pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
+pub use count_correct::count_correct;
+pub use cross_entropy::cross_entropy;
+pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
 pub use relu::{relu_backward, relu_forward};
+pub use sgd_update::sgd_update;
+pub use softmax_accumulate::softmax_accumulate;
+pub use space_to_depth::{space_to_depth_backward, space_to_depth_forward};

@@ -1,0 +1,45 @@
+use crate::common::*;
+use layerwise::gpu::{ParamArena, PlanBuilder};
+use layerwise::{ops, reference};
+
+#[test]
+fn sgd_update_matches_reference_across_steps_and_schedules() {
+    both_modes(|g| {
+        let mut rng = Rng::new(81);
+        // Odd sizes leave zero padding between the arena's tensors; it must stay zero.
+        let shapes = vec![vec![3, 5], vec![7], vec![1], vec![2, 3, 3, 4], vec![301]];
+        for nesterov in [0.0, 1.0] {
+            let params = ParamArena::new(g, &shapes, "params").unwrap();
+            let grads = params.like(g, "grads").unwrap();
+            let momentum = params.like(g, "momentum").unwrap();
+            let hyper = g.tensor(&[4], "hyper").unwrap();
+            let init: Vec<Vec<f32>> = shapes.iter().map(|s| to_f32(&rng.normals(s.iter().product()))).collect();
+            params.upload(g, &init);
+            let mut w = to_f64(&g.download(&params.all).unwrap());
+            let mut buf = vec![0.0; w.len()];
+
+            // Recorded once; each step changes the gradients and the hyper-parameters only.
+            let mut p = PlanBuilder::new(g, "sgd");
+            ops::sgd_update(&mut p, &params, &grads, &momentum, &hyper).unwrap();
+            let plan = p.finish().unwrap();
+            for (step, lr) in [0.1, 0.1, 0.03].into_iter().enumerate() {
+                let h = [lr, 0.9, 5e-4, nesterov];
+                let gs: Vec<Vec<f32>> = shapes.iter().map(|s| to_f32(&rng.normals(s.iter().product()))).collect();
+                grads.upload(g, &gs);
+                g.upload(&hyper, &h.map(|v| v as f32));
+                g.run(&[&plan]).unwrap();
+                let gflat = to_f64(&g.download(&grads.all).unwrap());
+                reference::sgd_update(&mut w, &gflat, &mut buf, h.map(|v| v as f32 as f64));
+                let what = format!("sgd step {step} nesterov={nesterov}");
+                let got = g.download(&params.all).unwrap();
+                assert_close(&format!("{what} params"), &got, &w);
+                assert_close(&format!("{what} momentum"), &g.download(&momentum.all).unwrap(), &buf);
+                // Carry on from the GPU's values, so f32 rounding does not pile up over steps.
+                w = to_f64(&got);
+                buf = to_f64(&g.download(&momentum.all).unwrap());
+                let pad = params.offsets()[1] - 15;
+                assert!(got[15..15 + pad].iter().all(|&v| v == 0.0), "{what}: padding changed");
+            }
+        }
+    });
+}
