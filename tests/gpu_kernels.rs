@@ -3,5 +3,7 @@
 
 mod common;
 
+#[path = "gpu_kernels/batchnorm.rs"]
+mod batchnorm;
 #[path = "gpu_kernels/relu.rs"]
 mod relu;

@@ -3,5 +3,7 @@
 
 mod common;
 
+#[path = "reference_checks/batchnorm.rs"]
+mod batchnorm;
 #[path = "reference_checks/relu.rs"]
 mod relu;

@@ -2,6 +2,8 @@
 //! define what the GPU kernels must compute; tests compare the two on random shapes and check these
 //! against PyTorch's float64 results and against finite differences.
 
+pub mod batchnorm;
 pub mod relu;
 
+pub use batchnorm::{batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train};
 pub use relu::{relu_backward, relu_forward};
