@@ -3,6 +3,8 @@
 
 mod common;
 
+#[path = "gpu_kernels/augment.rs"]
+mod augment;
 #[path = "gpu_kernels/batchnorm.rs"]
 mod batchnorm;
 #[path = "gpu_kernels/relu.rs"]

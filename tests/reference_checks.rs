@@ -3,6 +3,8 @@
 
 mod common;
 
+#[path = "reference_checks/augment.rs"]
+mod augment;
 #[path = "reference_checks/batchnorm.rs"]
 mod batchnorm;
 #[path = "reference_checks/relu.rs"]
