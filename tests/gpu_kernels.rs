@@ -11,6 +11,10 @@ mod count_correct;
 mod cross_entropy;
 #[path = "gpu_kernels/maxpool2d.rs"]
 mod maxpool2d;
+#[path = "gpu_kernels/augment.rs"]
+mod augment;
+#[path = "gpu_kernels/batchnorm.rs"]
+mod batchnorm;
 #[path = "gpu_kernels/relu.rs"]
 mod relu;
 #[path = "gpu_kernels/conv2d.rs"]

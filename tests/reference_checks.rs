@@ -11,6 +11,10 @@ mod count_correct;
 mod cross_entropy;
 #[path = "reference_checks/maxpool2d.rs"]
 mod maxpool2d;
+#[path = "reference_checks/augment.rs"]
+mod augment;
+#[path = "reference_checks/batchnorm.rs"]
+mod batchnorm;
 #[path = "reference_checks/relu.rs"]
 mod relu;
 #[path = "reference_checks/conv2d.rs"]

@@ -10,6 +10,8 @@ pub mod avgpool2d;
 pub mod count_correct;
 pub mod cross_entropy;
 pub mod maxpool2d;
+pub mod augment;
+pub mod batchnorm;
 pub mod relu;
 pub mod sgd_update;
 pub mod softmax_accumulate;
@@ -21,6 +23,8 @@ pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
 pub use count_correct::count_correct;
 pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
 pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
+pub use augment::{augment_batch, AugmentConfig};
+pub use batchnorm::{batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train, batchnorm_workspace_len};
 pub use relu::{relu_backward, relu_forward};
 pub use sgd_update::sgd_update;
 pub use softmax_accumulate::softmax_accumulate;
@@ -47,7 +51,11 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
         &softmax_accumulate::SOFTMAX_ACCUMULATE,
         &count_correct::COUNT_CORRECT,
         &sgd_update::SGD_UPDATE,
+        &augment::AUGMENT_BATCH,
     ]
+    .into_iter()
+    .chain(batchnorm::KERNELS.iter().copied())
+    .collect()
 }
 
 /// Threads that share one row in the row-wise softmax kernels (see shaders/common/rows.wgsl): about

@@ -1,0 +1,215 @@
+use crate::common::*;
+use layerwise::gpu::{Gpu, ParamArena, PlanBuilder, Tensor};
+use layerwise::{ops, reference};
+
+/// One batchnorm problem: x [M, C] plus its per-channel tensors, all rounded to f32 so both sides see
+/// the same inputs.
+struct Case {
+    shape: Vec<usize>,
+    c: usize,
+    x: Vec<f64>,
+    gamma: Vec<f64>,
+    beta: Vec<f64>,
+    running_mean: Vec<f64>,
+    running_var: Vec<f64>,
+    d_y: Vec<f64>,
+}
+
+impl Case {
+    fn new(rng: &mut Rng, shape: &[usize], offset: f64, scale: f64) -> Case {
+        let c = *shape.last().unwrap();
+        let len: usize = shape.iter().product();
+        let f32r = |v: f64| v as f32 as f64;
+        // Per-channel offsets too, so channels are not interchangeable.
+        let shifts: Vec<f64> = (0..c).map(|_| offset + scale * rng.normal()).collect();
+        let x = (0..len).map(|i| f32r(shifts[i % c] + scale * rng.normal())).collect();
+        let gamma = (0..c).map(|_| f32r(1.0 + 0.5 * rng.normal())).collect();
+        let beta = rng.normals(c);
+        let running_mean = rng.normals(c);
+        let running_var = (0..c).map(|_| f32r(0.5 + rng.uniform())).collect();
+        let d_y = rng.normals(len);
+        Case { shape: shape.to_vec(), c, x, gamma, beta, running_mean, running_var, d_y }
+    }
+}
+
+/// Per-channel tensors packed the way the trainer packs them: gamma/beta in a parameter arena, running
+/// stats in their own arena, saved stats in another, gradients in a third (so outputs share buffers).
+struct Channels {
+    params: ParamArena,
+    running: ParamArena,
+    saved: ParamArena,
+    grads: ParamArena,
+}
+
+fn channels(g: &Gpu, c: usize) -> Channels {
+    let two = [vec![c], vec![c]];
+    let params = ParamArena::new(g, &two, "bn params").unwrap();
+    let running = ParamArena::new(g, &two, "bn running").unwrap();
+    let saved = ParamArena::new(g, &two, "bn saved").unwrap();
+    let grads = params.like(g, "bn grads").unwrap();
+    Channels { params, running, saved, grads }
+}
+
+fn poisoned(g: &Gpu, shape: &[usize], what: &str) -> Tensor {
+    let t = g.tensor(shape, what).unwrap();
+    g.fill(&t, f32::NAN);
+    t
+}
+
+fn check_case(g: &Gpu, k: &Case, relu: bool) {
+    let what = format!("{:?} relu={relu}", k.shape);
+    let c = k.c;
+    let len = k.x.len();
+    let m = len / c;
+
+    // Reference: training forward, evaluation with the updated running stats, backward.
+    let mut rm = k.running_mean.clone();
+    let mut rv = k.running_var.clone();
+    let (mut save_mean, mut save_invstd) = (vec![0.0; c], vec![0.0; c]);
+    let mut y = vec![0.0; len];
+    reference::batchnorm_forward_train(&k.x, &k.gamma, &k.beta, &mut rm, &mut rv, &mut save_mean, &mut save_invstd, &mut y, relu);
+    let mut y_eval = vec![0.0; len];
+    reference::batchnorm_forward_eval(&k.x, &k.gamma, &k.beta, &k.running_mean, &k.running_var, &mut y_eval, relu);
+    // The backward gets the f32 versions of what the forward saved, as the GPU backward does.
+    let (y32, sm32, si32) = (to_f64(&to_f32(&y)), to_f64(&to_f32(&save_mean)), to_f64(&to_f32(&save_invstd)));
+    let mut d_x = vec![0.0; len];
+    let (mut d_gamma, mut d_beta) = (vec![0.0; c], vec![0.0; c]);
+    reference::batchnorm_backward(&k.x, &y32, &k.d_y, &k.gamma, &sm32, &si32, &mut d_x, &mut d_gamma, &mut d_beta, relu);
+
+    let ch = channels(g, c);
+    ch.params.upload(g, &[to_f32(&k.gamma), to_f32(&k.beta)]);
+    ch.running.upload(g, &[to_f32(&k.running_mean), to_f32(&k.running_var)]);
+    g.fill(&ch.saved.all, f32::NAN);
+    g.fill(&ch.grads.all, f32::NAN);
+    let (gamma, beta) = (&ch.params.tensors[0], &ch.params.tensors[1]);
+    let (t_rm, t_rv) = (&ch.running.tensors[0], &ch.running.tensors[1]);
+    let (t_sm, t_si) = (&ch.saved.tensors[0], &ch.saved.tensors[1]);
+    let (t_dgamma, t_dbeta) = (&ch.grads.tensors[0], &ch.grads.tensors[1]);
+    let eval_stats = ParamArena::new(g, &[vec![c], vec![c]], "bn eval running").unwrap();
+    eval_stats.upload(g, &[to_f32(&k.running_mean), to_f32(&k.running_var)]);
+
+    let tx = g.tensor_from(&k.shape, &to_f32(&k.x), "x").unwrap();
+    let ty = poisoned(g, &k.shape, "y");
+    let ty_eval = poisoned(g, &k.shape, "y_eval");
+    let ws = poisoned(g, &[ops::batchnorm_workspace_len(m, c)], "bn workspace");
+    let mut p = PlanBuilder::new(g, "bn forward");
+    ops::batchnorm_forward_train(&mut p, &tx, gamma, beta, t_rm, t_rv, t_sm, t_si, &ty, &ws, relu).unwrap();
+    ops::batchnorm_forward_eval(&mut p, &tx, gamma, beta, &eval_stats.tensors[0], &eval_stats.tensors[1], &ty_eval, relu).unwrap();
+    g.run(&[&p.finish().unwrap()]).unwrap();
+    assert_close(&format!("y {what}"), &g.download(&ty).unwrap(), &y);
+    assert_close(&format!("y_eval {what}"), &g.download(&ty_eval).unwrap(), &y_eval);
+    assert_close(&format!("save_mean {what}"), &g.download(t_sm).unwrap(), &save_mean);
+    assert_close(&format!("save_invstd {what}"), &g.download(t_si).unwrap(), &save_invstd);
+    assert_close(&format!("running_mean {what}"), &g.download(t_rm).unwrap(), &rm);
+    assert_close(&format!("running_var {what}"), &g.download(t_rv).unwrap(), &rv);
+
+    // Backward from the same inputs the reference saw (saved stats and y in f32).
+    ch.saved.upload(g, &[to_f32(&sm32), to_f32(&si32)]);
+    let ty32 = g.tensor_from(&k.shape, &to_f32(&y32), "y f32").unwrap();
+    let tdy = g.tensor_from(&k.shape, &to_f32(&k.d_y), "d_y").unwrap();
+    let tdx = poisoned(g, &k.shape, "d_x");
+    g.fill(&ws, f32::NAN);
+    let y_arg = if relu { &ty32 } else { &tx };
+    let mut p = PlanBuilder::new(g, "bn backward");
+    ops::batchnorm_backward(&mut p, &tx, y_arg, &tdy, gamma, t_sm, t_si, &tdx, t_dgamma, t_dbeta, &ws, relu).unwrap();
+    g.run(&[&p.finish().unwrap()]).unwrap();
+    let got_dx = g.download(&tdx).unwrap();
+    if m > 2 {
+        assert_close(&format!("d_x {what}"), &got_dx, &d_x);
+    } else {
+        // With two rows xhat = +-1 up to eps, so d_x = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))
+        // is zero up to eps / var: any f32 evaluation cancels. Measure against the size of the terms.
+        let terms: Vec<f64> = (0..len).map(|i| k.gamma[i % c] * si32[i % c] * k.d_y[i]).collect();
+        let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|t| t * t).sum::<f64>().sqrt();
+        let e = norm(&mut got_dx.iter().zip(&d_x).map(|(&a, b)| a as f64 - b)) / norm(&mut terms.into_iter());
+        assert!(e < F32_TOL, "d_x {what}: error {e:.3e} relative to the terms");
+    }
+    assert_close(&format!("d_gamma {what}"), &g.download(t_dgamma).unwrap(), &d_gamma);
+    assert_close(&format!("d_beta {what}"), &g.download(t_dbeta).unwrap(), &d_beta);
+}
+
+#[test]
+fn batchnorm_matches_reference() {
+    // NHWC and [N, C] shapes: batch 1, C = 1, 3, 5, 64, 300, M from 2 up to several chunks with a short
+    // last chunk (M = 3 * 41 * 43 = 5289 gives 83 chunks of 64).
+    let shapes: [&[usize]; 8] =
+        [&[2, 1], &[1, 5, 7, 3], &[3, 5, 7, 5], &[2, 9, 11, 64], &[6, 300], &[3, 41, 43, 1], &[128, 1000], &[2, 13, 17, 3]];
+    both_modes(|g| {
+        let mut rng = Rng::new(11);
+        for (i, shape) in shapes.iter().enumerate() {
+            let k = Case::new(&mut rng, shape, 0.0, 1.0);
+            check_case(g, &k, i % 2 == 0);
+            check_case(g, &k, i % 2 == 1);
+        }
+    });
+}
+
+#[test]
+fn batchnorm_keeps_precision_on_shifted_inputs() {
+    // Mean 100, std 0.1: the variance is 1e-6 of the second moment, so E[x^2] - E[x]^2 in f32 would lose it.
+    // The largest case spans the full 256 chunks.
+    let shapes: [&[usize]; 3] = [&[4, 9, 7, 5], &[2, 31, 33, 64], &[16, 64, 65, 3]];
+    both_modes(|g| {
+        let mut rng = Rng::new(12);
+        for shape in shapes {
+            let k = Case::new(&mut rng, shape, 100.0, 0.1);
+            check_case(g, &k, false);
+            check_case(g, &k, true);
+        }
+    });
+}
+
+#[test]
+fn batchnorm_is_deterministic() {
+    both_modes(|g| {
+        let mut rng = Rng::new(13);
+        let k = Case::new(&mut rng, &[2, 23, 29, 7], 3.0, 2.0);
+        let ch = channels(g, k.c);
+        let tx = g.tensor_from(&k.shape, &to_f32(&k.x), "x").unwrap();
+        let tdy = g.tensor_from(&k.shape, &to_f32(&k.d_y), "d_y").unwrap();
+        let ty = g.tensor(&k.shape, "y").unwrap();
+        let tdx = g.tensor(&k.shape, "d_x").unwrap();
+        let ws = g.tensor(&[ops::batchnorm_workspace_len(k.x.len() / k.c, k.c)], "ws").unwrap();
+        let (gamma, beta) = (&ch.params.tensors[0], &ch.params.tensors[1]);
+        let (t_rm, t_rv) = (&ch.running.tensors[0], &ch.running.tensors[1]);
+        let (t_sm, t_si) = (&ch.saved.tensors[0], &ch.saved.tensors[1]);
+        let mut p = PlanBuilder::new(g, "bn step");
+        ops::batchnorm_forward_train(&mut p, &tx, gamma, beta, t_rm, t_rv, t_sm, t_si, &ty, &ws, true).unwrap();
+        ops::batchnorm_backward(&mut p, &tx, &ty, &tdy, gamma, t_sm, t_si, &tdx, &ch.grads.tensors[0], &ch.grads.tensors[1], &ws, true).unwrap();
+        let plan = p.finish().unwrap();
+        ch.params.upload(g, &[to_f32(&k.gamma), to_f32(&k.beta)]);
+        let bits = |t: &Tensor| g.download(t).unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            g.run(&[&plan]).unwrap();
+            runs.push([bits(&ty), bits(&ch.saved.all), bits(&tdx), bits(&ch.grads.all)]);
+        }
+        assert!(runs.windows(2).all(|w| w[0] == w[1]), "batchnorm results differ between identical runs");
+    });
+}
+
+#[test]
+fn batchnorm_train_refuses_a_single_row() {
+    both_modes(|g| {
+        let ch = channels(g, 4);
+        let tx = g.tensor(&[1, 4], "x").unwrap();
+        let ty = g.tensor(&[1, 4], "y").unwrap();
+        let ws = g.tensor(&[ops::batchnorm_workspace_len(1, 4)], "ws").unwrap();
+        let mut p = PlanBuilder::new(g, "bn one row");
+        let r = ops::batchnorm_forward_train(
+            &mut p,
+            &tx,
+            &ch.params.tensors[0],
+            &ch.params.tensors[1],
+            &ch.running.tensors[0],
+            &ch.running.tensors[1],
+            &ch.saved.tensors[0],
+            &ch.saved.tensors[1],
+            &ty,
+            &ws,
+            false,
+        );
+        let e = r.expect_err("M = 1 must be refused in training");
+        assert!(e.to_string().contains("more than one value per channel"), "{e}");
+    });
+}
