@@ -1,5 +1,6 @@
 //! layerwise: greedy layerwise and decoupled greedy learning of CNNs on any GPU wgpu can drive.
 
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod metrics;
