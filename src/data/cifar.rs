@@ -64,9 +64,7 @@ pub(crate) fn load_members(base: &Path, members: &[Member]) -> Result<(Dataset, 
     let mut gap: Option<&str> = None;
     for name in TRAIN_BATCHES {
         match (get(name), gap) {
-            (Some(m), Some(missing)) => {
-                return Err(Error::data(&m.path, format!("present but {missing} is missing")))
-            }
+            (Some(m), Some(missing)) => return Err(Error::data(&m.path, format!("present but {missing} is missing"))),
             (Some(m), None) => parse_batch(&m.path, &m.bytes, &mut train)?,
             (None, _) => gap = gap.or(Some(name)),
         }

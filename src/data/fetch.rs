@@ -62,7 +62,9 @@ fn manifest(kind: DatasetKind) -> (&'static str, Vec<RemoteFile>) {
 
 fn fetchable(name: &str) -> Result<DatasetKind> {
     DatasetKind::from_name(name).filter(|k| *k != DatasetKind::ImageFolder).ok_or_else(|| {
-        Error::usage(format!("cannot fetch '{name}': the datasets that can be fetched are fashion-mnist, mnist and cifar10"))
+        Error::usage(format!(
+            "cannot fetch '{name}': the datasets that can be fetched are fashion-mnist, mnist and cifar10"
+        ))
     })
 }
 

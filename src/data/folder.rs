@@ -162,7 +162,10 @@ pub(crate) fn tree_from_archive(archive: &Path, images: Vec<(String, Vec<u8>)>) 
     let test_split = ["test", "val"].into_iter().find(|s| members.iter().any(|m| m.0 == *s));
     if let Some(s) = test_split {
         if let Some(m) = members.iter().find(|m| m.0 == s && !classes.contains(&m.1)) {
-            return Err(Error::data(archive.join(&m.3), format!("class '{}' is not one of the classes under train/", m.1)));
+            return Err(Error::data(
+                archive.join(&m.3),
+                format!("class '{}' is not one of the classes under train/", m.1),
+            ));
         }
     }
     members.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
@@ -178,13 +181,7 @@ pub(crate) fn tree_from_archive(archive: &Path, images: Vec<(String, Vec<u8>)>) 
         }
     }
     let root_path = if root.is_empty() { archive.to_path_buf() } else { archive.join(root.trim_end_matches('/')) };
-    Ok(Tree {
-        root: root_path,
-        classes,
-        train,
-        test: test_split.map(|s| (s.to_string(), test)),
-        fingerprint: 0,
-    })
+    Ok(Tree { root: root_path, classes, train, test: test_split.map(|s| (s.to_string(), test)), fingerprint: 0 })
 }
 
 /// One decoded image: grey (1 channel) or RGB (3), alpha dropped.

@@ -51,7 +51,10 @@ pub(crate) fn load_dir(dir: &Path, classes: Vec<String>) -> Result<(Dataset, Opt
         if (t.height, t.width) != (train.height, train.width) {
             return Err(Error::data(
                 &t.source,
-                format!("images are {}x{} but the training images are {}x{}", t.height, t.width, train.height, train.width),
+                format!(
+                    "images are {}x{} but the training images are {}x{}",
+                    t.height, t.width, train.height, train.width
+                ),
             ));
         }
     }
@@ -93,10 +96,7 @@ pub(crate) fn read_maybe_gz(path: &Path) -> Result<(Vec<u8>, bool)> {
     let mut dec = flate2::read::MultiGzDecoder::new(&raw[..]);
     if let Err(e) = dec.read_to_end(&mut out) {
         let msg = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            format!(
-                "the gzip stream ends early, after {} decompressed bytes (truncated download?)",
-                out.len()
-            )
+            format!("the gzip stream ends early, after {} decompressed bytes (truncated download?)", out.len())
         } else {
             format!("not a valid gzip file ({e}), after {} decompressed bytes", out.len())
         };
@@ -121,7 +121,10 @@ fn offsets_note(gz: bool) -> &'static str {
 fn check_layout(path: &Path, bytes: &[u8], gz: bool, magic: u32, header: usize, what: &str) -> Result<()> {
     let note = offsets_note(gz);
     if bytes.len() < 4 {
-        return Err(Error::data(path, format!("file ends at byte offset {} inside the magic number{note}", bytes.len())));
+        return Err(Error::data(
+            path,
+            format!("file ends at byte offset {} inside the magic number{note}", bytes.len()),
+        ));
     }
     let got = be32(bytes, 0);
     if got != magic {
@@ -144,7 +147,15 @@ fn check_layout(path: &Path, bytes: &[u8], gz: bool, magic: u32, header: usize, 
     Ok(())
 }
 
-fn check_length(path: &Path, len: usize, gz: bool, expected: u64, promise: String, record: u64, header: u64) -> Result<()> {
+fn check_length(
+    path: &Path,
+    len: usize,
+    gz: bool,
+    expected: u64,
+    promise: String,
+    record: u64,
+    header: u64,
+) -> Result<()> {
     let note = offsets_note(gz);
     let len64 = len as u64;
     if len64 < expected {
@@ -160,7 +171,10 @@ fn check_length(path: &Path, len: usize, gz: bool, expected: u64, promise: Strin
     if len64 > expected {
         return Err(Error::data(
             path,
-            format!("{} unexpected bytes after the last record: its header promises {promise} ({expected} bytes){note}", len64 - expected),
+            format!(
+                "{} unexpected bytes after the last record: its header promises {promise} ({expected} bytes){note}",
+                len64 - expected
+            ),
         ));
     }
     Ok(())
@@ -174,11 +188,10 @@ pub(crate) fn parse_images(path: &Path, bytes: &[u8], gz: bool) -> Result<(usize
         return Err(Error::data(path, format!("header says images are {rows}x{cols}")));
     }
     // Three u32s can overflow u64: such a header is corrupt, not a reason to wrap around.
-    let expected = n
-        .checked_mul(rows)
-        .and_then(|x| x.checked_mul(cols))
-        .and_then(|x| x.checked_add(16))
-        .ok_or_else(|| Error::data(path, format!("header promises an impossible size: {n} images of {rows}x{cols}")))?;
+    let expected =
+        n.checked_mul(rows).and_then(|x| x.checked_mul(cols)).and_then(|x| x.checked_add(16)).ok_or_else(|| {
+            Error::data(path, format!("header promises an impossible size: {n} images of {rows}x{cols}"))
+        })?;
     check_length(path, bytes.len(), gz, expected, format!("{n} images of {rows}x{cols}"), rows * cols, 16)?;
     Ok((n as usize, rows as usize, cols as usize))
 }

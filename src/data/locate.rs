@@ -38,7 +38,8 @@ pub(crate) fn search_places(kind: DatasetKind, data_dir: Option<&Path>) -> Vec<(
         places.push((cache.join("layerwise").join(name), "user cache".to_string()));
     }
     if kind == DatasetKind::FashionMnist {
-        places.push((PathBuf::from("/usr/share/datasets/fashion-mnist"), "Debian package dataset-fashion-mnist".into()));
+        places
+            .push((PathBuf::from("/usr/share/datasets/fashion-mnist"), "Debian package dataset-fashion-mnist".into()));
     }
     places
 }
@@ -62,8 +63,10 @@ pub(crate) fn find(kind: DatasetKind, data_dir: Option<&Path>) -> Result<Place> 
         _ => format!("`layerwise data fetch {}` (downloads into {})", kind.name(), fetch_dir_hint(kind)),
     };
     let holds = match kind {
-        DatasetKind::Cifar10 => "CIFAR-10 binary batches (data_batch_1.bin ...), an image folder train/<class>/, \
-                                 or a .tar/.tar.gz/.tar.xz archive of either",
+        DatasetKind::Cifar10 => {
+            "CIFAR-10 binary batches (data_batch_1.bin ...), an image folder train/<class>/, \
+                                 or a .tar/.tar.gz/.tar.xz archive of either"
+        }
         _ => "IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-* (optionally .gz)",
     };
     Err(Error::data(

@@ -67,12 +67,7 @@ impl Dataset {
             images.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }
-        Dataset {
-            images,
-            labels,
-            source: format!("{} [subset of {}]", self.source, idx.len()),
-            ..self.empty_like()
-        }
+        Dataset { images, labels, source: format!("{} [subset of {}]", self.source, idx.len()), ..self.empty_like() }
     }
 
     /// Split into (the first `len() - n`, the last `n`) images, e.g. to hold out a validation set.

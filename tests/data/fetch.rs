@@ -17,7 +17,10 @@ use crate::{assert_data_error, err, files_in};
 enum Reply {
     File(Vec<u8>),
     /// Announce `claimed` bytes, send `body`, close.
-    CloseEarly { claimed: usize, body: Vec<u8> },
+    CloseEarly {
+        claimed: usize,
+        body: Vec<u8>,
+    },
 }
 
 /// Serves `routes` ("/name" -> reply) on 127.0.0.1 for at most 30 s and 64 connections, then stops by
@@ -57,7 +60,8 @@ fn serve(routes: HashMap<String, Reply>) -> (String, Arc<AtomicUsize>) {
             let mut stream = reader.into_inner();
             let _ = match routes.get(&path) {
                 Some(Reply::File(body)) => {
-                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let head =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
                     stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body))
                 }
                 Some(Reply::CloseEarly { claimed, body }) => {
@@ -83,7 +87,8 @@ fn payload(n: usize, seed: u8) -> Vec<u8> {
 fn downloads_verify_and_skip_what_is_there() {
     let a = payload(300_000, 1);
     let b = payload(1234, 2);
-    let routes = HashMap::from([("/a.bin".to_string(), Reply::File(a.clone())), ("/b.bin".to_string(), Reply::File(b.clone()))]);
+    let routes =
+        HashMap::from([("/a.bin".to_string(), Reply::File(a.clone())), ("/b.bin".to_string(), Reply::File(b.clone()))]);
     let (base, hits) = serve(routes);
     let dest = tempfile::tempdir().unwrap();
     let files = [RemoteFile::new("a.bin", &md5_hex(&a)), RemoteFile::new("b.bin", &md5_hex(&b).to_uppercase())];
@@ -116,10 +121,8 @@ fn checksum_mismatch_deletes_the_download() {
 #[test]
 fn connection_closed_early() {
     let body = payload(1000, 4);
-    let (base, _) = serve(HashMap::from([(
-        "/big.bin".to_string(),
-        Reply::CloseEarly { claimed: 100_000, body: body.clone() },
-    )]));
+    let (base, _) =
+        serve(HashMap::from([("/big.bin".to_string(), Reply::CloseEarly { claimed: 100_000, body: body.clone() })]));
     let dest = tempfile::tempdir().unwrap();
     let e = err(fetch_files(&base, &[RemoteFile::new("big.bin", &md5_hex(&body))], dest.path()));
     assert_data_error(&e, &["big.bin", "100000"]);
@@ -143,7 +146,8 @@ fn not_found_and_offline() {
 /// The named dataset's manifest with a mirror that serves a damaged file: the official md5 catches it.
 #[test]
 fn fetch_fashion_mnist_checks_the_official_md5() {
-    let routes = HashMap::from([("/train-images-idx3-ubyte.gz".to_string(), Reply::File(crate::gzip(b"not the real thing")))]);
+    let routes =
+        HashMap::from([("/train-images-idx3-ubyte.gz".to_string(), Reply::File(crate::gzip(b"not the real thing")))]);
     let (base, _) = serve(routes);
     let dest = tempfile::tempdir().unwrap();
     let e = err(fetch("fashion-mnist", dest.path(), Some(&base)));
@@ -175,7 +179,15 @@ fn unpacks_the_official_cifar_layout() {
     unpack_cifar10_binary(&archive, &dest).unwrap();
     assert_eq!(
         files_in(&dest),
-        ["batches.meta.txt", "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"]
+        [
+            "batches.meta.txt",
+            "data_batch_1.bin",
+            "data_batch_2.bin",
+            "data_batch_3.bin",
+            "data_batch_4.bin",
+            "data_batch_5.bin",
+            "test_batch.bin"
+        ]
     );
     let s = load("cifar10", Some(&dest)).unwrap();
     assert_eq!(s.train.labels, vec![0, 1, 2, 3, 4]);

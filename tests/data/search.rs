@@ -42,7 +42,8 @@ fn run_child(spec: &str, cwd: &Path, env: &[(&str, &Path)]) -> String {
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let start = stdout.find("FOUND ").or_else(|| stdout.find("ERROR ")).unwrap_or_else(|| panic!("child said:\n{stdout}"));
+    let start =
+        stdout.find("FOUND ").or_else(|| stdout.find("ERROR ")).unwrap_or_else(|| panic!("child said:\n{stdout}"));
     let rest = &stdout[start..];
     match rest.find("\nEND") {
         Some(end) => rest[..end].to_string(),
@@ -100,7 +101,11 @@ fn not_found_lists_every_place_in_order_and_how_to_get_it() {
     if Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file() {
         assert!(msg.starts_with("FOUND /usr/share/datasets/fashion-mnist/"), "{msg}");
     } else {
-        for part in ["sudo apt-get install dataset-fashion-mnist", "layerwise data fetch fashion-mnist", "/usr/share/datasets/fashion-mnist"] {
+        for part in [
+            "sudo apt-get install dataset-fashion-mnist",
+            "layerwise data fetch fashion-mnist",
+            "/usr/share/datasets/fashion-mnist",
+        ] {
             assert!(msg.contains(part), "{part:?} missing from:\n{msg}");
         }
     }
