@@ -2,12 +2,13 @@
 //! place only once verified (temp file in the destination folder, then rename), so an interrupted or
 //! corrupted download never leaves a file that `load` would pick up.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 
+use super::progress::Progress;
 use super::{archive, cifar, DatasetKind};
 use crate::error::IoContext;
 use crate::{Error, Result};
@@ -258,63 +259,4 @@ pub fn unpack_cifar10_binary(archive_path: &Path, dest: &Path) -> Result<()> {
         tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
     }
     Ok(())
-}
-
-/// A progress bar on a terminal; a few plain lines otherwise (logs, CI).
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    total: Option<u64>,
-    name: String,
-    next_line: u64,
-}
-
-const MIB: f64 = (1u64 << 20) as f64;
-
-impl Progress {
-    fn start(name: &str, url: &str, total: Option<u64>) -> Self {
-        let size = total.map(|t| format!(" ({:.1} MiB)", t as f64 / MIB)).unwrap_or_default();
-        eprintln!("downloading {url}{size}");
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = match total {
-                Some(t) => indicatif::ProgressBar::new(t),
-                None => indicatif::ProgressBar::new_spinner(),
-            };
-            let template = "  {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}";
-            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_message(name.to_string());
-            bar
-        });
-        Progress { bar, total, name: name.to_string(), next_line: 0 }
-    }
-
-    fn advance(&mut self, done: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(done);
-            return;
-        }
-        // Plain lines every quarter (or every 32 MiB when the size is unknown).
-        let step = self.total.map_or(32 << 20, |t| (t / 4).max(1));
-        if done >= self.next_line + step {
-            self.next_line = done - done % step;
-            match self.total {
-                Some(t) => eprintln!("  {}: {}% of {:.1} MiB", self.name, done * 100 / t.max(1), t as f64 / MIB),
-                None => eprintln!("  {}: {:.1} MiB", self.name, done as f64 / MIB),
-            }
-        }
-    }
-
-    fn finish(&self, name: &str) {
-        match &self.bar {
-            Some(bar) => bar.finish_with_message(format!("{name} (md5 ok)")),
-            None => eprintln!("  {name}: done, md5 ok"),
-        }
-    }
-
-    fn abandon(&self) {
-        if let Some(bar) = &self.bar {
-            bar.abandon();
-        }
-    }
 }

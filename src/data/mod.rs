@@ -11,6 +11,7 @@ mod fetch;
 mod folder;
 mod idx;
 mod locate;
+mod progress;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
