@@ -2,11 +2,17 @@
 // Kernels and their CPU mirrors take every tensor explicitly, in the same order; that is the point.
 #![allow(clippy::too_many_arguments)]
 
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
 pub mod data;
 pub mod error;
+pub mod fsutil;
 pub mod gpu;
 pub mod metrics;
+pub mod model;
 pub mod ops;
 pub mod reference;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,3 +1,9 @@
+use clap::Parser;
+
 fn main() {
-    println!("layerwise");
+    let cli = layerwise::cli::Cli::parse();
+    if let Err(e) = layerwise::cli::run(cli) {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
 }

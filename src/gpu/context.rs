@@ -18,6 +18,8 @@ pub enum BackendChoice {
     Metal,
     Dx12,
     Gl,
+    /// Every backend, GL included.
+    All,
 }
 
 impl BackendChoice {
@@ -29,6 +31,7 @@ impl BackendChoice {
             BackendChoice::Metal => wgpu::Backends::METAL,
             BackendChoice::Dx12 => wgpu::Backends::DX12,
             BackendChoice::Gl => wgpu::Backends::GL,
+            BackendChoice::All => wgpu::Backends::all(),
         }
     }
 
@@ -39,6 +42,7 @@ impl BackendChoice {
             "metal" | "mtl" => Ok(BackendChoice::Metal),
             "dx12" | "d3d12" => Ok(BackendChoice::Dx12),
             "gl" | "gles" | "opengl" => Ok(BackendChoice::Gl),
+            "all" => Ok(BackendChoice::All),
             other => Err(Error::usage(format!("unknown backend `{other}` (expected vulkan, metal, dx12, gl or auto)"))),
         }
     }

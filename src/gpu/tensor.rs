@@ -66,6 +66,12 @@ impl Tensor {
         assert_eq!(shape.iter().product::<usize>(), self.len, "reshape {:?} -> {:?}", self.shape, shape);
         Tensor { shape: shape.to_vec(), ..self.clone() }
     }
+    /// The first prod(shape) elements under `shape` (scratch buffers sized for the largest use).
+    pub fn view(&self, shape: &[usize]) -> Tensor {
+        let len: usize = shape.iter().product();
+        assert!(len <= self.len, "view {shape:?} of {:?}", self.shape);
+        Tensor { len, shape: shape.to_vec(), ..self.clone() }
+    }
     /// True when both views share one buffer (such views may not be bound read and read-write together).
     pub fn same_buffer(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.buf, &other.buf)

@@ -1,0 +1,217 @@
+//! Checkpoints: one safetensors file holding every parameter, batchnorm statistic and momentum buffer
+//! under the names and layouts a PyTorch user expects (`stages.2.1.weight` as [out, in, kh, kw]), with
+//! the training progress as JSON in the header's metadata, so weights and progress can never disagree.
+//! Written atomically (temporary file, fsync, rename).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::gpu::Gpu;
+use crate::model::block::Block;
+use crate::model::{BlockSpec, Layer, Model, Shape};
+
+/// Where training stands; enough to continue exactly where it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub method: String,
+    /// Stage being trained (greedy) — equals the number of stages when training is complete.
+    pub stage: usize,
+    /// Epochs completed within the stage (or the run for e2e/DGL).
+    pub epoch: usize,
+    /// Steps completed within the current epoch (non-zero only for mid-epoch checkpoints).
+    pub step: usize,
+    /// The current epoch's running sums so far: mean-loss sum, correct count, batches.
+    pub loss_sum: f64,
+    pub correct: f64,
+    pub batches: usize,
+    /// Seconds spent in the current epoch before this checkpoint.
+    pub epoch_seconds: f64,
+    /// Metric records written so far (metrics files are cut back to this on resume).
+    pub records: usize,
+    /// Wall time of the run so far, seconds.
+    pub elapsed: f64,
+    /// Per-stage seconds and peak memory so far (for the summary).
+    pub stage_seconds: Vec<f64>,
+    pub stage_peak_mib: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub format: u32,
+    pub config_name: String,
+    pub adapter: String,
+    pub progress: Progress,
+}
+
+const META_KEY: &str = "layerwise";
+
+/// Our layout -> PyTorch's, for the tensor `name` of layer `li` in `spec`.
+fn to_torch(spec: &BlockSpec, li: usize, ours: &[f32], shape: &[usize]) -> (Vec<usize>, Vec<f32>) {
+    match (spec.layers[li], shape.len()) {
+        (Layer::Conv { .. }, 4) => {
+            let (o, kh, kw, i) = (shape[0], shape[1], shape[2], shape[3]);
+            let mut out = vec![0f32; ours.len()];
+            for a in 0..o {
+                for b in 0..kh {
+                    for c in 0..kw {
+                        for d in 0..i {
+                            out[((a * i + d) * kh + b) * kw + c] = ours[((a * kh + b) * kw + c) * i + d];
+                        }
+                    }
+                }
+            }
+            (vec![o, i, kh, kw], out)
+        }
+        (Layer::Linear { .. }, 2) => match flatten_source(spec, li) {
+            Some((h, w, c)) => {
+                let (o, f) = (shape[0], shape[1]);
+                let mut out = vec![0f32; ours.len()];
+                for a in 0..o {
+                    for y in 0..h {
+                        for x in 0..w {
+                            for ch in 0..c {
+                                out[a * f + (ch * h + y) * w + x] = ours[a * f + (y * w + x) * c + ch];
+                            }
+                        }
+                    }
+                }
+                (shape.to_vec(), out)
+            }
+            None => (shape.to_vec(), ours.to_vec()),
+        },
+        _ => (shape.to_vec(), ours.to_vec()),
+    }
+}
+
+/// PyTorch's layout -> ours (the inverse of `to_torch`).
+fn from_torch(spec: &BlockSpec, li: usize, torch: &[f32], shape: &[usize]) -> Vec<f32> {
+    // Both permutations are bijections on indices; invert by mapping an index ramp.
+    let ramp: Vec<f32> = (0..torch.len()).map(|i| i as f32).collect();
+    let (_, perm) = to_torch(spec, li, &ramp, shape);
+    let mut ours = vec![0f32; torch.len()];
+    for (t, &src) in perm.iter().enumerate() {
+        ours[src as usize] = torch[t];
+    }
+    ours
+}
+
+/// The (h, w, c) map a linear layer's input was flattened from, if it follows a Flatten.
+fn flatten_source(spec: &BlockSpec, li: usize) -> Option<(usize, usize, usize)> {
+    if li == 0 || spec.layers[li - 1] != Layer::Flatten {
+        return None;
+    }
+    match spec.input_of(li - 1) {
+        Shape::Map { h, w, c } => Some((h, w, c)),
+        Shape::Flat(_) => None,
+    }
+}
+
+/// Everything a block holds, as (name, PyTorch shape, values).
+fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    let mut out = Vec::new();
+    let pspecs = b.spec.param_specs();
+    let params = b.params.download(gpu)?;
+    let momentum = if with_momentum { Some(b.momentum.download(gpu)?) } else { None };
+    for (k, (name, shape, li)) in pspecs.iter().enumerate() {
+        let (ts, v) = to_torch(&b.spec, *li, &params[k], shape);
+        out.push((name.clone(), ts.clone(), v));
+        if let Some(m) = &momentum {
+            let (_, mv) = to_torch(&b.spec, *li, &m[k], shape);
+            out.push((format!("momentum.{name}"), ts, mv));
+        }
+    }
+    let state = b.state.download(gpu)?;
+    for (k, (name, shape, _)) in b.spec.state_specs().iter().enumerate() {
+        out.push((name.clone(), shape.clone(), state[k].clone()));
+    }
+    Ok(out)
+}
+
+/// Serialise the model and progress (momentum included, so training resumes exactly).
+pub fn save(path: &Path, gpu: &Gpu, model: &Model, meta: &CheckpointMeta) -> Result<()> {
+    let mut tensors = Vec::new();
+    for b in model.blocks() {
+        tensors.extend(block_tensors(gpu, b, true)?);
+    }
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
+        tensors.into_iter().map(|(n, s, v)| (n, s, bytemuck::cast_slice::<f32, u8>(&v).to_vec())).collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, b)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::gpu(e.to_string()))?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut info = HashMap::new();
+    info.insert(META_KEY.to_string(), serde_json::to_string(meta).expect("metadata serialises"));
+    info.insert("format".to_string(), "pt".to_string());
+    let data = safetensors::serialize(views, Some(info)).map_err(|e| Error::data(path, format!("serialising: {e}")))?;
+    crate::fsutil::atomic_write(path, &data)
+}
+
+/// A checkpoint read from disk: tensors by name (PyTorch layout) and the progress metadata.
+pub struct Checkpoint {
+    pub meta: CheckpointMeta,
+    tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl Checkpoint {
+    pub fn read(path: &Path) -> Result<Checkpoint> {
+        let bytes = std::fs::read(path).at(path)?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::data(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::data(path, e.to_string()))?;
+        let raw = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(META_KEY))
+            .ok_or_else(|| Error::data(path, "no layerwise metadata: not a layerwise checkpoint"))?;
+        let meta: CheckpointMeta = serde_json::from_str(raw).map_err(|e| Error::data(path, format!("bad metadata: {e}")))?;
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(Error::data(path, format!("tensor {name} is {:?}, expected F32", view.dtype())));
+            }
+            let v: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+            tensors.insert(name, (view.shape().to_vec(), v));
+        }
+        Ok(Checkpoint { meta, tensors })
+    }
+
+    fn get(&self, path: &Path, name: &str, want: &[usize]) -> Result<&[f32]> {
+        let (shape, v) = self.tensors.get(name).ok_or_else(|| Error::data(path, format!("missing tensor {name}")))?;
+        if shape != want {
+            return Err(Error::data(path, format!("tensor {name} has shape {shape:?}, the model needs {want:?}")));
+        }
+        Ok(v)
+    }
+
+    /// Upload every tensor into the model (momentum too when present).
+    pub fn restore(&self, path: &Path, gpu: &Gpu, model: &Model) -> Result<()> {
+        for b in model.blocks() {
+            let mut params = Vec::new();
+            let mut momentum = Vec::new();
+            for (name, shape, li) in b.spec.param_specs() {
+                let ramp: Vec<f32> = vec![0.0; shape.iter().product()];
+                let (ts, _) = to_torch(&b.spec, li, &ramp, &shape);
+                params.push(from_torch(&b.spec, li, self.get(path, &name, &ts)?, &shape));
+                let m = match self.tensors.get(&format!("momentum.{name}")) {
+                    Some(_) => from_torch(&b.spec, li, self.get(path, &format!("momentum.{name}"), &ts)?, &shape),
+                    None => vec![0.0; ramp.len()],
+                };
+                momentum.push(m);
+            }
+            let mut state = Vec::new();
+            for (name, shape, _) in b.spec.state_specs() {
+                state.push(self.get(path, &name, &shape)?.to_vec());
+            }
+            if !params.is_empty() {
+                b.params.upload(gpu, &params);
+                b.momentum.upload(gpu, &momentum);
+            }
+            if !state.is_empty() {
+                b.state.upload(gpu, &state);
+            }
+        }
+        Ok(())
+    }
+}

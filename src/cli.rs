@@ -1,0 +1,199 @@
+//! The command line. Every failure becomes a message and an exit code (2: usage, 1: runtime), never a
+//! panic trace.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, DEFAULT_PRESET, PRESETS};
+use crate::error::{Error, Result};
+use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions};
+use crate::train::{self, TrainOptions};
+
+#[derive(Parser, Debug)]
+#[command(name = "layerwise", version, about = "Greedy layerwise and decoupled greedy training of CNNs on any GPU (wgpu)")]
+pub struct Cli {
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Print only errors and final results.
+    #[arg(long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GpuArgs {
+    /// Graphics backend [env: LAYERWISE_BACKEND].
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Adapter index from `layerwise devices` [env: LAYERWISE_ADAPTER].
+    #[arg(long, global = true)]
+    pub adapter: Option<usize>,
+    /// Keep the shader runtime bounds checks (slow; for debugging) [env: LAYERWISE_SHADER_CHECKS=1].
+    #[arg(long, global = true)]
+    pub shader_checks: bool,
+}
+
+impl GpuArgs {
+    pub fn options(&self) -> Result<GpuOptions> {
+        let mut o = GpuOptions::from_env()?;
+        if let Some(b) = self.backend {
+            o.backend = b;
+        }
+        if let Some(a) = self.adapter {
+            o.adapter = Some(a);
+        }
+        if self.shader_checks {
+            o.runtime_checks = true;
+        }
+        Ok(o)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model (default: the fmnist-quick preset on Fashion-MNIST).
+    Train(TrainArgs),
+    /// Evaluate every head of a run's checkpoint on its validation data (or another dataset).
+    Eval {
+        /// Run folder.
+        run: PathBuf,
+        /// Dataset to evaluate on instead of the run's own (name or path).
+        #[arg(long)]
+        data: Option<String>,
+    },
+    /// List the GPU adapters wgpu can see, with limits and features.
+    Devices {
+        /// Also compile every kernel on each adapter.
+        #[arg(long)]
+        check: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the presets, or print one as a config file.
+    Presets {
+        /// Preset to print.
+        name: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Preset name (see `layerwise presets`).
+    #[arg(long, conflicts_with = "config")]
+    pub preset: Option<String>,
+    /// Config file (TOML), e.g. a preset printed by `layerwise presets NAME` and edited.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override a config value: --set epochs=3 --set stages.0.width=32 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Run folder (default: runs/<config name>, or the next free runs/<name>-N).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, conflicts_with_all = ["preset", "config", "sets", "out"])]
+    pub resume: Option<PathBuf>,
+    /// Dataset location (file or folder) [env: LAYERWISE_DATA].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Skip the end-of-stage report (filters, feature maps, curves).
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+/// The first of runs/NAME, runs/NAME-2, ... that does not exist yet.
+fn default_out(name: &str) -> PathBuf {
+    let base = Path::new("runs");
+    let first = base.join(name);
+    if !first.exists() {
+        return first;
+    }
+    (2..).map(|i| base.join(format!("{name}-{i}"))).find(|p| !p.exists()).expect("some name is free")
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let quiet = cli.quiet;
+    match cli.command.unwrap_or(Command::Train(TrainArgs {
+        preset: None,
+        config: None,
+        sets: Vec::new(),
+        out: None,
+        resume: None,
+        data: None,
+        no_report: false,
+    })) {
+        Command::Train(a) => {
+            let gpu = cli.gpu.options()?;
+            let data_dir = a.data.clone().or_else(|| std::env::var_os("LAYERWISE_DATA").map(PathBuf::from));
+            let (cfg, out, resume) = match &a.resume {
+                Some(dir) => (Config::load(&dir.join("config.toml"))?, dir.clone(), true),
+                None => {
+                    let base = match (&a.preset, &a.config) {
+                        (_, Some(path)) => Config::load(path)?,
+                        (Some(p), None) => Config::preset(p)?,
+                        (None, None) => Config::preset(DEFAULT_PRESET)?,
+                    };
+                    let cfg = base.with_overrides(&a.sets)?;
+                    let out = a.out.clone().unwrap_or_else(|| default_out(&cfg.name));
+                    (cfg, out, false)
+                }
+            };
+            let opts = TrainOptions { out: out.clone(), resume, data_dir, gpu, quiet, report: !a.no_report };
+            let summaries = train::train(cfg, &opts)?;
+            println!("\nper-stage validation accuracy ({}):", out.display());
+            for s in &summaries {
+                println!("  stage {}: head {:.2}%  ensemble {:.2}%  ({}; {:.0}s)", s.stage, s.head_acc, s.ensemble_acc, s.description, s.seconds);
+            }
+            Ok(())
+        }
+        Command::Eval { run, data } => {
+            let results = train::eval_run(&run, data.as_deref(), &cli.gpu.options()?)?;
+            println!("{results}");
+            Ok(())
+        }
+        Command::Devices { check, json } => devices(&cli.gpu, check, json),
+        Command::Presets { name } => {
+            match name {
+                Some(n) => print!("{}", PRESETS.iter().find(|(p, _)| *p == n).map(|(_, t)| *t).ok_or_else(|| Config::preset(&n).err().unwrap())?),
+                None => {
+                    for (n, _) in PRESETS {
+                        let c = Config::preset(n)?;
+                        println!("{n:<18} {:?}, {} stage(s), {} epochs/stage, dataset {}", c.method, c.stages.len(), c.epochs, c.dataset);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn devices(args: &GpuArgs, check: bool, json: bool) -> Result<()> {
+    let backend = args.backend.unwrap_or(BackendChoice::Auto);
+    // Listing shows every backend unless one is named, so GL-only machines are visible too.
+    let list = list_adapters(if args.backend.is_some() { backend } else { BackendChoice::All });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list).expect("serialisable"));
+    } else if list.is_empty() {
+        return Err(Error::NoAdapter(String::new()));
+    } else {
+        for a in &list {
+            println!("{}", a.describe());
+        }
+    }
+    if check {
+        for a in &list {
+            let mut o = args.options()?;
+            o.backend = BackendChoice::parse(&a.backend)?;
+            o.adapter = Some(list_adapters(o.backend).iter().position(|b| b.name == a.name).unwrap_or(0));
+            let gpu = Gpu::new(&o)?;
+            match gpu.prepare(&crate::ops::all_kernels()) {
+                Ok(()) => println!("[{}] {}: all {} kernels compile", a.index, a.name, crate::ops::all_kernels().len()),
+                Err(e) => println!("[{}] {}: {e}", a.index, a.name),
+            }
+        }
+    }
+    Ok(())
+}

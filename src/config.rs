@@ -1,0 +1,315 @@
+//! Run configuration: every preset is a TOML file under assets/presets/, `--config FILE` loads another,
+//! `--set key=value` overrides any field (dotted paths, array indices: `stages.0.head.k=2`), and the
+//! resolved config is saved in the run folder. Validation turns bad values into usage errors.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Presets shipped with the binary: (name, TOML text).
+pub const PRESETS: &[(&str, &str)] = &[
+    ("fmnist-quick", include_str!("../assets/presets/fmnist-quick.toml")),
+    ("fmnist-k2", include_str!("../assets/presets/fmnist-k2.toml")),
+    ("paper1-cifar-k1", include_str!("../assets/presets/paper1-cifar-k1.toml")),
+    ("paper1-cifar-k2", include_str!("../assets/presets/paper1-cifar-k2.toml")),
+    ("paper1-cifar-k3", include_str!("../assets/presets/paper1-cifar-k3.toml")),
+];
+
+pub const DEFAULT_PRESET: &str = "fmnist-quick";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Sequential greedy layerwise training (paper 1, Algorithm 1).
+    Greedy,
+    /// End-to-end backprop through every stage and the last head only.
+    E2e,
+    /// Decoupled greedy learning: all stages at once, each on its own loss.
+    Dgl,
+    /// DGL with replay buffers between stages.
+    DglAsync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Downsample {
+    None,
+    /// The papers' invertible 2x2 space-to-depth (channels x4, spatial /2).
+    SpaceToDepth,
+    /// 2x2 max-pool, stride 2.
+    Maxpool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadKind {
+    /// k-1 x [conv3x3 (no bias), BN, ReLU] at `width`, average to 2x2, [BN], flatten, linear.
+    Conv,
+    /// DGL's MLP-SR: average to ceil(H/4), `convs` x [1x1 conv, BN, ReLU], average to 2x2, flatten,
+    /// `mlp`-1 x [linear (no bias), BN1d, ReLU], linear.
+    MlpSr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadConfig {
+    pub kind: HeadKind,
+    /// Conv head: number of hidden layers + 1 (k = 1: average + linear only).
+    #[serde(default = "one")]
+    pub k: usize,
+    /// Conv head: width of the hidden conv layers (0 = the stage's width).
+    #[serde(default)]
+    pub width: usize,
+    /// Conv head: batchnorm in hidden layers and after the 2x2 average.
+    #[serde(default)]
+    pub batchnorm: bool,
+    /// MLP-SR head: 1x1 conv layers and linear layers.
+    #[serde(default = "three")]
+    pub convs: usize,
+    #[serde(default = "three")]
+    pub mlp: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Output channels of the stage's 3x3 conv.
+    pub width: usize,
+    #[serde(default = "no_downsample")]
+    pub downsample: Downsample,
+    #[serde(default)]
+    pub bias: bool,
+    #[serde(default)]
+    pub batchnorm: bool,
+    pub head: HeadConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub nesterov: bool,
+    /// The LR is multiplied by `lr_decay` every `lr_step` epochs (of a stage).
+    pub lr_decay: f64,
+    pub lr_step: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentConfig {
+    /// Random-crop zero padding in pixels (0 = no crop).
+    pub pad: u32,
+    pub flip: bool,
+    /// Per-channel normalisation of pixel/255.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DglConfig {
+    /// Replay-buffer capacity between consecutive stages, in batches.
+    #[serde(default = "thirty")]
+    pub buffer_size: usize,
+    /// Times one buffered batch may be used before eviction (0 = unlimited).
+    #[serde(default)]
+    pub max_reuse: usize,
+    /// Per-stage slowdown probability p (a stage skips a step with probability p, so it runs at
+    /// 1/(1-p) of the others' time); empty = none.
+    #[serde(default)]
+    pub slowdown: Vec<f64>,
+    /// Adapter indices to place stages on (round-robin); empty = all on the one device.
+    #[serde(default)]
+    pub devices: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub name: String,
+    pub method: Method,
+    /// "fashion-mnist", "mnist", "cifar10" or a path to a dataset folder/archive.
+    pub dataset: String,
+    /// Hold out the last N training images for validation; 0 = validate on the test split.
+    #[serde(default)]
+    pub val_split: usize,
+    /// Train on at most this many training images (0 = all): for quick runs.
+    #[serde(default)]
+    pub max_train_images: usize,
+    pub seed: u64,
+    pub batch_size: usize,
+    /// Epochs per stage (per run for e2e and DGL).
+    pub epochs: usize,
+    /// Write a checkpoint at least this often (minutes), besides every epoch end.
+    #[serde(default = "five")]
+    pub checkpoint_minutes: f64,
+    pub optimizer: OptimizerConfig,
+    pub augment: AugmentConfig,
+    pub stages: Vec<StageConfig>,
+    #[serde(default)]
+    pub dgl: Option<DglConfig>,
+}
+
+fn one() -> usize {
+    1
+}
+fn three() -> usize {
+    3
+}
+fn thirty() -> usize {
+    30
+}
+fn five() -> f64 {
+    5.0
+}
+fn no_downsample() -> Downsample {
+    Downsample::None
+}
+
+impl Config {
+    /// A shipped preset by name.
+    pub fn preset(name: &str) -> Result<Config> {
+        let text = PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            Error::usage(format!("unknown preset `{name}`; presets: {}", names.join(", ")))
+        })?;
+        Config::from_toml(text, &format!("preset {name}"))
+    }
+
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
+        let cfg: Config = toml::from_str(text).map_err(|e| Error::usage(format!("{origin}: {e}")))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Apply `key=value` overrides (value parsed as TOML, else taken as a string), then re-validate.
+    pub fn with_overrides(&self, sets: &[String]) -> Result<Config> {
+        if sets.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut value = toml::Value::try_from(self).expect("config serialises");
+        for s in sets {
+            let (key, raw) = s.split_once('=').ok_or_else(|| Error::usage(format!("--set `{s}`: expected key=value")))?;
+            let parsed = parse_value(raw.trim());
+            set_path(&mut value, key.trim(), parsed).map_err(|e| Error::usage(format!("--set `{s}`: {e}")))?;
+        }
+        let cfg: Config = value.try_into().map_err(|e: toml::de::Error| Error::usage(format!("--set: {e}")))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reject values that cannot train: every message says which field and why.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::usage(format!("invalid config `{}`: {m}", self.name)));
+        if self.stages.is_empty() {
+            return bad("no stages".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1".into());
+        }
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        let o = &self.optimizer;
+        if !(o.lr.is_finite() && o.lr > 0.0) {
+            return bad(format!("optimizer.lr must be a positive number, got {}", o.lr));
+        }
+        if !(0.0..1.0).contains(&o.momentum) {
+            return bad(format!("optimizer.momentum must be in [0, 1), got {}", o.momentum));
+        }
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return bad(format!("optimizer.weight_decay must be >= 0, got {}", o.weight_decay));
+        }
+        if !(o.lr_decay.is_finite() && o.lr_decay > 0.0) || o.lr_step == 0 {
+            return bad("optimizer.lr_decay must be > 0 and optimizer.lr_step >= 1".into());
+        }
+        if o.nesterov && o.momentum == 0.0 {
+            return bad("nesterov needs momentum > 0".into());
+        }
+        let a = &self.augment;
+        if a.mean.len() != a.std.len() || a.mean.is_empty() || a.mean.len() > 4 {
+            return bad("augment.mean and augment.std need the same length, 1 to 4 channels".into());
+        }
+        if a.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return bad("augment.std values must be positive".into());
+        }
+        if !(self.checkpoint_minutes > 0.0) {
+            return bad("checkpoint_minutes must be positive".into());
+        }
+        for (j, s) in self.stages.iter().enumerate() {
+            if s.width == 0 {
+                return bad(format!("stages.{j}.width must be at least 1"));
+            }
+            let h = &s.head;
+            if h.kind == HeadKind::Conv && h.k == 0 {
+                return bad(format!("stages.{j}.head.k must be at least 1 (k = 1 is a linear head), got 0"));
+            }
+            if h.kind == HeadKind::MlpSr && h.mlp == 0 {
+                return bad(format!("stages.{j}.head.mlp must be at least 1"));
+            }
+        }
+        if let Some(d) = &self.dgl {
+            if d.buffer_size == 0 {
+                return bad("dgl.buffer_size must be at least 1".into());
+            }
+            if d.slowdown.iter().any(|p| !(0.0..1.0).contains(p)) {
+                return bad("dgl.slowdown probabilities must be in [0, 1)".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Learning rate during `epoch` (0-based) of a stage.
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        self.optimizer.lr * self.optimizer.lr_decay.powi((epoch / self.optimizer.lr_step) as i32)
+    }
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    // Parse as the right-hand side of a TOML assignment; bare words become strings.
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(root: &mut toml::Value, key: &str, value: toml::Value) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = root;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        cur = match cur {
+            toml::Value::Table(t) => {
+                if last {
+                    t.insert(part.to_string(), value);
+                    return Ok(());
+                }
+                t.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()))
+            }
+            toml::Value::Array(a) => {
+                let idx: usize = part.parse().map_err(|_| format!("`{part}` is not an index"))?;
+                let len = a.len();
+                let slot = a.get_mut(idx).ok_or_else(|| format!("index {idx} out of range (length {len})"))?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            _ => return Err(format!("`{}` is not a table", parts[..i].join("."))),
+        };
+    }
+    Ok(())
+}

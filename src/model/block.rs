@@ -1,0 +1,352 @@
+//! A stage or head on the GPU: parameters, gradients and momentum in three arenas of the same layout
+//! (so one SGD dispatch updates the block), batchnorm running statistics in a fourth, and the recording
+//! of its forward pass (training or evaluation) and backward pass into a plan.
+//!
+//! ReLU is fused into the conv / linear / batchnorm before it wherever the layer list allows; the
+//! ReLU layer itself then records nothing.
+
+use super::{init_params, init_state, BlockSpec, Layer, Shape};
+use crate::error::Result;
+use crate::gpu::{Gpu, ParamArena, PlanBuilder, Tensor};
+use crate::ops;
+
+/// Which batchnorm statistics a forward pass uses (and whether it keeps what backward needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Batch statistics, running statistics updated, activations kept for the backward pass.
+    Train,
+    /// Running statistics; nothing kept. Frozen stages always run like this.
+    Eval,
+}
+
+pub struct Block {
+    pub spec: BlockSpec,
+    pub params: ParamArena,
+    pub grads: ParamArena,
+    pub momentum: ParamArena,
+    /// Batchnorm running mean/var: state, not parameters (no gradient, no SGD).
+    pub state: ParamArena,
+    layer_params: Vec<Vec<usize>>,
+    layer_state: Vec<Vec<usize>>,
+    /// Layer i applies the ReLU that follows it (skipping Identity placeholders).
+    fused_relu: Vec<bool>,
+    /// Layer i is a ReLU already applied by an earlier layer.
+    absorbed: Vec<bool>,
+}
+
+/// What a training forward pass leaves for the backward pass.
+pub struct Trace {
+    input: Tensor,
+    outs: Vec<Tensor>,
+    bn_saved: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl Trace {
+    pub fn output(&self) -> &Tensor {
+        self.outs.last().unwrap_or(&self.input)
+    }
+}
+
+/// Scratch shared by every block recorded into one plan, sized once for the largest use: passes run
+/// one after another, so they can reuse it.
+pub struct Scratch {
+    conv_ws: Tensor,
+    bn_ws: Tensor,
+    /// Gradient ping-pong buffers for the backward pass.
+    grad: [Tensor; 2],
+    /// Activation ping-pong buffers for evaluation-mode forward passes.
+    act: [Tensor; 2],
+}
+
+impl Scratch {
+    /// Scratch for recording `blocks` at batch size `n`.
+    pub fn new(gpu: &Gpu, blocks: &[&BlockSpec], n: usize) -> Result<Scratch> {
+        let (mut conv, mut bn, mut act) = (1usize, 1usize, 1usize);
+        for b in blocks {
+            act = act.max(b.input.len() * n);
+            for (i, l) in b.layers.iter().enumerate() {
+                let input = b.input_of(i);
+                act = act.max(b.shapes[i].len() * n);
+                match *l {
+                    Layer::Conv { cout, k, bias, .. } => {
+                        let Shape::Map { h, w, c } = input else { unreachable!("conv input is a map") };
+                        let s = ops::Conv2dShape { n, h, w, cin: c, cout, kh: k, kw: k };
+                        conv = conv.max(ops::conv2d_backward_weight_workspace_len(&s, bias));
+                    }
+                    Layer::Linear { inputs, outputs, bias } => {
+                        conv = conv.max(ops::linear_backward_weight_workspace_len(n, inputs, outputs, bias));
+                    }
+                    Layer::BatchNorm { c } => bn = bn.max(ops::batchnorm_workspace_len(n * input.len() / c, c)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(Scratch {
+            conv_ws: gpu.tensor(&[conv], "conv workspace")?,
+            bn_ws: gpu.tensor(&[bn], "batchnorm workspace")?,
+            grad: [gpu.tensor(&[act], "gradient A")?, gpu.tensor(&[act], "gradient B")?],
+            act: [gpu.tensor(&[act], "activation A")?, gpu.tensor(&[act], "activation B")?],
+        })
+    }
+
+    /// A gradient buffer distinct from `avoid` (which may be one of the two, or neither).
+    fn other_grad(&self, avoid: &Tensor, shape: &[usize]) -> Tensor {
+        let i = if avoid.same_buffer(&self.grad[0]) { 1 } else { 0 };
+        self.grad[i].view(shape)
+    }
+
+    fn other_act(&self, avoid: &Tensor, shape: &[usize]) -> Tensor {
+        let i = if avoid.same_buffer(&self.act[0]) { 1 } else { 0 };
+        self.act[i].view(shape)
+    }
+}
+
+impl Block {
+    /// Allocate a block and initialise it as PyTorch would (seeded).
+    pub fn new(gpu: &Gpu, spec: BlockSpec, seed: u64) -> Result<Block> {
+        let pspecs = spec.param_specs();
+        let sspecs = spec.state_specs();
+        let shapes: Vec<Vec<usize>> = pspecs.iter().map(|(_, s, _)| s.clone()).collect();
+        let params = ParamArena::new(gpu, &shapes, &format!("{} params", spec.name))?;
+        let grads = params.like(gpu, &format!("{} grads", spec.name))?;
+        let momentum = params.like(gpu, &format!("{} momentum", spec.name))?;
+        let sshapes: Vec<Vec<usize>> = sspecs.iter().map(|(_, s, _)| s.clone()).collect();
+        let state = ParamArena::new(gpu, &sshapes, &format!("{} state", spec.name))?;
+        params.upload(gpu, &init_params(&spec, seed));
+        state.upload(gpu, &init_state(&spec));
+        let mut layer_params = vec![Vec::new(); spec.layers.len()];
+        for (i, (_, _, li)) in pspecs.iter().enumerate() {
+            layer_params[*li].push(i);
+        }
+        let mut layer_state = vec![Vec::new(); spec.layers.len()];
+        for (i, (_, _, li)) in sspecs.iter().enumerate() {
+            layer_state[*li].push(i);
+        }
+        let n = spec.layers.len();
+        let mut fused_relu = vec![false; n];
+        let mut absorbed = vec![false; n];
+        for i in 0..n {
+            if matches!(spec.layers[i], Layer::Conv { .. } | Layer::Linear { .. } | Layer::BatchNorm { .. }) {
+                let mut j = i + 1;
+                while j < n && spec.layers[j] == Layer::Identity {
+                    j += 1;
+                }
+                if j < n && spec.layers[j] == Layer::Relu {
+                    fused_relu[i] = true;
+                    absorbed[j] = true;
+                }
+            }
+        }
+        Ok(Block { spec, params, grads, momentum, state, layer_params, layer_state, fused_relu, absorbed })
+    }
+
+    fn param(&self, layer: usize, k: usize) -> &Tensor {
+        &self.params.tensors[self.layer_params[layer][k]]
+    }
+    fn grad(&self, layer: usize, k: usize) -> &Tensor {
+        &self.grads.tensors[self.layer_params[layer][k]]
+    }
+    fn state_of(&self, layer: usize, k: usize) -> &Tensor {
+        &self.state.tensors[self.layer_state[layer][k]]
+    }
+    fn has_bias(&self, layer: usize) -> bool {
+        self.layer_params[layer].len() > 1
+    }
+
+    /// Record a training-mode forward pass from `input` ([n, ..input shape]); allocates the
+    /// activations it keeps (plan-build time, never per step).
+    pub fn forward_train(&self, p: &mut PlanBuilder, input: &Tensor, scratch: &Scratch) -> Result<Trace> {
+        let gpu = p.gpu();
+        let n = input.shape()[0];
+        let mut outs: Vec<Tensor> = Vec::with_capacity(self.spec.layers.len());
+        let mut bn_saved = Vec::with_capacity(self.spec.layers.len());
+        for (i, layer) in self.spec.layers.iter().enumerate() {
+            let x = outs.last().unwrap_or(input).clone();
+            let shape = self.spec.shapes[i].batched(n);
+            let what = format!("{}.{i} output", self.spec.name);
+            let mut saved = None;
+            let y = match *layer {
+                Layer::Relu if self.absorbed[i] => x,
+                Layer::Identity => x,
+                Layer::Flatten => x.reshape(&shape),
+                _ => {
+                    let y = gpu.tensor(&shape, &what)?;
+                    saved = self.record_layer(p, i, &x, &y, Mode::Train, scratch)?;
+                    y
+                }
+            };
+            outs.push(y);
+            bn_saved.push(saved);
+        }
+        Ok(Trace { input: input.clone(), outs, bn_saved })
+    }
+
+    /// Record an evaluation-mode forward pass through the scratch activation buffers; returns the
+    /// output view (valid until the next pass that uses the same scratch). `out` receives the final
+    /// result instead when given (for outputs that must survive, such as logits).
+    pub fn forward_eval(&self, p: &mut PlanBuilder, input: &Tensor, scratch: &Scratch, out: Option<&Tensor>) -> Result<Tensor> {
+        let n = input.shape()[0];
+        let last = self.spec.layers.iter().enumerate().rev().find(|(i, l)| !self.is_view(*i, l)).map(|(i, _)| i);
+        let mut x = input.clone();
+        for (i, layer) in self.spec.layers.iter().enumerate() {
+            let shape = self.spec.shapes[i].batched(n);
+            if self.is_view(i, layer) {
+                x = x.reshape(&shape);
+                continue;
+            }
+            let y = match out {
+                Some(o) if Some(i) == last => o.reshape(&shape),
+                _ => scratch.other_act(&x, &shape),
+            };
+            self.record_layer(p, i, &x, &y, Mode::Eval, scratch)?;
+            x = y;
+        }
+        match out {
+            Some(o) if last.is_none() => {
+                p.copy(&x, o);
+                Ok(o.clone())
+            }
+            _ => Ok(x),
+        }
+    }
+
+    fn is_view(&self, i: usize, layer: &Layer) -> bool {
+        matches!(layer, Layer::Identity | Layer::Flatten) || (*layer == Layer::Relu && self.absorbed[i])
+    }
+
+    /// One layer's forward kernel(s) x -> y. Returns batchnorm's saved (mean, invstd) in training.
+    fn record_layer(&self, p: &mut PlanBuilder, i: usize, x: &Tensor, y: &Tensor, mode: Mode, scratch: &Scratch) -> Result<Option<(Tensor, Tensor)>> {
+        let relu = self.fused_relu[i];
+        match self.spec.layers[i] {
+            Layer::SpaceToDepth => ops::space_to_depth_forward(p, x, y)?,
+            Layer::MaxPool => ops::maxpool2d_forward(p, x, y)?,
+            Layer::AvgPool { .. } => ops::avgpool2d_forward(p, x, y)?,
+            Layer::Relu => ops::relu_forward(p, x, y)?,
+            Layer::Conv { .. } => {
+                let b = self.has_bias(i).then(|| self.param(i, 1));
+                ops::conv2d_forward(p, x, self.param(i, 0), b, y, relu)?
+            }
+            Layer::Linear { .. } => {
+                let b = self.has_bias(i).then(|| self.param(i, 1));
+                ops::linear_forward(p, x, self.param(i, 0), b, y, relu)?
+            }
+            Layer::BatchNorm { c } => {
+                let (gamma, beta) = (self.param(i, 0), self.param(i, 1));
+                let (rm, rv) = (self.state_of(i, 0), self.state_of(i, 1));
+                match mode {
+                    Mode::Eval => ops::batchnorm_forward_eval(p, x, gamma, beta, rm, rv, y, relu)?,
+                    Mode::Train => {
+                        let gpu = p.gpu();
+                        let mean = gpu.tensor(&[c], "batchnorm saved mean")?;
+                        let invstd = gpu.tensor(&[c], "batchnorm saved invstd")?;
+                        ops::batchnorm_forward_train(p, x, gamma, beta, rm, rv, &mean, &invstd, y, &scratch.bn_ws, relu)?;
+                        return Ok(Some((mean, invstd)));
+                    }
+                }
+            }
+            Layer::Identity | Layer::Flatten => unreachable!("views record nothing"),
+        }
+        Ok(None)
+    }
+
+    /// Record the backward pass: parameter gradients into `self.grads` from `d_out` (gradient of the
+    /// block's output). Returns the gradient of the block's input when `need_input_grad` (greedy
+    /// training skips it for a stage: nothing below it learns from this loss).
+    pub fn backward(&self, p: &mut PlanBuilder, trace: &Trace, d_out: &Tensor, need_input_grad: bool, scratch: &Scratch) -> Result<Option<Tensor>> {
+        let n = trace.input.shape()[0];
+        let mut g = d_out.clone();
+        for i in (0..self.spec.layers.len()).rev() {
+            let x = if i == 0 { &trace.input } else { &trace.outs[i - 1] };
+            let y = &trace.outs[i];
+            let in_shape = self.spec.input_of(i).batched(n);
+            let need_dx = i > 0 || need_input_grad;
+            let layer = self.spec.layers[i];
+            if self.is_view(i, &layer) {
+                g = g.reshape(&in_shape);
+                continue;
+            }
+            // First layer of a stage without an input gradient: only parameter gradients remain.
+            let has_params = !self.layer_params[i].is_empty();
+            if !need_dx && !has_params {
+                return Ok(None);
+            }
+            match layer {
+                Layer::SpaceToDepth => {
+                    let d_x = scratch.other_grad(&g, &in_shape);
+                    ops::space_to_depth_backward(p, &g, &d_x)?;
+                    g = d_x;
+                }
+                Layer::MaxPool => {
+                    let d_x = scratch.other_grad(&g, &in_shape);
+                    ops::maxpool2d_backward(p, x, &g, &d_x)?;
+                    g = d_x;
+                }
+                Layer::AvgPool { .. } => {
+                    let d_x = scratch.other_grad(&g, &in_shape);
+                    ops::avgpool2d_backward(p, &g, &d_x)?;
+                    g = d_x;
+                }
+                Layer::Relu => {
+                    let d_x = scratch.other_grad(&g, &in_shape);
+                    ops::relu_backward(p, x, &g, &d_x)?;
+                    g = d_x;
+                }
+                Layer::Conv { .. } | Layer::Linear { .. } => {
+                    if self.fused_relu[i] {
+                        let masked = scratch.other_grad(&g, g.shape());
+                        ops::relu_backward(p, y, &g, &masked)?;
+                        g = masked;
+                    }
+                    let d_b = self.has_bias(i).then(|| self.grad(i, 1));
+                    let conv = matches!(layer, Layer::Conv { .. });
+                    if conv {
+                        ops::conv2d_backward_weight(p, x, &g, self.grad(i, 0), d_b, &scratch.conv_ws)?;
+                    } else {
+                        ops::linear_backward_weight(p, x, &g, self.grad(i, 0), d_b, &scratch.conv_ws)?;
+                    }
+                    if need_dx {
+                        let d_x = scratch.other_grad(&g, &in_shape);
+                        if conv {
+                            ops::conv2d_backward_input(p, &g, self.param(i, 0), &d_x)?;
+                        } else {
+                            ops::linear_backward_input(p, &g, self.param(i, 0), &d_x)?;
+                        }
+                        g = d_x;
+                    }
+                }
+                Layer::BatchNorm { .. } => {
+                    let (mean, invstd) = trace.bn_saved[i].as_ref().expect("batchnorm trained in this pass");
+                    let d_x = scratch.other_grad(&g, &in_shape);
+                    ops::batchnorm_backward(
+                        p,
+                        x,
+                        y,
+                        &g,
+                        self.param(i, 0),
+                        mean,
+                        invstd,
+                        &d_x,
+                        self.grad(i, 0),
+                        self.grad(i, 1),
+                        &scratch.bn_ws,
+                        self.fused_relu[i],
+                    )?;
+                    g = d_x;
+                }
+                Layer::Identity | Layer::Flatten => unreachable!("views handled above"),
+            }
+            if !need_dx && i == 0 {
+                return Ok(None);
+            }
+        }
+        Ok(need_input_grad.then_some(g))
+    }
+
+    /// Record one SGD step over the whole block; `hyper` = [lr, momentum, weight decay, nesterov].
+    pub fn sgd(&self, p: &mut PlanBuilder, hyper: &Tensor) -> Result<()> {
+        if self.params.tensors.is_empty() {
+            return Ok(());
+        }
+        ops::sgd_update(p, &self.params, &self.grads, &self.momentum, hyper)
+    }
+}

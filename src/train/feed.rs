@@ -1,0 +1,57 @@
+//! Moving batches to the device: the host gathers a batch's bytes, labels and dataset indices into
+//! buffers it reuses, and queues one upload of each before the step's submit. The device turns bytes
+//! into normalised, augmented floats itself (ops::augment_batch).
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::gpu::{Gpu, Tensor};
+use crate::ops::IGNORE_LABEL;
+
+pub struct Feed {
+    pub batch: usize,
+    sample_bytes: usize,
+    /// Packed u8 pixels: [batch * H * W * C] bytes in u32 words.
+    pub images: Tensor,
+    pub labels: Tensor,
+    /// Dataset index of every row (keys the augmentation RNG).
+    pub ids: Tensor,
+    host_images: Vec<u8>,
+    host_labels: Vec<u32>,
+    host_ids: Vec<u32>,
+}
+
+impl Feed {
+    pub fn new(gpu: &Gpu, batch: usize, sample_bytes: usize) -> Result<Feed> {
+        let bytes = batch * sample_bytes;
+        Ok(Feed {
+            batch,
+            sample_bytes,
+            images: gpu.tensor_u32(&[bytes.div_ceil(4)], "batch images")?,
+            labels: gpu.tensor_u32(&[batch], "batch labels")?,
+            ids: gpu.tensor_u32(&[batch], "batch ids")?,
+            host_images: vec![0; bytes],
+            host_labels: vec![IGNORE_LABEL; batch],
+            host_ids: vec![0; batch],
+        })
+    }
+
+    /// Queue the upload of the samples `indices` (at most `batch`); missing rows are padding whose
+    /// label the loss and accuracy kernels ignore.
+    pub fn load(&mut self, gpu: &Gpu, data: &Dataset, indices: &[u32]) {
+        assert!(indices.len() <= self.batch);
+        let sb = self.sample_bytes;
+        for (r, &i) in indices.iter().enumerate() {
+            self.host_images[r * sb..(r + 1) * sb].copy_from_slice(data.image(i as usize));
+            self.host_labels[r] = data.labels[i as usize] as u32;
+            self.host_ids[r] = i;
+        }
+        for r in indices.len()..self.batch {
+            self.host_images[r * sb..(r + 1) * sb].fill(0);
+            self.host_labels[r] = IGNORE_LABEL;
+            self.host_ids[r] = 0;
+        }
+        gpu.upload_bytes(&self.images, &self.host_images);
+        gpu.upload_u32(&self.labels, &self.host_labels);
+        gpu.upload_u32(&self.ids, &self.host_ids);
+    }
+}

@@ -1,0 +1,134 @@
+//! The recorded steps: a greedy/e2e training step and an evaluation step. Each is built once per
+//! stage (all allocation happens here) and replayed with one submit per batch.
+
+use super::feed::Feed;
+use crate::config::Config;
+use crate::error::Result;
+use crate::gpu::{Gpu, Plan, PlanBuilder, Tensor};
+use crate::model::block::{Block, Scratch, Trace};
+use crate::model::{BlockSpec, Model};
+use crate::ops::{self, AugmentConfig};
+
+/// Device-side values every step reads at run time: RNG key, SGD hyper-parameters, loss statistics.
+pub struct StepIo {
+    /// [seed, epoch key], written by the host when the epoch changes.
+    pub rng: Tensor,
+    /// [lr, momentum, weight decay, nesterov], written when the LR changes.
+    pub hyper: Tensor,
+    /// [sum of batch-mean losses, correct count] since the last reset.
+    pub stats: Tensor,
+}
+
+impl StepIo {
+    pub fn new(gpu: &Gpu) -> Result<StepIo> {
+        Ok(StepIo { rng: gpu.tensor_u32(&[2], "rng key")?, hyper: gpu.tensor(&[4], "sgd hyper")?, stats: gpu.tensor(&[2], "train stats")? })
+    }
+
+    pub fn set_lr(&self, gpu: &Gpu, cfg: &Config, lr: f64) {
+        let o = &cfg.optimizer;
+        gpu.upload(&self.hyper, &[lr as f32, o.momentum as f32, o.weight_decay as f32, if o.nesterov { 1.0 } else { 0.0 }]);
+    }
+}
+
+pub fn augment_config(cfg: &Config, train: bool) -> AugmentConfig {
+    let mut mean = [0f32; 4];
+    let mut std = [1f32; 4];
+    for (i, (m, s)) in cfg.augment.mean.iter().zip(&cfg.augment.std).enumerate() {
+        mean[i] = *m;
+        std[i] = *s;
+    }
+    if train {
+        AugmentConfig { mean, std, pad: cfg.augment.pad, flip: cfg.augment.flip, augment: true }
+    } else {
+        AugmentConfig::eval(mean, std)
+    }
+}
+
+/// The blocks a training step updates, and the frozen ones below them.
+pub fn trained_blocks(model: &Model, j: usize, e2e: bool) -> (&[Block], Vec<&Block>) {
+    if e2e {
+        (&[], model.stages.iter().chain(model.heads.last()).collect())
+    } else {
+        (&model.stages[..j], vec![&model.stages[j], &model.heads[j]])
+    }
+}
+
+/// Scratch big enough for both the training and the evaluation step of stage `j`.
+pub fn scratch_for(gpu: &Gpu, model: &Model, j: usize, batch: usize) -> Result<Scratch> {
+    let specs: Vec<&BlockSpec> = model.stages[..=j].iter().chain(&model.heads[..=j]).chain(model.heads.last()).map(|b| &b.spec).collect();
+    Scratch::new(gpu, &specs, batch)
+}
+
+/// Greedy step for stage `j` (`e2e` = false) or end-to-end step through every stage and the last head.
+/// Frozen stages run in evaluation mode (running statistics, never updated); the trained blocks run
+/// forward with batch statistics, backward, and take one SGD step each.
+pub fn train_step(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, e2e: bool, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<Plan> {
+    let n = feed.batch;
+    let x0 = gpu.tensor(&model.spec.input.batched(n), "normalised input")?;
+    let (frozen, trained) = trained_blocks(model, j, e2e);
+    let mut p = PlanBuilder::new(gpu, if e2e { "e2e step".to_string() } else { format!("stage {j} step") });
+    ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, true))?;
+    let mut x = x0;
+    for s in frozen {
+        x = s.forward_eval(&mut p, &x, scratch, None)?;
+    }
+    let mut traces: Vec<Trace> = Vec::with_capacity(trained.len());
+    for b in &trained {
+        let t = b.forward_train(&mut p, &x, scratch)?;
+        x = t.output().clone();
+        traces.push(t);
+    }
+    let d_logits = gpu.tensor(x.shape(), "d_logits")?;
+    ops::cross_entropy(&mut p, &x, &feed.labels, &d_logits, &io.stats)?;
+    let mut g = d_logits;
+    for (i, (b, t)) in trained.iter().zip(&traces).enumerate().rev() {
+        // The first trained block's input comes from frozen stages (or is the image): no gradient.
+        match b.backward(&mut p, t, &g, i > 0, scratch)? {
+            Some(d) => g = d,
+            None => break,
+        }
+    }
+    for b in &trained {
+        b.sgd(&mut p, &io.hyper)?;
+    }
+    p.finish()
+}
+
+/// A replayable evaluation step over stages 0..=upto: the chosen heads' correct counts and their
+/// ensemble's.
+pub struct EvalStep {
+    pub plan: Plan,
+    /// Correct counts: one per evaluated head, then the ensemble.
+    pub counts: Vec<Tensor>,
+}
+
+/// `heads`: which heads to evaluate (all up to `upto` for greedy; the last only for e2e).
+pub fn eval_step(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[usize], feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<EvalStep> {
+    let n = feed.batch;
+    let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;
+    let mut p = PlanBuilder::new(gpu, format!("eval to stage {upto}"));
+    ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
+    let classes = model.spec.classes;
+    let logits = gpu.tensor(&[n, classes], "eval logits")?;
+    let probs = gpu.tensor(&[n, classes], "ensemble probabilities")?;
+    let zeros = gpu.tensor(&[n, classes], "zeros")?;
+    let counts = (0..=heads.len()).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
+    p.copy(&zeros, &probs);
+    // Ensemble weights 2^j, normalised over the evaluated heads.
+    let total: f64 = heads.iter().map(|&h| 2f64.powi(h as i32)).sum();
+    let mut x = x0;
+    let mut k = 0;
+    for s in 0..=upto {
+        // Stage outputs get their own tensor: the heads reuse the scratch buffers.
+        let out = gpu.tensor(&model.stages[s].spec.output().batched(n), "stage output")?;
+        x = model.stages[s].forward_eval(&mut p, &x, scratch, Some(&out))?;
+        if heads.contains(&s) {
+            model.heads[s].forward_eval(&mut p, &x, scratch, Some(&logits))?;
+            ops::count_correct(&mut p, &logits, &feed.labels, &counts[k])?;
+            ops::softmax_accumulate(&mut p, &logits, &probs, (2f64.powi(s as i32) / total) as f32)?;
+            k += 1;
+        }
+    }
+    ops::count_correct(&mut p, &probs, &feed.labels, &counts[k])?;
+    Ok(EvalStep { plan: p.finish()?, counts })
+}
