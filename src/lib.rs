@@ -2,6 +2,7 @@
 // Kernels and their CPU mirrors take every tensor explicitly, in the same order; that is the point.
 #![allow(clippy::too_many_arguments)]
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::kernels::Kernel;
 use crate::error::{Error, Result};
@@ -84,7 +84,9 @@ impl GpuOptions {
 }
 
 /// What `layerwise devices` prints about an adapter, and what a run records about the one it used.
-#[derive(Debug, Clone, Serialize)]
+/// Read back from saved reports (benchmark baselines), where fields another tool cannot know are absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AdapterSummary {
     pub index: usize,
     pub name: String,

@@ -1,0 +1,8 @@
+//! Benchmarks (never timed tests): `kernels` times the conv and GEMM kernels on the paper's CIFAR shapes,
+//! each first checked against its CPU reference; `baseline` holds the PyTorch numbers they are compared to.
+
+pub mod baseline;
+pub mod kernels;
+
+pub use baseline::{pytorch_h100, TrainingBaseline, TrainingRun, PYTORCH_H100_JSON};
+pub use kernels::{bench_kernels, conv_shapes, KernelBenchOptions, KernelBenchReport, KernelBenchRow, VERIFY_TOL};
