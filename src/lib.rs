@@ -5,5 +5,6 @@ pub mod gpu;
 pub mod metrics;
 pub mod ops;
 pub mod reference;
+pub mod viz;
 
 pub use error::{Error, Result};
