@@ -15,6 +15,8 @@ pub(crate) struct Figure {
     pub alt: String,
     /// Plain text; escaped when written.
     pub caption: String,
+    /// Nearest-neighbour pixel art (weights, feature maps): keep it blocky when the browser rescales it.
+    pub pixelated: bool,
 }
 
 /// Escape text for HTML element content and quoted attribute values.
@@ -88,7 +90,8 @@ th { background: #f0f3f8; }
 td.text, th.text { text-align: left; }
 tr.total td { font-weight: bold; background: #fafafa; }
 figure { margin: 1em 0 1.6em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #ddd; image-rendering: pixelated; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+img.pixels { image-rendering: pixelated; }
 figcaption { font-size: 0.9em; color: #333; max-width: 1000px; margin-top: 0.4em; }
 pre { background: #f6f6f6; border: 1px solid #ddd; padding: 10px; overflow: auto; font-size: 0.85em; }
 .note { color: #666; font-style: italic; }
@@ -123,7 +126,8 @@ pub(crate) fn render(input: &ReportInput, figures: &[Figure]) -> String {
         }
         let _ = writeln!(
             h,
-            "<figure>\n<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">\n<figcaption>{}</figcaption>\n</figure>",
+            "<figure>\n<img{} src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">\n<figcaption>{}</figcaption>\n</figure>",
+            if f.pixelated { " class=\"pixels\"" } else { "" },
             e(&f.file),
             f.width,
             f.height,

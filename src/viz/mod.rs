@@ -81,6 +81,9 @@ pub const SLICE_FILTERS: usize = 16;
 /// Feature-map channels drawn per stage.
 pub const FEATURE_CHANNELS: usize = 8;
 
+const FILTERS: &str = "Filters";
+const FEATURES: &str = "Feature maps";
+
 /// Name of the page `write_report` writes.
 pub const REPORT_HTML: &str = "report.html";
 
@@ -93,7 +96,8 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
         let path = dir.join(&file);
         let (width, height) =
             image::image_dimensions(&path).map_err(|e| Error::data(&path, format!("reading back: {e}")))?;
-        figures.push(html::Figure { section, file, width, height, alt, caption });
+        let pixelated = section == FILTERS || section == FEATURES;
+        figures.push(html::Figure { section, file, width, height, alt, caption, pixelated });
         Ok(())
     };
 
@@ -128,7 +132,7 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
         let grid = render_filter_grid(w, max)?;
         let file = format!("filters_stage{}.png", w.stage);
         raster::save_rgb_png(&dir.join(&file), grid.width, grid.height, &grid.rgb)?;
-        add("Filters", file, format!("filters of stage {}", w.stage), captions::filters(w, &grid))?;
+        add(FILTERS, file, format!("filters of stage {}", w.stage), captions::filters(w, &grid))?;
     }
     if !input.input_images.is_empty() {
         let mut features: Vec<&FeatureSample> = input.features.iter().collect();
@@ -139,7 +143,7 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
             let [ih, iw, ic] = input.input_shape;
             let n = input.input_images.len() / (ih * iw * ic).max(1);
             let caption = captions::features(f, n.min(MAX_FEATURE_IMAGES), FEATURE_CHANNELS.min(f.channels));
-            add("Feature maps", file, format!("feature maps of stage {}", f.stage), caption)?;
+            add(FEATURES, file, format!("feature maps of stage {}", f.stage), caption)?;
         }
     }
 
@@ -178,8 +182,8 @@ mod captions {
             "Each stage's output, pooled over space, on {n} validation images, projected onto its top two principal \
              components (PCA of the centred features; each component's sign is fixed so its largest entry is \
              positive). Colours are classes. Above each panel: the nearest-class-mean accuracy in the full \
-             d-dimensional space (an image counts as right when its class's mean feature is the closest one), a \
-             model-free measure of how linearly separable the classes are, and the share of the variance the two \
+             d-dimensional space (an image counts as right when its class's mean feature, computed without it, is \
+             the closest one), a model-free measure of how linearly separable the classes are, and the share of the variance the two \
              drawn components hold. Deeper stages should pull the classes apart."
         )
     }

@@ -8,9 +8,15 @@ pub const DIRECT_MAX_DIM: usize = 64;
 /// Block size of the subspace iteration: 2 wanted directions plus 4 extra, which speed up convergence
 /// when the 2nd and 3rd variances are close.
 const BLOCK: usize = 6;
-const MAX_ITERS: usize = 150;
+/// A cap on the work (each step is one pass over the n x d data: about 30 ms at n = 1000, d = 4096). Where
+/// the top variances are well apart the directions converge long before it; where the spectrum is nearly
+/// flat they stop short of it, but then the captured variance is already within about a percent of the
+/// best plane's and any such plane shows the same picture.
+const MAX_ITERS: usize = 40;
 /// Stop when both leading Ritz vectors moved by less than this (1 - |cos| between iterations).
 const TOL: f64 = 1e-10;
+/// ... or when their variances changed by less than this, relative to the first.
+const VALUE_TOL: f64 = 2e-5;
 
 /// The top two principal components of n points in d dimensions.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,18 +138,31 @@ fn top_subspace(xc: &[f64], n: usize, d: usize, denom: f64) -> Vec<Vec<f64>> {
     let mut seed = 0x5EED_u64;
     let mut v: Vec<Vec<f64>> = (0..k).map(|_| (0..d).map(|_| splitmix(&mut seed) - 0.5).collect()).collect();
     orthonormalise(&mut v);
-    let mut prev: Option<[Vec<f64>; 2]> = None;
+    let mut prev: Option<([Vec<f64>; 2], [f64; 2])> = None;
     let mut ritz = [vec![0.0; d], vec![0.0; d]];
     for _ in 0..MAX_ITERS {
-        // w = xc v: k vectors of [n].
-        let w: Vec<Vec<f64>> = v.iter().map(|vj| (0..n).map(|i| dot(&xc[i * d..(i + 1) * d], vj)).collect()).collect();
-        // Rayleigh-Ritz: t = v^T cov v = w^T w / denom, [k, k].
+        // One pass over the rows gives both w_i = v row_i (for the Rayleigh-Ritz matrix t = v^T cov v =
+        // sum_i w_i w_i^T / denom, [k, k]) and z = xc^T xc v (k vectors of [d], the next block before
+        // orthonormalisation); each row is read once while it is in cache.
         let mut t = vec![0.0f64; k * k];
+        let mut z: Vec<Vec<f64>> = vec![vec![0.0; d]; k];
+        let mut w = vec![0.0f64; k];
+        for i in 0..n {
+            let row = &xc[i * d..(i + 1) * d];
+            for (wj, vj) in w.iter_mut().zip(&v) {
+                *wj = dot(row, vj);
+            }
+            for a in 0..k {
+                for b in a..k {
+                    t[a * k + b] += w[a] * w[b];
+                }
+                axpy(&mut z[a], w[a], row);
+            }
+        }
         for a in 0..k {
             for b in a..k {
-                let s = dot(&w[a], &w[b]) / denom;
-                t[a * k + b] = s;
-                t[b * k + a] = s;
+                t[a * k + b] /= denom;
+                t[b * k + a] = t[a * k + b];
             }
         }
         let (vals, vecs) = jacobi_eigen(&t, k);
@@ -156,21 +175,20 @@ fn top_subspace(xc: &[f64], n: usize, d: usize, denom: f64) -> Vec<Vec<f64>> {
             fix_sign(&mut u);
             ritz[slot] = u;
         }
-        let converged = prev
-            .as_ref()
-            .is_some_and(|p| (0..2).all(|s| 1.0 - dot(&p[s], &ritz[s]).abs() < TOL || vals[order[s]] <= 0.0));
+        let top = [vals[order[0]], vals[order[1]]];
+        // Converged when both directions stopped moving, or when the variance they capture stopped
+        // growing: with nearly equal variances the direction wanders for long without changing the picture.
+        let converged = prev.as_ref().is_some_and(|(pv, pvals)| {
+            (0..2).all(|s| {
+                let still = 1.0 - dot(&pv[s], &ritz[s]).abs() < TOL;
+                let flat = (top[s] - pvals[s]).abs() <= VALUE_TOL * top[0].abs();
+                still || flat || top[s] <= 0.0
+            })
+        });
         if converged {
             break;
         }
-        prev = Some(ritz.clone());
-        // z = xc^T w: k vectors of [d], then orthonormalise for the next step.
-        let mut z: Vec<Vec<f64>> = vec![vec![0.0; d]; k];
-        for i in 0..n {
-            let row = &xc[i * d..(i + 1) * d];
-            for (zj, wj) in z.iter_mut().zip(&w) {
-                axpy(zj, wj[i], row);
-            }
-        }
+        prev = Some((ritz.clone(), top));
         orthonormalise(&mut z);
         v = z;
     }

@@ -49,7 +49,8 @@ fn padded_range(vals: impl IntoIterator<Item = f64>, margin: f64) -> (f64, f64) 
 }
 
 /// Percentage of points whose nearest class mean (Euclidean, in the full d-dimensional feature space) is
-/// their own class's: a cheap, model-free measure of how linearly separable the classes are.
+/// their own class's: a cheap, model-free measure of how linearly separable the classes are. Leave-one-out:
+/// a point's own class mean is taken without it, so large d with few points does not flatter the score.
 /// `x`: [n, d]; `labels`: [n].
 pub fn nearest_class_mean_accuracy(x: &[f32], d: usize, labels: &[u8]) -> f64 {
     let n = labels.len();
@@ -77,7 +78,12 @@ pub fn nearest_class_mean_accuracy(x: &[f32], d: usize, labels: &[u8]) -> f64 {
         let row = &x[i * d..(i + 1) * d];
         let mut best = (f64::INFINITY, usize::MAX);
         for c in (0..k).filter(|&c| counts[c] > 0) {
-            let dist: f64 = row.iter().zip(&means[c * d..(c + 1) * d]).map(|(&a, &m)| (val(a) - m).powi(2)).sum();
+            let mut dist: f64 = row.iter().zip(&means[c * d..(c + 1) * d]).map(|(&a, &m)| (val(a) - m).powi(2)).sum();
+            if c == l as usize {
+                // Without x, its class mean moves away from it: x - mean' = m / (m - 1) (x - mean).
+                let m = counts[c] as f64;
+                dist = if counts[c] > 1 { dist * (m / (m - 1.0)).powi(2) } else { f64::INFINITY };
+            }
             if dist < best.0 {
                 best = (dist, c);
             }
@@ -150,7 +156,7 @@ pub fn separability_png(
                 &font(16.0).color(&BLACK).pos(centre),
                 (mid, 6),
             )?;
-            let note = format!("nearest class mean {:.1}%, PC1+PC2 {:.0}% of variance", p.ncm, 100.0 * p.explained);
+            let note = format!("nearest class mean {:.1}%, PC1+PC2 {:.1}% of variance", p.ncm, 100.0 * p.explained);
             head.draw_text(&note, &font(12.0).color(&RGBColor(60, 60, 60)).pos(centre), (mid, 27))?;
             let mut chart = ChartBuilder::on(&body)
                 .margin(8)
