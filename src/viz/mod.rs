@@ -197,7 +197,7 @@ mod captions {
         } else {
             format!("the {n} of {cout} filters with the largest L2 norm, strongest first")
         };
-        let mut s = format!("Stage {}: {which} (number above each: filter index). ", w.stage);
+        let mut s = format!("Stage {}: {which} (#N: the filter index). ", w.stage);
         match g.view {
             FilterView::Patches { rgb } => {
                 s += &format!(
