@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 packages=(mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist ca-certificates curl xz-utils gcc)
+# Headless Chromium screenshots the report in the tests. Ubuntu's apt package is only a snap wrapper.
+if grep -qsE '^(ID=ubuntu|ID_LIKE=.*ubuntu)' /etc/os-release; then
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+    || echo "note: the report test needs Chromium: sudo snap install chromium (or set LAYERWISE_CHROMIUM)" >&2
+else
+  packages+=(chromium chromium-driver)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,5 +15,6 @@ pub mod model;
 pub mod ops;
 pub mod reference;
 pub mod train;
+pub mod viz;
 
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::kernels::{Access, Kernel, KernelSpec};
+use super::kernels::{Kernel, KernelSpec};
 use super::{Gpu, Tensor};
 use crate::error::{Error, Result};
 
@@ -58,10 +58,11 @@ impl<'g> PlanBuilder<'g> {
                     hint: "Try a smaller batch size.".into(),
                 });
             }
-            // One buffer may not be bound both read-only and read-write in one dispatch.
+            // One buffer may not be bound both read-only and read-write in one dispatch (WebGPU's
+            // usage rule); several writable views of one buffer (disjoint arena slices) are fine.
             for (u, b) in tensors.iter().zip(spec.bindings).take(i) {
-                if t.same_buffer(u) && (*a == Access::ReadWrite || *b == Access::ReadWrite) {
-                    return Err(Error::gpu(format!("kernel `{}`: bindings share a buffer and one of them is written", spec.name)));
+                if t.same_buffer(u) && a != b {
+                    return Err(Error::gpu(format!("kernel `{}`: a buffer is bound both read-only and read-write", spec.name)));
                 }
             }
         }
