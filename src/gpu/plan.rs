@@ -191,3 +191,54 @@ impl Gpu {
         self.check()
     }
 }
+
+impl Plan {
+    /// Time every command of the plan on its own (submit, wait), best of `reps`: where a step's time
+    /// goes, kernel by kernel. Includes each submit's fixed cost, which `dispatch_overhead` measures.
+    pub fn profile(&self, gpu: &Gpu, reps: usize) -> Result<Vec<(String, f64)>> {
+        let mut out = Vec::new();
+        for step in &self.steps {
+            let mut best = f64::INFINITY;
+            for _ in 0..reps.max(1) {
+                let mut enc = gpu.device.create_command_encoder(&Default::default());
+                match step {
+                    Step::Copy { src, dst } => {
+                        enc.copy_buffer_to_buffer(&src.buf.raw, src.offset, &dst.buf.raw, dst.offset, src.bytes());
+                    }
+                    Step::Dispatch { kernel, bind_group, groups, .. } => {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        pass.set_pipeline(&kernel.pipeline);
+                        pass.set_bind_group(0, bind_group, &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                    }
+                }
+                let t = std::time::Instant::now();
+                gpu.queue.submit([enc.finish()]);
+                gpu.wait()?;
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            let name = match step {
+                Step::Copy { .. } => "copy".to_string(),
+                Step::Dispatch { kernel, groups, .. } => format!("{} {:?}", kernel.spec.name, groups),
+            };
+            out.push((name, best));
+        }
+        Ok(out)
+    }
+}
+
+impl Gpu {
+    /// Seconds one empty submit-and-wait costs: the floor under any step, and what one-submit-per-step
+    /// saves over one submit per kernel.
+    pub fn dispatch_overhead(&self, reps: usize) -> Result<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..reps.max(1) {
+            let enc = self.device.create_command_encoder(&Default::default());
+            let t = std::time::Instant::now();
+            self.queue.submit([enc.finish()]);
+            self.wait()?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        Ok(best)
+    }
+}

@@ -255,20 +255,21 @@ impl Block {
     pub fn backward(&self, p: &mut PlanBuilder, trace: &Trace, d_out: &Tensor, need_input_grad: bool, scratch: &Scratch) -> Result<Option<Tensor>> {
         let n = trace.input.shape()[0];
         let mut g = d_out.clone();
+        // Without an input gradient, nothing below the first layer with parameters needs a gradient
+        // (e.g. a stage's space-to-depth and its conv's backward_input are skipped).
+        let first_param = self.layer_params.iter().position(|p| !p.is_empty()).unwrap_or(self.spec.layers.len());
         for i in (0..self.spec.layers.len()).rev() {
+            if !need_input_grad && i < first_param {
+                return Ok(None);
+            }
             let x = if i == 0 { &trace.input } else { &trace.outs[i - 1] };
             let y = &trace.outs[i];
             let in_shape = self.spec.input_of(i).batched(n);
-            let need_dx = i > 0 || need_input_grad;
+            let need_dx = need_input_grad || i > first_param;
             let layer = self.spec.layers[i];
             if self.is_view(i, &layer) {
                 g = g.reshape(&in_shape);
                 continue;
-            }
-            // First layer of a stage without an input gradient: only parameter gradients remain.
-            let has_params = !self.layer_params[i].is_empty();
-            if !need_dx && !has_params {
-                return Ok(None);
             }
             match layer {
                 Layer::SpaceToDepth => {
@@ -334,9 +335,6 @@ impl Block {
                     g = d_x;
                 }
                 Layer::Identity | Layer::Flatten => unreachable!("views handled above"),
-            }
-            if !need_dx && i == 0 {
-                return Ok(None);
             }
         }
         Ok(need_input_grad.then_some(g))
