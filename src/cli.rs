@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::{bench_kernels, KernelBenchOptions, KernelBenchReport};
 use crate::config::{Config, DEFAULT_PRESET, PRESETS};
 use crate::error::{Error, Result};
 use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions};
@@ -72,10 +73,66 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild a run's report (filters, feature maps, separability, curves) from its checkpoint.
+    Viz {
+        /// Run folder.
+        run: PathBuf,
+        /// Draw stages 0..=STAGE only.
+        #[arg(long)]
+        stage: Option<usize>,
+    },
+    /// Benchmarks (not tests): kernel GFLOP/s.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+    /// Datasets.
+    Data {
+        #[command(subcommand)]
+        what: DataCommand,
+    },
     /// List the presets, or print one as a config file.
     Presets {
         /// Preset to print.
         name: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// GFLOP/s of every conv direction on the paper's CIFAR shapes and of a square GEMM, each checked
+    /// against the CPU reference before it is timed.
+    Kernels {
+        /// Tiny shapes (seconds on a CPU driver).
+        #[arg(long)]
+        quick: bool,
+        /// Batch size of the conv shapes.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// GEMM size n (n x n x n).
+        #[arg(long)]
+        gemm: Option<usize>,
+        /// Write the result as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Print ratios against a saved result (JSON from --json, or the PyTorch baseline in assets/bench).
+        #[arg(long)]
+        compare: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Download a dataset's official files, verify their checksums and unpack them.
+    Fetch {
+        /// fashion-mnist, mnist or cifar10.
+        name: String,
+        /// Destination folder (default: $LAYERWISE_DATA/NAME or the user cache folder).
+        #[arg(long)]
+        dest: Option<PathBuf>,
+        /// Download from this base URL instead of the official one (a mirror).
+        #[arg(long)]
+        mirror: Option<String>,
     },
 }
 
@@ -155,6 +212,39 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Devices { check, json } => devices(&cli.gpu, check, json),
+        Command::Viz { run, stage } => {
+            let html = train::viz_run(&run, stage, &cli.gpu.options()?)?;
+            println!("{}", html.display());
+            Ok(())
+        }
+        Command::Bench { what: BenchCommand::Kernels { quick, batch, gemm, json, compare } } => {
+            let gpu = Gpu::new(&cli.gpu.options()?)?;
+            let mut opts = if quick { KernelBenchOptions::quick() } else { KernelBenchOptions::default() };
+            if !quick {
+                opts.batch = batch;
+            }
+            if let Some(n) = gemm {
+                opts.gemm_size = n;
+            }
+            let report = bench_kernels(&gpu, &opts)?;
+            println!("{}", report.markdown());
+            if let Some(path) = json {
+                crate::fsutil::atomic_write(&path, report.to_json().as_bytes())?;
+            }
+            if let Some(path) = compare {
+                println!("{}", report.compare(&KernelBenchReport::load(&path)?));
+            }
+            Ok(())
+        }
+        Command::Data { what: DataCommand::Fetch { name, dest, mirror } } => {
+            let dest = match dest {
+                Some(d) => d,
+                None => crate::data::default_fetch_dir(&name)?,
+            };
+            crate::data::fetch(&name, &dest, mirror.as_deref())?;
+            println!("{name}: ready in {}", dest.display());
+            Ok(())
+        }
         Command::Presets { name } => {
             match name {
                 Some(n) => print!("{}", PRESETS.iter().find(|(p, _)| *p == n).map(|(_, t)| *t).ok_or_else(|| Config::preset(&n).err().unwrap())?),

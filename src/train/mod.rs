@@ -5,6 +5,7 @@ pub mod feed;
 mod greedy;
 pub mod plans;
 mod progress;
+pub mod report;
 mod rundir;
 
 use std::path::{Path, PathBuf};
@@ -261,8 +262,14 @@ impl Run {
 
     /// Write report.html and its images for the stages trained so far.
     fn write_report(&mut self) -> Result<()> {
-        if !self.report {
+        if !self.report || self.progress.stage == 0 {
             return Ok(());
+        }
+        let upto = (self.progress.stage - 1).min(self.model.stages.len() - 1);
+        let input = report::report_input(&self.gpu, &self.cfg, &self.model, &self.data.val, upto, &self.records, &self.summaries)?;
+        let files = report::write(&self.dir.path, &input)?;
+        if let Some(html) = files.last() {
+            self.display.line(&format!("report: {}", html.display()));
         }
         Ok(())
     }
@@ -392,4 +399,33 @@ fn evaluate_with(gpu: &Gpu, feed: &mut Feed, readback: &Readback, eval: &EvalSte
     }
     let ensemble = acc.pop().unwrap_or(f64::NAN);
     Ok((acc, ensemble))
+}
+
+/// `layerwise viz`: rebuild a run's report from its checkpoint (stages 0..=`stage`, default: all
+/// trained). Returns the path of report.html.
+pub fn viz_run(path: &Path, stage: Option<usize>, gpu: &GpuOptions) -> Result<PathBuf> {
+    let dir = RunDir::existing(path)?;
+    let cfg = Config::load(&dir.config_path())?;
+    let ckpt = Checkpoint::read(&dir.checkpoint_path())?;
+    let data = load_data(&cfg, None)?;
+    let input = Shape::Map { h: data.val.height, w: data.val.width, c: data.val.channels };
+    let spec = ModelSpec::new(&cfg, input, data.val.classes.len())?;
+    let gpu = Gpu::new(gpu)?;
+    let model = Model::new(&gpu, spec, cfg.seed)?;
+    ckpt.restore(&dir.checkpoint_path(), &gpu, &model)?;
+    let trained = ckpt.meta.progress.stage.min(model.stages.len());
+    if trained == 0 {
+        return Err(Error::usage(format!("{} has not finished a stage yet: nothing to draw", path.display())));
+    }
+    let upto = match stage {
+        Some(j) if j < trained => j,
+        Some(j) => return Err(Error::usage(format!("stage {j} is not trained in {} (stages 0..{} are)", path.display(), trained - 1))),
+        None => trained - 1,
+    };
+    let records = dir.read_records()?;
+    let records: Vec<EpochRecord> = records.into_iter().filter(|r| r.stage <= upto).collect();
+    let summaries: Vec<StageSummary> = dir.read_summaries().unwrap_or_default().into_iter().filter(|s| s.stage <= upto).collect();
+    let input = report::report_input(&gpu, &cfg, &model, &data.val, upto, &records, &summaries)?;
+    let files = report::write(&dir.path, &input)?;
+    Ok(files.last().cloned().unwrap_or_else(|| dir.path.join("report.html")))
 }

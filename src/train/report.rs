@@ -1,0 +1,124 @@
+//! Gathering what the report shows from a model on the GPU: each stage's conv filters, its feature maps
+//! on a fixed handful of validation images, and its 2x2-pooled features on ~1000 validation images
+//! (whose 2-D projection shows how separable the classes become with depth).
+
+use std::path::{Path, PathBuf};
+
+use super::feed::Feed;
+use super::plans::{augment_config, StepIo};
+use crate::config::Config;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::gpu::{Gpu, PlanBuilder, Tensor};
+use crate::metrics::{EpochRecord, StageSummary};
+use crate::model::block::Scratch;
+use crate::model::{BlockSpec, Layer, Model, Shape};
+use crate::ops;
+use crate::viz::{self, FeatureSample, ReportInput, StageWeights};
+
+/// Images whose feature maps are drawn (the same ones at every stage and in every report of a run).
+const FEATURE_IMAGES: usize = 8;
+/// Images whose pooled features are projected.
+const POOLED_IMAGES: usize = 1000;
+
+/// Evenly spaced validation indices: deterministic, and spread over the classes.
+fn pick(n: usize, k: usize) -> Vec<u32> {
+    let k = k.min(n);
+    (0..k).map(|i| (i * n / k) as u32).collect()
+}
+
+fn stage_weights(gpu: &Gpu, model: &Model, j: usize) -> Result<StageWeights> {
+    let b = &model.stages[j];
+    let li = b.spec.layers.iter().position(|l| matches!(l, Layer::Conv { .. })).expect("every stage has a conv");
+    let k = b.spec.param_specs().iter().position(|(_, _, l)| *l == li).expect("conv has a weight");
+    let params = b.params.download(gpu)?;
+    let s = &b.params.tensors[k];
+    let shape = [s.shape()[0], s.shape()[1], s.shape()[2], s.shape()[3]];
+    Ok(StageWeights { stage: j, shape, weights: params[k].clone(), space_to_depth: b.spec.layers[0] == Layer::SpaceToDepth })
+}
+
+/// Everything `viz::write_report` needs for stages 0..=upto.
+pub fn report_input(
+    gpu: &Gpu,
+    cfg: &Config,
+    model: &Model,
+    val: &Dataset,
+    upto: usize,
+    records: &[EpochRecord],
+    summaries: &[StageSummary],
+) -> Result<ReportInput> {
+    let batch = cfg.batch_size.max(FEATURE_IMAGES);
+    let (h, w, c) = (val.height, val.width, val.channels);
+    let mut feed = Feed::new(gpu, batch, h * w * c)?;
+    let io = StepIo::new(gpu)?;
+    let specs: Vec<&BlockSpec> = model.stages[..=upto].iter().map(|b| &b.spec).collect();
+    let scratch = Scratch::new(gpu, &specs, batch)?;
+    // One plan: normalise, run the stages in evaluation mode keeping every output, pool each to 2x2.
+    let x0 = gpu.tensor(&model.spec.input.batched(batch), "report input")?;
+    let mut p = PlanBuilder::new(gpu, "report features");
+    ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
+    let mut x = x0;
+    let mut outs: Vec<Tensor> = Vec::new();
+    let mut pooled: Vec<Tensor> = Vec::new();
+    for s in &model.stages[..=upto] {
+        let shape = s.spec.output();
+        let out = gpu.tensor(&shape.batched(batch), "report stage output")?;
+        x = s.forward_eval(&mut p, &x, &scratch, Some(&out))?;
+        let Shape::Map { h, w, c } = shape else { unreachable!("stages output maps") };
+        let pool = gpu.tensor(&[batch, h.min(2), w.min(2), c], "report pooled")?;
+        ops::avgpool2d_forward(&mut p, &out, &pool)?;
+        outs.push(out);
+        pooled.push(pool);
+    }
+    let plan = p.finish()?;
+
+    let shown = pick(val.len(), FEATURE_IMAGES);
+    feed.load(gpu, val, &shown);
+    gpu.run(&[&plan])?;
+    let mut features = Vec::new();
+    for (j, o) in outs.iter().enumerate() {
+        let Shape::Map { h, w, c } = model.stages[j].spec.output() else { unreachable!() };
+        let all = gpu.download(o)?;
+        features.push(FeatureSample { stage: j, height: h, width: w, channels: c, maps: all[..shown.len() * h * w * c].to_vec() });
+    }
+    let mut input_images = Vec::new();
+    for &i in &shown {
+        input_images.extend_from_slice(val.image(i as usize));
+    }
+
+    let chosen = pick(val.len(), POOLED_IMAGES);
+    let mut pooled_host: Vec<Vec<f32>> = vec![Vec::new(); pooled.len()];
+    for chunk in chosen.chunks(batch) {
+        feed.load(gpu, val, chunk);
+        gpu.run(&[&plan])?;
+        for (j, t) in pooled.iter().enumerate() {
+            let d = t.len() / batch;
+            pooled_host[j].extend_from_slice(&gpu.download(t)?[..chunk.len() * d]);
+        }
+    }
+    let pooled_out = pooled_host.into_iter().enumerate().map(|(j, v)| (j, v, pooled[j].len() / batch)).collect();
+    let pooled_labels = chosen.iter().map(|&i| val.labels[i as usize]).collect();
+
+    let filters = (0..=upto).map(|j| stage_weights(gpu, model, j)).collect::<Result<Vec<_>>>()?;
+    let lr_steps = (1..).map(|k| k * cfg.optimizer.lr_step).take_while(|&e| e < cfg.epochs).collect();
+    Ok(ReportInput {
+        title: cfg.name.clone(),
+        config_toml: cfg.to_toml(),
+        adapter: format!("{} ({}, {})", gpu.summary.name, gpu.summary.backend, gpu.summary.device_type),
+        records: records.to_vec(),
+        summaries: summaries.to_vec(),
+        lr_steps,
+        filters,
+        input_images,
+        input_shape: [h, w, c],
+        features,
+        pooled: pooled_out,
+        pooled_labels,
+        class_names: val.classes.clone(),
+    })
+}
+
+/// Write the report into `dir`; returns the files written (report.html last).
+pub fn write(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
+    viz::write_report(dir, input)
+}
