@@ -110,7 +110,7 @@ fn flatten_source(spec: &BlockSpec, li: usize) -> Option<(usize, usize, usize)> 
 }
 
 /// Everything a block holds, as (name, PyTorch shape, values).
-fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+pub fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
     let mut out = Vec::new();
     let pspecs = b.spec.param_specs();
     let params = b.params.download(gpu)?;
@@ -185,9 +185,19 @@ impl Checkpoint {
         Ok(v)
     }
 
+    /// A checkpoint from tensors already in memory (PyTorch names and layouts).
+    pub fn from_tensors(meta: CheckpointMeta, tensors: HashMap<String, (Vec<usize>, Vec<f32>)>) -> Checkpoint {
+        Checkpoint { meta, tensors }
+    }
+
     /// Upload every tensor into the model (momentum too when present).
     pub fn restore(&self, path: &Path, gpu: &Gpu, model: &Model) -> Result<()> {
-        for b in model.blocks() {
+        self.restore_blocks(path, gpu, &model.blocks().collect::<Vec<_>>())
+    }
+
+    /// Upload the tensors of `blocks` only.
+    pub fn restore_blocks(&self, path: &Path, gpu: &Gpu, blocks: &[&Block]) -> Result<()> {
+        for b in blocks.iter().copied() {
             let mut params = Vec::new();
             let mut momentum = Vec::new();
             for (name, shape, li) in b.spec.param_specs() {

@@ -139,6 +139,9 @@ pub struct Config {
     /// Train on at most this many training images (0 = all): for quick runs.
     #[serde(default)]
     pub max_train_images: usize,
+    /// Validate on at most this many images (0 = all), evenly spread over the split.
+    #[serde(default)]
+    pub max_val_images: usize,
     pub seed: u64,
     pub batch_size: usize,
     /// Epochs per stage (per run for e2e and DGL).

@@ -65,6 +65,12 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
     } else {
         train
     };
+    let val = if cfg.max_val_images > 0 && cfg.max_val_images < val.len() {
+        let k = cfg.max_val_images;
+        val.subset(&(0..k).map(|i| i * val.len() / k).collect::<Vec<_>>())
+    } else {
+        val
+    };
     if cfg.augment.mean.len() != train.channels {
         return Err(Error::usage(format!(
             "config `{}` normalises {} channel(s) but {} has {}-channel images",

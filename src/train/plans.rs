@@ -63,35 +63,42 @@ pub fn scratch_for(gpu: &Gpu, model: &Model, j: usize, batch: usize) -> Result<S
 /// Frozen stages run in evaluation mode (running statistics, never updated); the trained blocks run
 /// forward with batch statistics, backward, and take one SGD step each.
 pub fn train_step(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, e2e: bool, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<Plan> {
-    let n = feed.batch;
-    let x0 = gpu.tensor(&model.spec.input.batched(n), "normalised input")?;
-    let (frozen, trained) = trained_blocks(model, j, e2e);
+    let x0 = gpu.tensor(&model.spec.input.batched(feed.batch), "normalised input")?;
     let mut p = PlanBuilder::new(gpu, if e2e { "e2e step".to_string() } else { format!("stage {j} step") });
     ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, true))?;
-    let mut x = x0;
+    record_train_body(&mut p, model, j, e2e, &x0, &feed.labels, io, scratch)?;
+    p.finish()
+}
+
+/// The part of a training step after the input pipeline, from the normalised batch `x0` and its
+/// labels (also used by the PyTorch-oracle test, which feeds its own floats).
+pub fn record_train_body(p: &mut PlanBuilder, model: &Model, j: usize, e2e: bool, x0: &Tensor, labels: &Tensor, io: &StepIo, scratch: &Scratch) -> Result<()> {
+    let gpu = p.gpu();
+    let (frozen, trained) = trained_blocks(model, j, e2e);
+    let mut x = x0.clone();
     for s in frozen {
-        x = s.forward_eval(&mut p, &x, scratch, None)?;
+        x = s.forward_eval(p, &x, scratch, None)?;
     }
     let mut traces: Vec<Trace> = Vec::with_capacity(trained.len());
     for b in &trained {
-        let t = b.forward_train(&mut p, &x, scratch)?;
+        let t = b.forward_train(p, &x, scratch)?;
         x = t.output().clone();
         traces.push(t);
     }
     let d_logits = gpu.tensor(x.shape(), "d_logits")?;
-    ops::cross_entropy(&mut p, &x, &feed.labels, &d_logits, &io.stats)?;
+    ops::cross_entropy(p, &x, labels, &d_logits, &io.stats)?;
     let mut g = d_logits;
     for (i, (b, t)) in trained.iter().zip(&traces).enumerate().rev() {
         // The first trained block's input comes from frozen stages (or is the image): no gradient.
-        match b.backward(&mut p, t, &g, i > 0, scratch)? {
+        match b.backward(p, t, &g, i > 0, scratch)? {
             Some(d) => g = d,
             None => break,
         }
     }
     for b in &trained {
-        b.sgd(&mut p, &io.hyper)?;
+        b.sgd(p, &io.hyper)?;
     }
-    p.finish()
+    Ok(())
 }
 
 /// A replayable evaluation step over stages 0..=upto: the chosen heads' correct counts and their

@@ -1,0 +1,97 @@
+//! The trainer on the GPU: one whole greedy step against PyTorch, and short real training runs.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::*;
+use layerwise::checkpoint::{block_tensors, Checkpoint, CheckpointMeta, Progress};
+use layerwise::config::Config;
+use layerwise::gpu::PlanBuilder;
+use layerwise::model::block::Scratch;
+use layerwise::model::{BlockSpec, Model, ModelSpec, Shape};
+use layerwise::train::plans::{record_train_body, StepIo};
+
+/// The PyTorch oracle's `greedy_step`: frozen stage 0 (conv 3->4, BN eval, ReLU) -> space-to-depth ->
+/// stage 1 (conv 16->8, BN, ReLU, training) -> k = 3 head (2 x [conv3x3, BN, ReLU] width 6, average to
+/// 2x2, BN, linear 24->10) -> cross-entropy; one SGD(0.1, 0.9, 5e-4) step on stage 1 and its head.
+/// Every parameter and running statistic after the step must match PyTorch's.
+#[test]
+fn one_greedy_step_matches_pytorch() {
+    let toml = r#"
+name = "greedy-step-oracle"
+method = "greedy"
+dataset = "none"
+seed = 0
+batch_size = 4
+epochs = 1
+[optimizer]
+lr = 0.1
+momentum = 0.9
+weight_decay = 5e-4
+lr_decay = 0.2
+lr_step = 15
+[augment]
+pad = 0
+flip = false
+mean = [0.0, 0.0, 0.0]
+std = [1.0, 1.0, 1.0]
+[[stages]]
+width = 4
+batchnorm = true
+head = { kind = "conv", k = 1 }
+[[stages]]
+width = 8
+downsample = "space-to-depth"
+batchnorm = true
+head = { kind = "conv", k = 3, width = 6, batchnorm = true }
+"#;
+    let cfg = Config::from_toml(toml, "test").unwrap();
+    let spec = ModelSpec::new(&cfg, Shape::Map { h: 8, w: 8, c: 3 }, 10).unwrap();
+    // Our names -> the oracle's: stage 1 has the space-to-depth at index 0, PyTorch's module has none.
+    let rename = |ours: &str| -> String {
+        ours.replace("stages.0.", "frozen.").replace("stages.1.1.", "stage.0.").replace("stages.1.2.", "stage.1.").replace("heads.1.", "head.")
+    };
+    both_modes(|g| {
+        let model = Model::new(g, spec.clone(), 0).unwrap();
+        let blocks = [&model.stages[0], &model.stages[1], &model.heads[1]];
+        let mut tensors = HashMap::new();
+        for b in blocks {
+            for (name, _, _) in b.spec.param_specs().into_iter().chain(b.spec.state_specs()) {
+                let (v, shape) = torch(&format!("greedy_step.before.{}", rename(&name)));
+                tensors.insert(name, (shape, v.iter().map(|&x| x as f32).collect()));
+            }
+        }
+        let meta = CheckpointMeta { format: 1, config_name: "oracle".into(), adapter: String::new(), progress: Progress::default() };
+        Checkpoint::from_tensors(meta, tensors).restore_blocks(Path::new("torch vectors"), g, &blocks).unwrap();
+
+        let (x, xs) = torch("greedy_step.x");
+        let (labels, _) = torch("greedy_step.labels");
+        let x0 = g.tensor_from(&[4, 8, 8, 3], &to_f32(&nchw_to_nhwc(&x, &xs)), "x").unwrap();
+        let lab = g.tensor_u32(&[4], "labels").unwrap();
+        g.upload_u32(&lab, &labels.iter().map(|&l| l as u32).collect::<Vec<_>>());
+        let io = StepIo::new(g).unwrap();
+        io.set_lr(g, &cfg, 0.1);
+        g.fill(&io.stats, 0.0);
+        let specs: Vec<&BlockSpec> = blocks.iter().map(|b| &b.spec).collect();
+        let scratch = Scratch::new(g, &specs, 4).unwrap();
+        let mut p = PlanBuilder::new(g, "oracle step");
+        record_train_body(&mut p, &model, 1, false, &x0, &lab, &io, &scratch).unwrap();
+        g.run(&[&p.finish().unwrap()]).unwrap();
+
+        let loss = g.download(&io.stats).unwrap()[0];
+        assert_close("greedy step loss", &[loss], &torch("greedy_step.loss").0);
+        for b in &blocks[1..] {
+            for (name, _, v) in block_tensors(g, b, false).unwrap() {
+                let (want, _) = torch(&format!("greedy_step.after.{}", rename(&name)));
+                assert_close(&format!("{name} after one step (checks={})", g.runtime_checks), &v, &want);
+            }
+        }
+        // The frozen stage is untouched, running statistics included.
+        for (name, _, v) in block_tensors(g, &model.stages[0], false).unwrap() {
+            let (want, _) = torch(&format!("greedy_step.before.{}", rename(&name)));
+            assert_eq!(to_f32(&want), v, "{name} changed though frozen");
+        }
+    });
+}
