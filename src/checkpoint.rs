@@ -177,6 +177,18 @@ impl Checkpoint {
         Ok(Checkpoint { meta, tensors })
     }
 
+    /// Tensor names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut n: Vec<String> = self.tensors.keys().cloned().collect();
+        n.sort();
+        n
+    }
+
+    /// A tensor by name: (PyTorch shape, values).
+    pub fn tensor(&self, name: &str) -> Option<&(Vec<usize>, Vec<f32>)> {
+        self.tensors.get(name)
+    }
+
     fn get(&self, path: &Path, name: &str, want: &[usize]) -> Result<&[f32]> {
         let (shape, v) = self.tensors.get(name).ok_or_else(|| Error::data(path, format!("missing tensor {name}")))?;
         if shape != want {

@@ -186,7 +186,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let gpu = cli.gpu.options()?;
             let data_dir = a.data.clone().or_else(|| std::env::var_os("LAYERWISE_DATA").map(PathBuf::from));
             let (cfg, out, resume) = match &a.resume {
-                Some(dir) => (Config::load(&dir.join("config.toml"))?, dir.clone(), true),
+                Some(dir) => (Config::load(&train::RunDir::existing(dir)?.config_path())?, dir.clone(), true),
                 None => {
                     let base = match (&a.preset, &a.config) {
                         (_, Some(path)) => Config::load(path)?,

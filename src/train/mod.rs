@@ -132,8 +132,10 @@ impl Run {
             };
             (cfg, dir, ckpt)
         } else {
-            let dir = RunDir::create(&opts.out, &cfg)?;
-            (cfg, dir, None)
+            // Refuse an occupied folder before the (slow) data loading, but create it only once the
+            // data, the model and the device have been checked: a refused run leaves nothing behind.
+            RunDir::check_free(&opts.out)?;
+            (cfg, RunDir { path: opts.out.clone() }, None)
         };
         let data = load_data(&cfg, opts.data_dir.as_deref())?;
         let input = Shape::Map { h: data.train.height, w: data.train.width, c: data.train.channels };
@@ -141,6 +143,9 @@ impl Run {
         let spec = ModelSpec::new(&cfg, input, classes)?;
         let gpu = Gpu::new(&opts.gpu)?;
         let model = Model::new(&gpu, spec, cfg.seed)?;
+        if !opts.resume {
+            RunDir::create(&opts.out, &cfg)?;
+        }
         let sample = data.train.height * data.train.width * data.train.channels;
         let train_feed = Feed::new(&gpu, cfg.batch_size, sample)?;
         let eval_feed = Feed::new(&gpu, cfg.batch_size, sample)?;

@@ -14,8 +14,8 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Start a new run in `path`, refusing a folder that already holds one.
-    pub fn create(path: &Path, cfg: &Config) -> Result<RunDir> {
+    /// Refuse a folder that already holds a run.
+    pub fn check_free(path: &Path) -> Result<()> {
         let dir = RunDir { path: path.to_path_buf() };
         if dir.config_path().exists() || dir.checkpoint_path().exists() || dir.metrics_path().exists() {
             return Err(Error::usage(format!(
@@ -24,6 +24,13 @@ impl RunDir {
                 path.display()
             )));
         }
+        Ok(())
+    }
+
+    /// Start a new run in `path`, refusing a folder that already holds one.
+    pub fn create(path: &Path, cfg: &Config) -> Result<RunDir> {
+        RunDir::check_free(path)?;
+        let dir = RunDir { path: path.to_path_buf() };
         std::fs::create_dir_all(path).at(path)?;
         atomic_write(&dir.config_path(), cfg.to_toml().as_bytes())?;
         atomic_write(&dir.csv_path(), format!("{}\n", EpochRecord::CSV_HEADER).as_bytes())?;

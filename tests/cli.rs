@@ -1,0 +1,341 @@
+//! The `layerwise` binary end to end on real Fashion-MNIST (the Debian package): a short greedy run,
+//! eval and viz on it, kill -9 and resume, and every kind of bad input the trainer must refuse with a
+//! clear message and exit code, without touching an existing run folder.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use layerwise::checkpoint::Checkpoint;
+use layerwise::metrics::EpochRecord;
+
+const TINY: &str = r#"
+name = "tiny"
+method = "greedy"
+dataset = "fashion-mnist"
+max_train_images = 640
+max_val_images = 300
+seed = 3
+batch_size = 64
+epochs = 2
+checkpoint_minutes = 5.0
+
+[optimizer]
+lr = 0.05
+momentum = 0.9
+weight_decay = 5e-4
+lr_decay = 0.2
+lr_step = 1
+
+[augment]
+pad = 2
+flip = true
+mean = [0.2860]
+std = [0.3530]
+
+[[stages]]
+width = 4
+batchnorm = true
+head = { kind = "conv", k = 1, batchnorm = true }
+
+[[stages]]
+width = 8
+downsample = "space-to-depth"
+batchnorm = true
+head = { kind = "conv", k = 2, width = 8, batchnorm = true }
+"#;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_layerwise"));
+    c.env_remove("LAYERWISE_DATA");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("layerwise runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[track_caller]
+fn expect_fail(o: &Output, code: i32, needle: &str) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(code), "exit code for: {t}");
+    assert!(t.contains(needle), "expected `{needle}` in: {t}");
+    assert!(!t.contains("panicked"), "panicked: {t}");
+}
+
+fn tiny_config(dir: &Path, extra: &str) -> PathBuf {
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, format!("{TINY}\n{extra}")).unwrap();
+    p
+}
+
+fn gpu_available() -> bool {
+    common::gpu(false).is_some()
+}
+
+/// Records without the wall-clock fields, which legitimately differ between runs.
+fn timeless(mut r: Vec<EpochRecord>) -> Vec<EpochRecord> {
+    for x in &mut r {
+        (x.img_per_s, x.seconds, x.elapsed) = (0.0, 0.0, 0.0);
+    }
+    r
+}
+
+fn records(dir: &Path) -> Vec<EpochRecord> {
+    std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn short_greedy_run_then_eval_and_viz() {
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(tmp.path(), "");
+    let out = tmp.path().join("run");
+    let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("per-stage validation accuracy") && t.contains("stage 1: head"), "{t}");
+    for f in ["config.toml", "metrics.jsonl", "metrics.csv", "summary.json", "checkpoint.safetensors", "report.html", "filters_stage1.png"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let recs = records(&out);
+    assert_eq!(recs.len(), 4, "2 stages x 2 epochs");
+    let last = recs.last().unwrap();
+    assert_eq!(last.val_acc.len(), 2, "both heads evaluated at stage 1");
+    // Fashion-MNIST has 10 balanced classes (chance: 10%): even this little training learns, and the
+    // loss falls from the first epoch of a stage to the second.
+    assert!(last.head_acc() > 25.0 && recs[1].head_acc() > 25.0, "heads at {:.1}% / {:.1}%", recs[1].head_acc(), last.head_acc());
+    assert!(recs[1].train_loss < recs[0].train_loss && recs[3].train_loss < recs[2].train_loss, "{recs:?}");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "header + 4 rows");
+
+    // eval reproduces the last recorded accuracies from the checkpoint.
+    let e = run(&["eval", out.to_str().unwrap()]);
+    assert!(e.status.success(), "{}", text(&e));
+    let et = text(&e);
+    for (h, a) in last.val_acc.iter().enumerate() {
+        assert!(et.contains(&format!("head {h}: {a:.2}%")), "eval output {et} lacks head {h} at {a:.2}%");
+    }
+    assert!(et.contains(&format!("ensemble: {:.2}%", last.ensemble_acc)), "{et}");
+
+    // viz redraws the report from the checkpoint, stage 0 only on request.
+    std::fs::remove_file(out.join("report.html")).unwrap();
+    let v = run(&["viz", out.to_str().unwrap(), "--stage", "0"]);
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(out.join("report.html").exists());
+    expect_fail(&run(&["viz", out.to_str().unwrap(), "--stage", "5"]), 2, "not trained");
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_result() {
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Checkpoint at every progress read, so the kill lands mid-epoch after some checkpoint.
+    let cfg = tiny_config(tmp.path(), "");
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap().replace("checkpoint_minutes = 5.0", "checkpoint_minutes = 0.000001");
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    let o = run(&["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut child = bin()
+        .args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", b.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    // Kill (SIGKILL) once some training progress is on disk, before the run can finish.
+    loop {
+        if let Ok(c) = Checkpoint::read(&b.join("checkpoint.safetensors")) {
+            let p = &c.meta.progress;
+            if p.stage > 0 || p.epoch > 0 || p.step > 2 {
+                break;
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "run finished before it could be killed");
+        assert!(t0.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap().meta.progress;
+    assert!(killed_at.stage < 2, "killed after the end");
+
+    let o = run(&["train", "--quiet", "--no-report", "--resume", b.to_str().unwrap()]);
+    assert!(o.status.success(), "resume failed: {}", text(&o));
+
+    // Same metrics (bar wall-clock) and bitwise the same weights, statistics and momentum.
+    assert_eq!(timeless(records(&a)), timeless(records(&b)), "killed at {killed_at:?}");
+    let (ca, cb) = (Checkpoint::read(&a.join("checkpoint.safetensors")).unwrap(), Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap());
+    let names = ca.names();
+    assert_eq!(names, cb.names());
+    for n in &names {
+        assert!(ca.tensor(n) == cb.tensor(n), "{n} differs after resume (killed at {killed_at:?})");
+    }
+
+    // And the report drawn from the resumed run equals the uninterrupted run's, file for file, once
+    // the wall-clock numbers (which differ between any two runs) are set aside.
+    for dir in [&a, &b] {
+        let recs = timeless(records(dir));
+        let lines: Vec<String> = recs.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        std::fs::write(dir.join("metrics.jsonl"), lines.join("\n") + "\n").unwrap();
+        let mut sums: Vec<layerwise::metrics::StageSummary> = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        for s in &mut sums {
+            (s.seconds, s.img_per_s, s.peak_mib) = (0.0, 0.0, 0.0);
+        }
+        std::fs::write(dir.join("summary.json"), serde_json::to_string(&sums).unwrap()).unwrap();
+        let v = run(&["viz", dir.to_str().unwrap()]);
+        assert!(v.status.success(), "{}", text(&v));
+    }
+    let report_files: Vec<String> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".png") || n.ends_with(".html"))
+        .collect();
+    assert!(report_files.len() >= 6, "{report_files:?}");
+    for f in &report_files {
+        assert!(std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(), "{f} differs between the resumed and the uninterrupted run");
+    }
+}
+
+#[test]
+fn existing_run_folder_is_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(tmp.path(), "");
+    let out = tmp.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("config.toml"), "precious").unwrap();
+    std::fs::write(out.join("metrics.jsonl"), "{}\n").unwrap();
+    let o = run(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    expect_fail(&o, 2, "already holds a run");
+    assert_eq!(std::fs::read_to_string(out.join("config.toml")).unwrap(), "precious");
+    assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(), "{}\n");
+    expect_fail(&run(&["train", "--resume", tmp.path().to_str().unwrap()]), 2, "not a run folder");
+}
+
+#[test]
+fn invalid_configs_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(tmp.path(), "");
+    let c = cfg.to_str().unwrap();
+    let out = tmp.path().join("never");
+    let o = out.to_str().unwrap();
+    expect_fail(&run(&["train", "--preset", "no-such-preset", "--out", o]), 2, "unknown preset `no-such-preset`");
+    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "stages.1.head.k=0"]), 2, "stages.1.head.k must be at least 1");
+    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "epochs=0"]), 2, "epochs must be at least 1");
+    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "optimizer.lr=-0.1"]), 2, "optimizer.lr must be a positive number");
+    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "batch_size=0"]), 2, "batch_size must be at least 1");
+    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "stages.7.width=3"]), 2, "out of range");
+    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "nonsense"]), 2, "expected key=value");
+    expect_fail(&run(&["train", "--config", "/nonexistent/cfg.toml", "--out", o]), 1, "/nonexistent/cfg.toml");
+    expect_fail(&run(&["train", "--bogus-flag"]), 2, "bogus-flag");
+    assert!(!out.exists(), "a refused run must not create its folder");
+}
+
+#[test]
+fn data_problems_are_clear_errors() {
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(tmp.path(), "");
+    let c = cfg.to_str().unwrap();
+    let o = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+
+    // Batch larger than the dataset.
+    expect_fail(&run(&["train", "--config", c, "--out", &o("a"), "--set", "max_train_images=100", "--set", "batch_size=128"]), 2, "larger than the 100 training images");
+    // Images of the wrong size for the model: a third space-to-depth meets a 7x7 map.
+    let odd = tiny_config(&tmp.path().join("odd").tap_mkdir(), "[[stages]]\nwidth = 8\ndownsample = \"space-to-depth\"\nhead = { kind = \"conv\" }\n[[stages]]\nwidth = 8\ndownsample = \"space-to-depth\"\nhead = { kind = \"conv\" }\n");
+    expect_fail(&run(&["train", "--config", odd.to_str().unwrap(), "--out", &o("b")]), 2, "space-to-depth needs even height and width, got 7x7");
+    // A preset for colour images on grey Fashion-MNIST.
+    expect_fail(&run(&["train", "--preset", "paper1-cifar-k2", "--set", "dataset=fashion-mnist", "--out", &o("c")]), 2, "normalises 3 channel(s)");
+    // Missing dataset: every place searched is listed, with how to get it.
+    let empty = tmp.path().join("empty").tap_mkdir();
+    let out = bin()
+        .args(["train", "--config", c, "--out", &o("d"), "--set", "dataset=cifar10"])
+        .env("LAYERWISE_DATA", &empty)
+        .env("HOME", &empty)
+        .env("XDG_CACHE_HOME", &empty)
+        .current_dir(&empty)
+        .output()
+        .unwrap();
+    expect_fail(&out, 1, "dataset not found");
+    assert!(text(&out).contains("layerwise data fetch cifar10") && text(&out).contains(empty.to_str().unwrap()), "{}", text(&out));
+    // A truncated IDX file and an out-of-range label, named with the file.
+    let fm = Path::new("/usr/share/datasets/fashion-mnist");
+    let bad = tmp.path().join("bad").tap_mkdir();
+    for f in ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(fm.join(f), bad.join(f)).unwrap();
+    }
+    let mut labels = vec![0u8, 0, 8, 1, 0, 0, 0xEA, 0x60];
+    labels.extend(std::iter::repeat_n(3u8, 60000));
+    labels[8 + 17] = 12;
+    std::fs::write(bad.join("train-labels-idx1-ubyte"), &labels).unwrap();
+    expect_fail(&run(&["train", "--config", c, "--out", &o("e"), "--data", bad.to_str().unwrap()]), 1, "train-labels-idx1-ubyte: record 17");
+    assert!(!tmp.path().join("e").exists(), "a run refused for bad data leaves no folder");
+    labels.truncate(5000);
+    std::fs::write(bad.join("train-labels-idx1-ubyte"), &labels).unwrap();
+    expect_fail(&run(&["train", "--config", c, "--out", &o("f"), "--data", bad.to_str().unwrap()]), 1, "train-labels-idx1-ubyte");
+}
+
+#[test]
+fn resource_problems_are_clear_errors() {
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(tmp.path(), "");
+    let c = cfg.to_str().unwrap();
+    // A batch whose activations exceed what the adapter can bind: says how much and what to do.
+    let out = tmp.path().join("big");
+    let o = run(&["train", "--config", c, "--out", out.to_str().unwrap(), "--set", "max_train_images=60000", "--set", "batch_size=60000", "--set", "stages.0.width=64"]);
+    expect_fail(&o, 1, "the GPU cannot hold this");
+    assert!(text(&o).contains("MiB") && text(&o).contains("batch size"), "{}", text(&o));
+    // Divergence: NaN/Inf loss stops the stage and says the last good checkpoint is kept.
+    let out = tmp.path().join("nan");
+    let o = run(&["train", "--config", c, "--out", out.to_str().unwrap(), "--set", "optimizer.lr=1e30"]);
+    expect_fail(&o, 1, "the loss became");
+    assert!(text(&o).contains("last good checkpoint"), "{}", text(&o));
+    assert!(out.join("config.toml").exists(), "the run folder stays");
+}
+
+#[test]
+fn presets_and_devices() {
+    let o = run(&["presets"]);
+    assert!(o.status.success());
+    for p in ["fmnist-quick", "fmnist-k2", "paper1-cifar-k1", "paper1-cifar-k2", "paper1-cifar-k3"] {
+        assert!(text(&o).contains(p), "{p} missing from {}", text(&o));
+        let t = run(&["presets", p]);
+        assert!(t.status.success());
+        layerwise::config::Config::from_toml(&String::from_utf8_lossy(&t.stdout), p).expect("printed preset parses back");
+    }
+    if gpu_available() {
+        let d = run(&["devices", "--json"]);
+        assert!(d.status.success(), "{}", text(&d));
+        let list: serde_json::Value = serde_json::from_slice(&d.stdout).unwrap();
+        assert!(!list.as_array().unwrap().is_empty());
+        let d = run(&["devices"]);
+        assert!(text(&d).contains("max storage binding"), "{}", text(&d));
+    }
+}
+
+trait TapMkdir {
+    fn tap_mkdir(self) -> PathBuf;
+}
+
+impl TapMkdir for PathBuf {
+    fn tap_mkdir(self) -> PathBuf {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
