@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::{bench_kernels, KernelBenchOptions, KernelBenchReport};
+use crate::bench::{bench_kernels, bench_training, KernelBenchOptions, KernelBenchReport, TrainBenchOptions};
 use crate::config::{Config, DEFAULT_PRESET, PRESETS};
 use crate::error::{Error, Result};
 use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions};
@@ -118,6 +118,26 @@ pub enum BenchCommand {
         /// Print ratios against a saved result (JSON from --json, or the PyTorch baseline in assets/bench).
         #[arg(long)]
         compare: Option<PathBuf>,
+    },
+    /// Per-stage training images/s and peak GPU memory of greedy presets on synthetic data.
+    Train {
+        /// Presets to measure (repeatable; default paper1-cifar-k1 and paper1-cifar-k3).
+        #[arg(long = "preset")]
+        presets: Vec<String>,
+        /// Widths / 16 and batch 16 (seconds on a CPU driver).
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Timed steps per stage.
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Write the result as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Print ratios against the PyTorch H100 numbers shipped in assets/bench/pytorch-h100.json.
+        #[arg(long)]
+        compare_pytorch: bool,
     },
 }
 
@@ -233,6 +253,28 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             if let Some(path) = compare {
                 println!("{}", report.compare(&KernelBenchReport::load(&path)?));
+            }
+            Ok(())
+        }
+        Command::Bench { what: BenchCommand::Train { presets, quick, batch, steps, json, compare_pytorch } } => {
+            let gpu = Gpu::new(&cli.gpu.options()?)?;
+            let mut opts = if quick { TrainBenchOptions::quick() } else { TrainBenchOptions::default() };
+            if !presets.is_empty() {
+                opts.presets = presets;
+            }
+            if let Some(b) = batch {
+                opts.batch = b;
+            }
+            if let Some(s) = steps {
+                opts.steps = s;
+            }
+            let report = bench_training(&gpu, &opts)?;
+            println!("{}", report.markdown());
+            if let Some(path) = json {
+                crate::fsutil::atomic_write(&path, report.to_json().as_bytes())?;
+            }
+            if compare_pytorch {
+                println!("{}", report.compare(&crate::bench::pytorch_h100()?.1));
             }
             Ok(())
         }

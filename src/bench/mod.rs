@@ -1,8 +1,10 @@
 //! Benchmarks (never timed tests): `kernels` times the conv and GEMM kernels on the paper's CIFAR shapes,
-//! each first checked against its CPU reference; `baseline` holds the PyTorch numbers they are compared to.
+//! each first checked against its CPU reference; `training` measures per-stage training throughput; `baseline` holds the PyTorch numbers they are compared to.
 
 pub mod baseline;
 pub mod kernels;
+pub mod training;
 
 pub use baseline::{pytorch_h100, TrainingBaseline, TrainingRun, PYTORCH_H100_JSON};
+pub use training::{bench_training, StageBench, TrainBenchOptions, TrainBenchReport};
 pub use kernels::{bench_kernels, conv_shapes, KernelBenchOptions, KernelBenchReport, KernelBenchRow, VERIFY_TOL};

@@ -1,0 +1,218 @@
+//! `layerwise bench train`: per-stage training throughput (images/s) and peak GPU memory of a preset on
+//! synthetic data, measured exactly as training runs it (upload, one recorded step, one submit, two steps
+//! in flight), for comparison with PyTorch on the same GPU.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::baseline::TrainingBaseline;
+use crate::config::{Config, Method};
+use crate::error::{Error, Result};
+use crate::gpu::{AdapterSummary, Gpu, Submission};
+use crate::model::{Model, ModelSpec, Shape};
+use crate::train::feed::Feed;
+use crate::train::plans::{scratch_for, train_step, StepIo};
+
+#[derive(Debug, Clone)]
+pub struct TrainBenchOptions {
+    pub presets: Vec<String>,
+    pub batch: usize,
+    /// Timed steps per stage (after `warmup`).
+    pub steps: usize,
+    pub warmup: usize,
+    /// Shrink every width 16x and the batch to 16, for CPU drivers and CI.
+    pub quick: bool,
+}
+
+impl Default for TrainBenchOptions {
+    fn default() -> Self {
+        TrainBenchOptions {
+            presets: vec!["paper1-cifar-k1".into(), "paper1-cifar-k3".into()],
+            batch: 128,
+            steps: 30,
+            warmup: 5,
+            quick: false,
+        }
+    }
+}
+
+impl TrainBenchOptions {
+    pub fn quick() -> Self {
+        TrainBenchOptions { batch: 16, steps: 3, warmup: 1, quick: true, ..Default::default() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageBench {
+    pub preset: String,
+    pub stage: usize,
+    pub img_per_s: f64,
+    pub ms_per_step: f64,
+    /// Most GPU memory held while the stage's step was built and run (MiB).
+    pub peak_mib: f64,
+    pub dispatches: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainBenchReport {
+    pub adapter: AdapterSummary,
+    pub batch: usize,
+    pub quick: bool,
+    pub rows: Vec<StageBench>,
+}
+
+/// The preset as benchmarked: widths shrunk in quick mode.
+fn bench_config(name: &str, quick: bool) -> Result<Config> {
+    let mut cfg = Config::preset(name)?;
+    if quick {
+        for s in &mut cfg.stages {
+            s.width = (s.width / 16).max(4);
+            if s.head.width > 0 {
+                s.head.width = (s.head.width / 16).max(4);
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+/// Input shape of a preset's dataset.
+fn input_shape(cfg: &Config) -> Shape {
+    match cfg.dataset.as_str() {
+        "fashion-mnist" | "mnist" => Shape::Map { h: 28, w: 28, c: 1 },
+        _ => Shape::Map { h: 32, w: 32, c: 3 },
+    }
+}
+
+pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchReport> {
+    if opts.batch == 0 || opts.steps == 0 {
+        return Err(Error::usage("bench train needs a batch and steps of at least 1"));
+    }
+    let mut rows = Vec::new();
+    for name in &opts.presets {
+        let cfg = bench_config(name, opts.quick)?;
+        if cfg.method != Method::Greedy {
+            return Err(Error::usage(format!("bench train measures greedy presets; `{name}` is {:?}", cfg.method)));
+        }
+        let input = input_shape(&cfg);
+        let model = Model::new(gpu, ModelSpec::new(&cfg, input, 10)?, cfg.seed)?;
+        let mut feed = Feed::new(gpu, opts.batch, input.len())?;
+        // Synthetic images and labels, uploaded every step as real training does.
+        let data = crate::data::Dataset {
+            images: (0..opts.batch * input.len()).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(),
+            labels: (0..opts.batch).map(|i| (i % 10) as u8).collect(),
+            height: match input {
+                Shape::Map { h, .. } => h,
+                Shape::Flat(_) => 1,
+            },
+            width: match input {
+                Shape::Map { w, .. } => w,
+                Shape::Flat(_) => 1,
+            },
+            channels: input.channels(),
+            classes: (0..10).map(|i| i.to_string()).collect(),
+            source: "synthetic".into(),
+        };
+        let idx: Vec<u32> = (0..opts.batch as u32).collect();
+        let io = StepIo::new(gpu)?;
+        // A small LR keeps the synthetic run finite; the arithmetic is the same at any LR.
+        io.set_lr(gpu, &cfg, 1e-4);
+        for j in 0..model.stages.len() {
+            gpu.reset_peak();
+            let scratch = scratch_for(gpu, &model, j, opts.batch)?;
+            let plan = train_step(gpu, &cfg, &model, j, false, &feed, &io, &scratch)?;
+            let mut in_flight: std::collections::VecDeque<Submission> = Default::default();
+            let mut step = |feed: &mut Feed| -> Result<()> {
+                feed.load(gpu, &data, &idx);
+                in_flight.push_back(gpu.run(&[&plan])?);
+                if in_flight.len() > 2 {
+                    gpu.wait_for_submission(&in_flight.pop_front().expect("queued"))?;
+                }
+                Ok(())
+            };
+            for _ in 0..opts.warmup {
+                step(&mut feed)?;
+            }
+            gpu.wait()?;
+            let t = Instant::now();
+            for _ in 0..opts.steps {
+                step(&mut feed)?;
+            }
+            gpu.wait()?;
+            let secs = t.elapsed().as_secs_f64() / opts.steps as f64;
+            let (_, peak) = gpu.memory();
+            rows.push(StageBench {
+                preset: name.clone(),
+                stage: j,
+                img_per_s: opts.batch as f64 / secs,
+                ms_per_step: secs * 1e3,
+                peak_mib: peak as f64 / (1u64 << 20) as f64,
+                dispatches: plan.dispatches(),
+            });
+        }
+    }
+    Ok(TrainBenchReport { adapter: gpu.summary.clone(), batch: opts.batch, quick: opts.quick, rows })
+}
+
+impl TrainBenchReport {
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "### Training throughput: {} ({}, {}), batch {}{}\n",
+            self.adapter.name,
+            self.adapter.backend,
+            self.adapter.device_type,
+            self.batch,
+            if self.quick { ", quick (widths / 16)" } else { "" }
+        );
+        let _ = writeln!(s, "| preset | stage | img/s | ms/step | dispatches | peak GPU MiB |");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+        for r in &self.rows {
+            let _ = writeln!(s, "| {} | {} | {:.0} | {:.2} | {} | {:.1} |", r.preset, r.stage, r.img_per_s, r.ms_per_step, r.dispatches, r.peak_mib);
+        }
+        for preset in self.presets() {
+            let total = self.full_training_seconds(&preset, 50, 50_000);
+            let _ = writeln!(s, "\n{preset}: full greedy training (50 epochs/stage, 50,000 images) at these rates: {total:.0} s");
+        }
+        s
+    }
+
+    fn presets(&self) -> Vec<String> {
+        let mut p: Vec<String> = self.rows.iter().map(|r| r.preset.clone()).collect();
+        p.dedup();
+        p
+    }
+
+    /// Seconds a whole greedy run would take at the measured per-stage rates.
+    pub fn full_training_seconds(&self, preset: &str, epochs: usize, images: usize) -> f64 {
+        self.rows.iter().filter(|r| r.preset == preset).map(|r| (epochs * images) as f64 / r.img_per_s).sum()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises")
+    }
+
+    /// Ratios of our per-stage img/s to every matching baseline run (>1: we are faster).
+    pub fn compare(&self, baseline: &TrainingBaseline) -> String {
+        let mut s = String::new();
+        for preset in self.presets() {
+            let ours: Vec<f64> = self.rows.iter().filter(|r| r.preset == preset).map(|r| r.img_per_s).collect();
+            for run in baseline.runs.iter().filter(|r| r.preset == preset) {
+                let ratios: Vec<String> = ours.iter().zip(&run.img_per_s).map(|(a, b)| format!("{:.2}x", a / b)).collect();
+                let total = self.full_training_seconds(&preset, run.epochs_per_stage, 50_000);
+                let _ = writeln!(
+                    s,
+                    "{preset} vs PyTorch {} (batch {}): per stage {}; full training {total:.0} s vs {:.0} s ({:.2}x)",
+                    run.precision,
+                    baseline.batch,
+                    ratios.join(" "),
+                    run.total_seconds,
+                    run.total_seconds / total
+                );
+            }
+        }
+        s
+    }
+}
