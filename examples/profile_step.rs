@@ -10,7 +10,8 @@ fn main() -> layerwise::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let preset = args.get(1).map(String::as_str).unwrap_or("fmnist-quick");
     let stage: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let cfg = Config::preset(preset)?;
+    let mut cfg = Config::preset(preset)?;
+    if std::env::var("QUICK").is_ok() { for s in &mut cfg.stages { s.width = (s.width / 16).max(4); if s.head.width > 0 { s.head.width = (s.head.width / 16).max(4); } } cfg.batch_size = 16; }
     let (h, c) = if cfg.dataset == "cifar10" { (32, 3) } else { (28, 1) };
     let gpu = Gpu::new(&GpuOptions::from_env()?)?;
     let model = Model::new(&gpu, ModelSpec::new(&cfg, Shape::Map { h, w: h, c }, 10)?, 0)?;
