@@ -109,8 +109,11 @@ fn flatten_source(spec: &BlockSpec, li: usize) -> Option<(usize, usize, usize)> 
     }
 }
 
+/// A named tensor in PyTorch's layout: (name, shape, values).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// Everything a block holds, as (name, PyTorch shape, values).
-pub fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+pub fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<NamedTensor>> {
     let mut out = Vec::new();
     let pspecs = b.spec.param_specs();
     let params = b.params.download(gpu)?;

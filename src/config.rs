@@ -248,7 +248,7 @@ impl Config {
         if a.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return bad("augment.std values must be positive".into());
         }
-        if !(self.checkpoint_minutes > 0.0) {
+        if self.checkpoint_minutes.is_nan() || self.checkpoint_minutes <= 0.0 {
             return bad("checkpoint_minutes must be positive".into());
         }
         for (j, s) in self.stages.iter().enumerate() {

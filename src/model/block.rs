@@ -125,8 +125,8 @@ impl Block {
         let n = spec.layers.len();
         let mut fused_relu = vec![false; n];
         let mut absorbed = vec![false; n];
-        for i in 0..n {
-            if matches!(spec.layers[i], Layer::Conv { .. } | Layer::Linear { .. } | Layer::BatchNorm { .. }) {
+        for (i, layer) in spec.layers.iter().enumerate() {
+            if matches!(layer, Layer::Conv { .. } | Layer::Linear { .. } | Layer::BatchNorm { .. }) {
                 let mut j = i + 1;
                 while j < n && spec.layers[j] == Layer::Identity {
                     j += 1;
