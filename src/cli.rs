@@ -176,6 +176,9 @@ pub struct TrainArgs {
     /// Dataset location (file or folder) [env: LAYERWISE_DATA].
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Hold out the last N training images for validation (same as --set val_split=N).
+    #[arg(long, conflicts_with = "resume")]
+    pub val_split: Option<usize>,
     /// Skip the end-of-stage report (filters, feature maps, curves).
     #[arg(long)]
     pub no_report: bool,
@@ -200,6 +203,7 @@ pub fn run(cli: Cli) -> Result<()> {
         out: None,
         resume: None,
         data: None,
+        val_split: None,
         no_report: false,
     })) {
         Command::Train(a) => {
@@ -213,7 +217,11 @@ pub fn run(cli: Cli) -> Result<()> {
                         (Some(p), None) => Config::preset(p)?,
                         (None, None) => Config::preset(DEFAULT_PRESET)?,
                     };
-                    let cfg = base.with_overrides(&a.sets)?;
+                    let mut sets = a.sets.clone();
+                    if let Some(v) = a.val_split {
+                        sets.push(format!("val_split={v}"));
+                    }
+                    let cfg = base.with_overrides(&sets)?;
                     let out = a.out.clone().unwrap_or_else(|| default_out(&cfg.name));
                     (cfg, out, false)
                 }
