@@ -398,6 +398,12 @@ fn async_dgl_is_seeded_resumes_and_runs_on_two_devices() {
     assert!(rk.iter().all(|r| r.train_loss.is_finite()) && rk[2..].iter().all(|r| r.head_acc() > 20.0), "{rk:?}");
     assert_eq!(rk[..2 * at.epoch], ra[..2 * at.epoch], "epochs finished before the kill are kept as they were");
 
+    // Buffers the warm-up could never fill are refused before a run folder exists.
+    let o = bin().args(["train", "--config", cfg.to_str().unwrap(), "--out", d("big").to_str().unwrap(), "--set", "dgl.buffer_size=40"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("dgl.buffer_size 40 is too large"), "{}", text(&o));
+    assert!(!d("big").exists());
+
     // Two logical devices follow the same schedule: the same run as on one.
     train(&cfg, &d("two"), &["--set", "dgl.devices=[0,0]"]);
     assert_eq!(ra, records(&d("two")), "two devices vs one");

@@ -80,6 +80,30 @@ pub fn device_options(base: &GpuOptions, index: usize) -> Result<GpuOptions> {
     Ok(o)
 }
 
+/// The name a method has in configs and metrics.
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Greedy => "greedy",
+        Method::E2e => "e2e",
+        Method::Dgl => "dgl",
+        Method::DglAsync => "dgl-async",
+    }
+}
+
+/// Refuse (before a run folder exists) replay buffers that the warm-up alone could not fill: stage j
+/// starts once j buffers have filled one after the other.
+pub fn check_buffers(cfg: &Config, train_images: usize) -> Result<()> {
+    let (stages, steps) = (cfg.stages.len(), train_images / cfg.batch_size.max(1) * cfg.epochs);
+    let size = cfg.dgl.as_ref().map_or(DglConfig::default().buffer_size, |d| d.buffer_size);
+    if cfg.method == Method::DglAsync && stages > 1 && (stages - 1) * size >= steps {
+        return Err(Error::usage(format!(
+            "dgl.buffer_size {size} is too large for this run: stage 0 trains {steps} batches in all, and the last stage only starts after {} buffers of {size} batches have filled. Lower dgl.buffer_size.",
+            stages - 1
+        )));
+    }
+    Ok(())
+}
+
 /// How to open a run's own device: for DGL with `dgl.devices`, the first of them.
 pub fn home_options(cfg: &Config, base: &GpuOptions) -> Result<GpuOptions> {
     match &cfg.dgl {
@@ -211,98 +235,26 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
         return Ok(());
     }
     let mut d = Dgl::new(run)?;
-    let batch = run.cfg.batch_size;
-    let steps = run.data.train.len() / batch;
-    let report_every = (steps / 20).clamp(1, 200);
     let saved = run.progress.dgl.take().unwrap_or_default();
     for epoch in run.progress.epoch..run.cfg.epochs {
-        let key = run.epoch_key(0, epoch);
-        let perm = permutation(run.data.train.len(), key);
-        // The same data order and augmentation as greedy training's first stage in this epoch.
-        run.gpu.upload_u32(&run.io.rng, &[key as u32 ^ (key >> 32) as u32, epoch as u32]);
         let lr = run.cfg.lr_at(epoch);
-        run.io.set_lr(&run.gpu, &run.cfg, lr);
-        for dev in &d.devices {
-            dev.io.set_lr(&dev.gpu, &run.cfg, lr);
-        }
-        let start = run.progress.step;
-        let resumed = |v: &Vec<f64>| if start > 0 && v.len() == stages { v.clone() } else { vec![0.0; stages] };
-        let (mut loss_sum, mut correct) = (resumed(&saved.loss_sum), resumed(&saved.correct));
-        let mut batches = if start > 0 && saved.batches.len() == stages { saved.batches.clone() } else { vec![0; stages] };
-        for j in 0..stages {
-            let gpu = d.gpu_of(run, j);
-            gpu.upload(&d.stats[j], &[loss_sum[j] as f32, correct[j] as f32]);
-        }
-        let t0 = Instant::now();
-        let seconds_before = run.progress.epoch_seconds;
-        let label = format!("{} epoch {}/{}", d.method, epoch + 1, run.cfg.epochs);
-        let bar = run.display.epoch_bar(&label, steps as u64, start as u64);
-        let mut step = start;
-        while step < steps {
-            let end = ((step / report_every + 1) * report_every).min(steps);
-            let actions = match &mut d.schedule {
-                None => sync_actions(step..end, stages),
-                Some(s) => {
-                    let mut all = Vec::new();
-                    let mut next = step;
-                    while next < end {
-                        let tick = s.next_tick(next);
-                        if tick.first().is_some_and(|a| a.stage == 0) {
-                            next += 1;
-                        }
-                        all.extend(tick);
-                    }
-                    all
-                }
-            };
-            for a in &actions {
-                batches[a.stage] += 1;
-            }
-            d.run_segment(run, &perm, &actions)?;
-            step = end;
-            let st = d.read_stats(run)?;
-            for j in 0..stages {
-                (loss_sum[j], correct[j]) = st[j];
-                let loss = loss_sum[j] / batches[j].max(1) as f64;
-                if !loss.is_finite() {
-                    bar.finish_and_clear();
-                    return Err(Error::NonFinite(format!(
-                        "{label}: the loss of stage {j} became {loss} at step {step}; stopped. The last good checkpoint ({}) is kept; try a lower learning rate (--set optimizer.lr=...)",
-                        run.dir.checkpoint_path().display()
-                    )));
-                }
-            }
-            let secs = t0.elapsed().as_secs_f64();
-            let l = stages - 1;
-            let acc = 100.0 * correct[l] / (batches[l].max(1) * batch) as f64;
-            bar.update(step as u64, loss_sum[l] / batches[l].max(1) as f64, acc, ((step - start) * batch) as f64 / secs.max(1e-9));
-            let checkpoint_due = run.last_checkpoint.elapsed().as_secs_f64() > run.cfg.checkpoint_minutes * 60.0 && step < steps;
-            if checkpoint_due {
-                run.progress.step = step;
-                run.progress.epoch_seconds = seconds_before + secs;
-                run.progress.dgl = Some(d.progress(loss_sum.clone(), correct.clone(), batches.clone()));
-                d.checkpoint(run)?;
-            }
-        }
-        bar.finish_and_clear();
-        let secs = t0.elapsed().as_secs_f64();
-        let img_s = ((steps - start) * batch) as f64 / secs.max(1e-9);
-        let seconds = seconds_before + secs;
+        let e = d.train_epoch(run, epoch, &saved)?;
         d.gather(run)?;
         let (heads, ensembles) = d.evaluate(run)?;
         let elapsed = run.elapsed();
+        // One record per stage: its own head's curve, and the heads and ensemble up to it.
         for j in 0..stages {
             run.record(EpochRecord {
                 method: d.method.into(),
                 stage: j,
                 epoch: epoch + 1,
                 lr,
-                train_loss: loss_sum[j] / batches[j].max(1) as f64,
-                train_acc: 100.0 * correct[j] / (batches[j].max(1) * batch) as f64,
+                train_loss: e.loss[j],
+                train_acc: e.acc[j],
                 val_acc: heads[..=j].to_vec(),
                 ensemble_acc: ensembles[j],
-                img_per_s: img_s,
-                seconds,
+                img_per_s: e.img_per_s,
+                seconds: e.seconds,
                 elapsed,
             })?;
         }
@@ -319,23 +271,22 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
     run.write_report()
 }
 
+/// One epoch's training numbers, per stage.
+struct EpochStats {
+    loss: Vec<f64>,
+    /// %
+    acc: Vec<f64>,
+    /// Stage 0's images per second, and the epoch's training seconds.
+    img_per_s: f64,
+    seconds: f64,
+}
+
 impl Dgl {
     fn new(run: &mut Run) -> Result<Dgl> {
         let stages = run.model.stages.len();
         let asynchronous = run.cfg.method == Method::DglAsync;
         let dcfg: DglConfig = run.cfg.dgl.clone().unwrap_or_default();
         let batch = run.cfg.batch_size;
-        let steps = run.data.train.len() / batch;
-        if asynchronous && stages > 1 && (stages - 1) * dcfg.buffer_size >= steps * run.cfg.epochs {
-            return Err(Error::usage(format!(
-                "dgl.buffer_size {} is too large for {} steps of stage 0 ({} epochs of {steps}): the warm-up alone would fill {} buffers of {} batches. Lower dgl.buffer_size.",
-                dcfg.buffer_size,
-                steps * run.cfg.epochs,
-                run.cfg.epochs,
-                stages - 1,
-                dcfg.buffer_size
-            )));
-        }
         let lanes = dcfg.devices.len().max(1);
         let mut devices = Vec::new();
         for &index in dcfg.devices.iter().skip(1) {
@@ -361,7 +312,7 @@ impl Dgl {
             }
             run.gpu.reset_peak();
         }
-        let method = if asynchronous { "dgl-async" } else { "dgl" };
+        let method = method_name(run.cfg.method);
         let saved = run.progress.dgl.clone().unwrap_or_default();
         let schedule = asynchronous.then(|| {
             let seed = run.cfg.seed.wrapping_mul(0x9E3779B97F4A7C15) ^ 0xD61A_5C4E_D01E;
@@ -400,6 +351,95 @@ impl Dgl {
             }
         }
         Ok(d)
+    }
+
+    /// Epoch `epoch`: shuffle, then segment after segment of steps (with the statistics read and a
+    /// checkpoint if one is due after each), from `run.progress.step` when resuming mid-epoch.
+    fn train_epoch(&mut self, run: &mut Run, epoch: usize, saved: &DglProgress) -> Result<EpochStats> {
+        let n = self.stages;
+        let batch = run.cfg.batch_size;
+        let steps = run.data.train.len() / batch;
+        let report_every = (steps / 20).clamp(1, 200);
+        let key = run.epoch_key(0, epoch);
+        let perm = permutation(run.data.train.len(), key);
+        // The same data order and augmentation as greedy training's first stage in this epoch.
+        run.gpu.upload_u32(&run.io.rng, &[key as u32 ^ (key >> 32) as u32, epoch as u32]);
+        let lr = run.cfg.lr_at(epoch);
+        run.io.set_lr(&run.gpu, &run.cfg, lr);
+        for dev in &self.devices {
+            dev.io.set_lr(&dev.gpu, &run.cfg, lr);
+        }
+        let start = run.progress.step;
+        let resumed = start > 0 && saved.batches.len() == n;
+        let (mut loss_sum, mut correct, mut batches) =
+            if resumed { (saved.loss_sum.clone(), saved.correct.clone(), saved.batches.clone()) } else { (vec![0.0; n], vec![0.0; n], vec![0; n]) };
+        for j in 0..n {
+            self.gpu_of(run, j).upload(&self.stats[j], &[loss_sum[j] as f32, correct[j] as f32]);
+        }
+        let t0 = Instant::now();
+        let seconds_before = run.progress.epoch_seconds;
+        let label = format!("{} epoch {}/{}", self.method, epoch + 1, run.cfg.epochs);
+        let bar = run.display.epoch_bar(&label, steps as u64, start as u64);
+        let mean = |sum: f64, b: usize| sum / b.max(1) as f64;
+        let mut step = start;
+        while step < steps {
+            let end = ((step / report_every + 1) * report_every).min(steps);
+            let actions = match &mut self.schedule {
+                None => sync_actions(step..end, n),
+                Some(s) => {
+                    // Ticks until stage 0 has trained on this segment's batches.
+                    let mut all = Vec::new();
+                    let mut next = step;
+                    while next < end {
+                        let tick = s.next_tick(next);
+                        if tick.first().is_some_and(|a| a.stage == 0) {
+                            next += 1;
+                        }
+                        all.extend(tick);
+                    }
+                    all
+                }
+            };
+            for a in &actions {
+                batches[a.stage] += 1;
+            }
+            self.run_segment(run, &perm, &actions)?;
+            step = end;
+            let st = self.read_stats(run)?;
+            for j in 0..n {
+                (loss_sum[j], correct[j]) = st[j];
+                let loss = mean(loss_sum[j], batches[j]);
+                if !loss.is_finite() {
+                    bar.finish_and_clear();
+                    return Err(Error::NonFinite(format!(
+                        "{label}: the loss of stage {j} became {loss} at step {step}; stopped. The last good checkpoint ({}) is kept; try a lower learning rate (--set optimizer.lr=...)",
+                        run.dir.checkpoint_path().display()
+                    )));
+                }
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            let l = n - 1;
+            bar.update(
+                step as u64,
+                mean(loss_sum[l], batches[l]),
+                100.0 * mean(correct[l], batches[l] * batch),
+                ((step - start) * batch) as f64 / secs.max(1e-9),
+            );
+            if run.last_checkpoint.elapsed().as_secs_f64() > run.cfg.checkpoint_minutes * 60.0 && step < steps {
+                run.progress.step = step;
+                run.progress.epoch_seconds = seconds_before + secs;
+                run.progress.dgl = Some(self.progress(loss_sum.clone(), correct.clone(), batches.clone()));
+                self.checkpoint(run)?;
+            }
+        }
+        bar.finish_and_clear();
+        let secs = t0.elapsed().as_secs_f64();
+        Ok(EpochStats {
+            loss: (0..n).map(|j| mean(loss_sum[j], batches[j])).collect(),
+            acc: (0..n).map(|j| 100.0 * mean(correct[j], batches[j] * batch)).collect(),
+            img_per_s: ((steps - start) * batch) as f64 / secs.max(1e-9),
+            seconds: seconds_before + secs,
+        })
     }
 
     fn gpu_of<'a>(&'a self, run: &'a Run, stage: usize) -> &'a Gpu {

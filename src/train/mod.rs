@@ -86,6 +86,7 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
     if cfg.batch_size > train.len() {
         return Err(Error::usage(format!("batch_size {} is larger than the {} training images", cfg.batch_size, train.len())));
     }
+    dgl::check_buffers(cfg, train.len())?;
     Ok(Data { train, val, val_name })
 }
 
@@ -163,7 +164,7 @@ impl Run {
                 dir.rewrite_records(&records)?;
                 (c.meta.progress.clone(), records, dir.read_summaries().unwrap_or_default())
             }
-            None => (Progress { method: format!("{:?}", cfg.method).to_lowercase(), ..Default::default() }, Vec::new(), Vec::new()),
+            None => (Progress { method: dgl::method_name(cfg.method).to_string(), ..Default::default() }, Vec::new(), Vec::new()),
         };
         let display = Display::new(opts.quiet);
         display.line(&format!(
