@@ -1,5 +1,6 @@
 //! `layerwise train`: run folders, the epoch loop shared by every method, evaluation, metrics,
-//! checkpoints and resume. The algorithms themselves read top to bottom in `greedy.rs`.
+//! checkpoints and resume. The algorithms themselves read top to bottom in `greedy.rs` (greedy,
+//! end-to-end) and `dgl.rs` (decoupled greedy learning, its async schedule in `replay.rs`).
 
 mod dgl;
 pub mod feed;
