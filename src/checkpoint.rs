@@ -36,6 +36,9 @@ pub struct Progress {
     /// Per-stage seconds and peak memory so far (for the summary).
     pub stage_seconds: Vec<f64>,
     pub stage_peak_mib: Vec<f64>,
+    /// DGL only: per-stage running sums and the async schedule (absent for greedy and e2e).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dgl: Option<crate::train::DglProgress>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

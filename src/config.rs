@@ -13,6 +13,9 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("paper1-cifar-k1", include_str!("../assets/presets/paper1-cifar-k1.toml")),
     ("paper1-cifar-k2", include_str!("../assets/presets/paper1-cifar-k2.toml")),
     ("paper1-cifar-k3", include_str!("../assets/presets/paper1-cifar-k3.toml")),
+    ("dgl-fmnist", include_str!("../assets/presets/dgl-fmnist.toml")),
+    ("dgl-cifar-4layer", include_str!("../assets/presets/dgl-cifar-4layer.toml")),
+    ("dgl-cifar-6layer", include_str!("../assets/presets/dgl-cifar-6layer.toml")),
 ];
 
 pub const DEFAULT_PRESET: &str = "fmnist-quick";
@@ -121,9 +124,17 @@ pub struct DglConfig {
     /// 1/(1-p) of the others' time); empty = none.
     #[serde(default)]
     pub slowdown: Vec<f64>,
-    /// Adapter indices to place stages on (round-robin); empty = all on the one device.
+    /// Adapter indices (as `layerwise devices` lists them) to place stages on: stage j runs on
+    /// `devices[j % len]`, each entry its own logical device (an index listed twice opens the adapter
+    /// twice); empty = every stage on the run's one device.
     #[serde(default)]
     pub devices: Vec<usize>,
+}
+
+impl Default for DglConfig {
+    fn default() -> Self {
+        DglConfig { buffer_size: thirty(), max_reuse: 0, slowdown: Vec::new(), devices: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -269,6 +280,9 @@ impl Config {
             }
             if d.slowdown.iter().any(|p| !(0.0..1.0).contains(p)) {
                 return bad("dgl.slowdown probabilities must be in [0, 1)".into());
+            }
+            if d.slowdown.len() > self.stages.len() {
+                return bad(format!("dgl.slowdown has {} entries but there are {} stages", d.slowdown.len(), self.stages.len()));
             }
         }
         Ok(())

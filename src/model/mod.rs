@@ -94,8 +94,10 @@ impl Layer {
             }
             Layer::AvgPool { oh, ow } => {
                 let (h, w, c) = map("average pool")?;
-                if oh > h || ow > w {
-                    return Err(Error::usage(format!("cannot average {h}x{w} down to {oh}x{ow}")));
+                // Adaptive pooling as PyTorch's: a grid larger than the input repeats input cells (MLP-SR
+                // heads average a 1x1 map "to 2x2"); only an empty grid is meaningless.
+                if oh == 0 || ow == 0 || h == 0 || w == 0 {
+                    return Err(Error::usage(format!("cannot average {h}x{w} to {oh}x{ow}")));
                 }
                 Shape::Map { h: oh, w: ow, c }
             }
@@ -288,16 +290,17 @@ fn head_layers(cfg: &StageConfig, input: Shape, classes: usize) -> Result<Vec<La
             layers.push(Layer::Linear { inputs: 2.min(ih) * 2.min(iw) * c, outputs: classes, bias: true });
         }
         HeadKind::MlpSr => {
+            // As the reference `MlpSrAux`: AdaptiveAvgPool2d(ceil(H/4)), then AdaptiveAvgPool2d(2) and
+            // linear layers of 4C features whatever the map size (a 1x1 map is repeated to 2x2).
             layers.push(Layer::AvgPool { oh: ih.div_ceil(4).max(1), ow: iw.div_ceil(4).max(1) });
             for _ in 0..h.convs {
                 layers.push(Layer::Conv { cin: c, cout: c, k: 1, bias: false });
                 layers.push(Layer::BatchNorm { c });
                 layers.push(Layer::Relu);
             }
-            let (oh, ow) = (2.min(ih.div_ceil(4).max(1)), 2.min(iw.div_ceil(4).max(1)));
-            layers.push(Layer::AvgPool { oh, ow });
+            layers.push(Layer::AvgPool { oh: 2, ow: 2 });
             layers.push(Layer::Flatten);
-            let f = oh * ow * c;
+            let f = 4 * c;
             for _ in 1..h.mlp {
                 layers.push(Layer::Linear { inputs: f, outputs: f, bias: false });
                 layers.push(Layer::BatchNorm { c: f });

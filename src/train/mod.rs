@@ -1,16 +1,20 @@
 //! `layerwise train`: run folders, the epoch loop shared by every method, evaluation, metrics,
-//! checkpoints and resume. The algorithms themselves read top to bottom in `greedy.rs`.
+//! checkpoints and resume. The algorithms themselves read top to bottom in `greedy.rs` (greedy,
+//! end-to-end) and `dgl.rs` (decoupled greedy learning, its async schedule in `replay.rs`).
 
+mod dgl;
 pub mod feed;
 mod greedy;
 pub mod plans;
 mod progress;
+pub mod replay;
 pub mod report;
 mod rundir;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub use dgl::{device_options, train_dgl, DglProgress};
 pub use greedy::{train_e2e, train_greedy};
 pub use rundir::RunDir;
 
@@ -83,6 +87,7 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
     if cfg.batch_size > train.len() {
         return Err(Error::usage(format!("batch_size {} is larger than the {} training images", cfg.batch_size, train.len())));
     }
+    dgl::check_buffers(cfg, train.len())?;
     Ok(Data { train, val, val_name })
 }
 
@@ -96,6 +101,8 @@ pub struct Run {
     pub progress: Progress,
     pub records: Vec<EpochRecord>,
     pub summaries: Vec<StageSummary>,
+    /// How devices are opened (DGL opens one per entry of `dgl.devices`).
+    gpu_options: GpuOptions,
     io: StepIo,
     train_feed: Feed,
     eval_feed: Feed,
@@ -113,9 +120,7 @@ pub fn train(cfg: Config, opts: &TrainOptions) -> Result<Vec<StageSummary>> {
     match run.cfg.method {
         Method::Greedy => train_greedy(&mut run)?,
         Method::E2e => train_e2e(&mut run)?,
-        Method::Dgl | Method::DglAsync => {
-            return Err(Error::usage("method dgl is not available in this version yet; use greedy or e2e"));
-        }
+        Method::Dgl | Method::DglAsync => train_dgl(&mut run)?,
     }
     Ok(run.summaries)
 }
@@ -141,7 +146,7 @@ impl Run {
         let input = Shape::Map { h: data.train.height, w: data.train.width, c: data.train.channels };
         let classes = data.train.classes.len();
         let spec = ModelSpec::new(&cfg, input, classes)?;
-        let gpu = Gpu::new(&opts.gpu)?;
+        let gpu = Gpu::new(&dgl::home_options(&cfg, &opts.gpu)?)?;
         let model = Model::new(&gpu, spec, cfg.seed)?;
         if !opts.resume {
             RunDir::create(&opts.out, &cfg)?;
@@ -160,7 +165,7 @@ impl Run {
                 dir.rewrite_records(&records)?;
                 (c.meta.progress.clone(), records, dir.read_summaries().unwrap_or_default())
             }
-            None => (Progress { method: format!("{:?}", cfg.method).to_lowercase(), ..Default::default() }, Vec::new(), Vec::new()),
+            None => (Progress { method: dgl::method_name(cfg.method).to_string(), ..Default::default() }, Vec::new(), Vec::new()),
         };
         let display = Display::new(opts.quiet);
         display.line(&format!(
@@ -187,6 +192,7 @@ impl Run {
             progress,
             records,
             summaries,
+            gpu_options: opts.gpu.clone(),
             train_feed,
             eval_feed,
             display,
@@ -356,6 +362,9 @@ pub fn eval_run(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<
     let p = &ckpt.meta.progress;
     let (upto, heads): (usize, Vec<usize>) = if cfg.method == Method::E2e {
         (last, vec![last])
+    } else if matches!(cfg.method, Method::Dgl | Method::DglAsync) {
+        // Every stage trains from the start.
+        (last, (0..=last).collect())
     } else {
         // Heads of finished stages, plus the one in training if it has run at least one epoch.
         let upto = if p.epoch > 0 { p.stage } else { p.stage.saturating_sub(1) }.min(last);
@@ -424,7 +433,10 @@ pub fn viz_run(path: &Path, stage: Option<usize>, gpu: &GpuOptions) -> Result<Pa
     let gpu = Gpu::new(gpu)?;
     let model = Model::new(&gpu, spec, cfg.seed)?;
     ckpt.restore(&dir.checkpoint_path(), &gpu, &model)?;
-    let trained = ckpt.meta.progress.stage.min(model.stages.len());
+    let p = &ckpt.meta.progress;
+    let dgl = matches!(cfg.method, Method::Dgl | Method::DglAsync);
+    // DGL trains every stage at once: all of them count once an epoch is done.
+    let trained = if dgl && p.epoch > 0 { model.stages.len() } else { p.stage.min(model.stages.len()) };
     if trained == 0 {
         return Err(Error::usage(format!("{} has not finished a stage yet: nothing to draw", path.display())));
     }

@@ -101,6 +101,37 @@ pub fn record_train_body(p: &mut PlanBuilder, model: &Model, j: usize, e2e: bool
     Ok(())
 }
 
+/// One decoupled-greedy step of stage `j` on `x` ([n, ..stage j's input], the normalised images or a
+/// detached stage j-1 output): stage j forward in training mode, head j, cross-entropy accumulated into
+/// `stats` ([2]: loss sum, correct count), backward through head j and stage j only (nothing flows
+/// back into what produced `x`), one SGD step of each with `hyper`. The same dispatches, in the same
+/// order, as `record_train_body` for stage j without its frozen prefix. Returns stage j's output,
+/// computed before the update: what stage j+1 trains on (PyTorch's `out.detach()`).
+pub fn record_dgl_stage(p: &mut PlanBuilder, model: &Model, j: usize, x: &Tensor, labels: &Tensor, hyper: &Tensor, stats: &Tensor, scratch: &Scratch) -> Result<Tensor> {
+    let gpu = p.gpu();
+    let (stage, head) = (&model.stages[j], &model.heads[j]);
+    let ts = stage.forward_train(p, x, scratch)?;
+    let th = head.forward_train(p, ts.output(), scratch)?;
+    let d_logits = gpu.tensor(th.output().shape(), "d_logits")?;
+    ops::cross_entropy(p, th.output(), labels, &d_logits, stats)?;
+    let g = head.backward(p, &th, &d_logits, true, scratch)?.expect("an input gradient was asked for");
+    stage.backward(p, &ts, &g, false, scratch)?;
+    stage.sgd(p, hyper)?;
+    head.sgd(p, hyper)?;
+    Ok(ts.output().clone())
+}
+
+/// Synchronous DGL over every stage from the normalised batch `x0` ([n, H, W, C]): stage j trains on
+/// stage j-1's output of this same step, `stats[j]` collects head j's loss and accuracy.
+pub fn record_dgl_body(p: &mut PlanBuilder, model: &Model, x0: &Tensor, labels: &Tensor, hyper: &Tensor, stats: &[Tensor], scratch: &Scratch) -> Result<()> {
+    assert_eq!(stats.len(), model.stages.len(), "one stats tensor per stage");
+    let mut x = x0.clone();
+    for (j, st) in stats.iter().enumerate() {
+        x = record_dgl_stage(p, model, j, &x, labels, hyper, st, scratch)?;
+    }
+    Ok(())
+}
+
 /// A replayable evaluation step over stages 0..=upto: the chosen heads' correct counts and their
 /// ensemble's.
 pub struct EvalStep {
@@ -111,6 +142,19 @@ pub struct EvalStep {
 
 /// `heads`: which heads to evaluate (all up to `upto` for greedy; the last only for e2e).
 pub fn eval_step(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[usize], feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<EvalStep> {
+    record_eval(gpu, cfg, model, upto, heads, feed, io, scratch, false)
+}
+
+/// Evaluation of every stage's head at once (DGL trains them together), counting the ensemble of
+/// heads 0..=j after each head j: `counts` = [head 0, .., head S-1, ensemble 0..=0, .., ensemble 0..=S-1].
+/// The 2^j weights are normalised over all heads, which leaves every prefix's argmax unchanged.
+pub fn eval_step_prefixes(gpu: &Gpu, cfg: &Config, model: &Model, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<EvalStep> {
+    let last = model.stages.len() - 1;
+    let heads: Vec<usize> = (0..=last).collect();
+    record_eval(gpu, cfg, model, last, &heads, feed, io, scratch, true)
+}
+
+fn record_eval(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[usize], feed: &Feed, io: &StepIo, scratch: &Scratch, prefixes: bool) -> Result<EvalStep> {
     let n = feed.batch;
     let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;
     let mut p = PlanBuilder::new(gpu, format!("eval to stage {upto}"));
@@ -119,7 +163,8 @@ pub fn eval_step(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[u
     let logits = gpu.tensor(&[n, classes], "eval logits")?;
     let probs = gpu.tensor(&[n, classes], "ensemble probabilities")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
-    let counts = (0..=heads.len()).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
+    let n_counts = if prefixes { 2 * heads.len() } else { heads.len() + 1 };
+    let counts = (0..n_counts).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
     p.copy(&zeros, &probs);
     // Ensemble weights 2^j, normalised over the evaluated heads.
     let total: f64 = heads.iter().map(|&h| 2f64.powi(h as i32)).sum();
@@ -133,9 +178,14 @@ pub fn eval_step(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[u
             model.heads[s].forward_eval(&mut p, &x, scratch, Some(&logits))?;
             ops::count_correct(&mut p, &logits, &feed.labels, &counts[k])?;
             ops::softmax_accumulate(&mut p, &logits, &probs, (2f64.powi(s as i32) / total) as f32)?;
+            if prefixes {
+                ops::count_correct(&mut p, &probs, &feed.labels, &counts[heads.len() + k])?;
+            }
             k += 1;
         }
     }
-    ops::count_correct(&mut p, &probs, &feed.labels, &counts[k])?;
+    if !prefixes {
+        ops::count_correct(&mut p, &probs, &feed.labels, &counts[k])?;
+    }
     Ok(EvalStep { plan: p.finish()?, counts })
 }
