@@ -64,7 +64,8 @@ pub enum Command {
         #[arg(long)]
         data: Option<String>,
     },
-    /// List the GPU adapters wgpu can see, with limits and features.
+    /// List the GPU adapters wgpu can see, with limits and features, numbered as --adapter takes them
+    /// (GL adapters appear with --backend gl or --backend all).
     Devices {
         /// Also compile every kernel on each adapter.
         #[arg(long)]
@@ -176,7 +177,13 @@ pub struct TrainArgs {
     /// Dataset location (file or folder) [env: LAYERWISE_DATA].
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Hold out the last N training images for validation (same as --set val_split=N).
+    /// Training method: greedy, e2e, dgl or dgl-async (same as --set method=...).
+    #[arg(long, conflicts_with = "resume")]
+    pub method: Option<String>,
+    /// Place stages on these adapters, e.g. 0,1 (DGL; same as --set dgl.devices=[0,1]).
+    #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
+    pub devices: Vec<usize>,
+    /// Hold out N training images (a fixed random subset) for validation (same as --set val_split=N).
     #[arg(long, conflicts_with = "resume")]
     pub val_split: Option<usize>,
     /// Skip the end-of-stage report (filters, feature maps, curves).
@@ -204,6 +211,8 @@ pub fn run(cli: Cli) -> Result<()> {
         resume: None,
         data: None,
         val_split: None,
+        method: None,
+        devices: Vec::new(),
         no_report: false,
     })) {
         Command::Train(a) => {
@@ -220,6 +229,13 @@ pub fn run(cli: Cli) -> Result<()> {
                     let mut sets = a.sets.clone();
                     if let Some(v) = a.val_split {
                         sets.push(format!("val_split={v}"));
+                    }
+                    if let Some(m) = &a.method {
+                        sets.push(format!("method=\"{m}\""));
+                    }
+                    if !a.devices.is_empty() {
+                        let list: Vec<String> = a.devices.iter().map(|d| d.to_string()).collect();
+                        sets.push(format!("dgl.devices=[{}]", list.join(",")));
                     }
                     let cfg = base.with_overrides(&sets)?;
                     let out = a.out.clone().unwrap_or_else(|| default_out(&cfg.name));
@@ -311,9 +327,9 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn devices(args: &GpuArgs, check: bool, json: bool) -> Result<()> {
-    let backend = args.backend.unwrap_or(BackendChoice::Auto);
-    // Listing shows every backend unless one is named, so GL-only machines are visible too.
-    let list = list_adapters(if args.backend.is_some() { backend } else { BackendChoice::All });
+    // The same list, in the same order, that `--adapter N` indexes for this backend choice.
+    let backend = args.options()?.backend;
+    let list = list_adapters(backend);
     if json {
         println!("{}", serde_json::to_string_pretty(&list).expect("serialisable"));
     } else if list.is_empty() {

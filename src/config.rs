@@ -144,7 +144,7 @@ pub struct Config {
     pub method: Method,
     /// "fashion-mnist", "mnist", "cifar10" or a path to a dataset folder/archive.
     pub dataset: String,
-    /// Hold out the last N training images for validation; 0 = validate on the test split.
+    /// Hold out N training images (a fixed random subset) for validation; 0 = validate on the test split.
     #[serde(default)]
     pub val_split: usize,
     /// Train on at most this many training images (0 = all): for quick runs.

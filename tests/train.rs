@@ -95,3 +95,33 @@ head = { kind = "conv", k = 3, width = 6, batchnorm = true }
         }
     });
 }
+
+/// `val_split` holds out a fixed random subset, so a folder dataset sorted by class still validates
+/// on every class (holding out the last N would keep only the last classes).
+#[test]
+fn validation_hold_out_covers_every_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (c, name) in ["apple", "banana", "cherry"].iter().enumerate() {
+        let dir = tmp.path().join("train").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..40 {
+            let img = image::GrayImage::from_fn(6, 6, |x, y| image::Luma([((x + y) as usize * 7 + i + c * 50) as u8]));
+            img.save(dir.join(format!("{i:03}.png"))).unwrap();
+        }
+    }
+    let mut cfg = Config::preset("fmnist-quick").unwrap();
+    cfg.dataset = tmp.path().to_str().unwrap().to_string();
+    cfg.val_split = 30;
+    cfg.batch_size = 8;
+    let d = layerwise::train::load_data(&cfg, None).unwrap();
+    assert_eq!((d.train.len(), d.val.len()), (90, 30));
+    for c in 0..3u8 {
+        let n = d.val.labels.iter().filter(|&&l| l == c).count();
+        assert!((5..=15).contains(&n), "class {c} has {n} of the 30 held-out images");
+    }
+    // Fixed: the same split every time, whatever the training seed.
+    cfg.seed = 99;
+    let again = layerwise::train::load_data(&cfg, None).unwrap();
+    assert_eq!(again.val.labels, d.val.labels);
+    assert_eq!(again.val.images, d.val.images);
+}

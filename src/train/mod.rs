@@ -42,6 +42,9 @@ pub struct TrainOptions {
     pub report: bool,
 }
 
+/// Seed of the validation hold-out permutation (fixed: the split is part of the dataset, not the run).
+pub const VAL_SPLIT_SEED: u64 = 0x5EED_0F_5A11;
+
 /// The training and validation splits the config asks for.
 pub struct Data {
     pub train: Dataset,
@@ -56,8 +59,20 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
         if cfg.val_split >= train.len() {
             return Err(Error::usage(format!("val_split {} leaves no training images ({} in total)", cfg.val_split, train.len())));
         }
-        let (rest, val) = train.split_off_last(cfg.val_split)?;
-        (rest, val, format!("last {} training images", cfg.val_split))
+        // A seeded random hold-out, not the last N: folder datasets come sorted by class, so the last
+        // N images would be the last classes only. The seed is fixed, so the split does not move with
+        // the training seed.
+        let n = train.len();
+        let perm = permutation(n, VAL_SPLIT_SEED);
+        let mut val_idx: Vec<usize> = perm[n - cfg.val_split..].iter().map(|&i| i as usize).collect();
+        let mut train_idx: Vec<usize> = perm[..n - cfg.val_split].iter().map(|&i| i as usize).collect();
+        val_idx.sort_unstable();
+        train_idx.sort_unstable();
+        let source = train.source.clone();
+        let (mut rest, mut val) = (train.subset(&train_idx), train.subset(&val_idx));
+        rest.source = format!("{source} [training part]");
+        val.source = format!("{source} [{} held out]", cfg.val_split);
+        (rest, val, format!("{} training images held out at random", cfg.val_split))
     } else {
         let test = splits.test.ok_or_else(|| {
             Error::usage(format!("{} has no test split: set val_split (e.g. --set val_split=10000) to hold out validation images", train.source))
