@@ -108,3 +108,20 @@ fn bad_options_are_usage_errors() {
         assert_eq!(e.exit_code(), 2, "{e}");
     }
 }
+
+/// `bench train` measures every stage of a greedy preset and a whole DGL step, on synthetic data.
+#[test]
+fn training_benchmark_measures_every_stage() {
+    let Some(gpu) = common::gpu(false) else { return };
+    let mut opts = layerwise::bench::TrainBenchOptions::quick();
+    opts.presets = vec!["fmnist-quick".into(), "dgl-fmnist".into()];
+    opts.steps = 2;
+    let r = layerwise::bench::bench_training(gpu, &opts).unwrap();
+    assert_eq!(r.rows.len(), 3 + 1, "{:?}", r.rows);
+    assert!(r.rows.iter().all(|row| row.img_per_s > 0.0 && row.peak_mib > 0.0 && row.dispatches > 0));
+    assert_eq!(r.rows[3].method, "dgl");
+    let md = r.markdown();
+    assert!(md.contains(&r.adapter.name) && md.contains("all 3 (dgl)"), "{md}");
+    let back: layerwise::bench::TrainBenchReport = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(back.rows.len(), r.rows.len());
+}

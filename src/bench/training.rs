@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{AdapterSummary, Gpu, Submission};
 use crate::model::{Model, ModelSpec, Shape};
 use crate::train::feed::Feed;
-use crate::train::plans::{scratch_for, train_step, StepIo};
+use crate::gpu::PlanBuilder;
+use crate::ops;
+use crate::train::plans::{augment_config, record_dgl_body, scratch_for, train_step, StepIo};
 
 #[derive(Debug, Clone)]
 pub struct TrainBenchOptions {
@@ -29,7 +31,7 @@ pub struct TrainBenchOptions {
 impl Default for TrainBenchOptions {
     fn default() -> Self {
         TrainBenchOptions {
-            presets: vec!["paper1-cifar-k1".into(), "paper1-cifar-k3".into()],
+            presets: vec!["paper1-cifar-k1".into(), "paper1-cifar-k3".into(), "dgl-cifar-4layer".into()],
             batch: 128,
             steps: 30,
             warmup: 5,
@@ -47,7 +49,11 @@ impl TrainBenchOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageBench {
     pub preset: String,
+    /// The stage trained (greedy); for DGL the row is a whole step of every stage and this is their count.
     pub stage: usize,
+    /// "greedy" (frozen prefix forward + stage + head + SGD) or "dgl" (all stages and heads at once).
+    #[serde(default)]
+    pub method: String,
     pub img_per_s: f64,
     pub ms_per_step: f64,
     /// Most GPU memory held while the stage's step was built and run (MiB).
@@ -92,25 +98,21 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
     let mut rows = Vec::new();
     for name in &opts.presets {
         let cfg = bench_config(name, opts.quick)?;
-        if cfg.method != Method::Greedy {
-            return Err(Error::usage(format!("bench train measures greedy presets; `{name}` is {:?}", cfg.method)));
+        let dgl = matches!(cfg.method, Method::Dgl | Method::DglAsync);
+        if cfg.method == Method::E2e {
+            return Err(Error::usage(format!("bench train measures greedy and DGL presets; `{name}` is e2e")));
         }
         let input = input_shape(&cfg);
         let model = Model::new(gpu, ModelSpec::new(&cfg, input, 10)?, cfg.seed)?;
         let mut feed = Feed::new(gpu, opts.batch, input.len())?;
+        let Shape::Map { h, w, c } = input else { unreachable!("image input") };
         // Synthetic images and labels, uploaded every step as real training does.
         let data = crate::data::Dataset {
             images: (0..opts.batch * input.len()).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(),
             labels: (0..opts.batch).map(|i| (i % 10) as u8).collect(),
-            height: match input {
-                Shape::Map { h, .. } => h,
-                Shape::Flat(_) => 1,
-            },
-            width: match input {
-                Shape::Map { w, .. } => w,
-                Shape::Flat(_) => 1,
-            },
-            channels: input.channels(),
+            height: h,
+            width: w,
+            channels: c,
             classes: (0..10).map(|i| i.to_string()).collect(),
             source: "synthetic".into(),
         };
@@ -118,10 +120,20 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
         let io = StepIo::new(gpu)?;
         // A small LR keeps the synthetic run finite; the arithmetic is the same at any LR.
         io.set_lr(gpu, &cfg, 1e-4);
-        for j in 0..model.stages.len() {
+        let stages = model.stages.len();
+        for j in 0..if dgl { 1 } else { stages } {
             gpu.reset_peak();
-            let scratch = scratch_for(gpu, &model, j, opts.batch)?;
-            let plan = train_step(gpu, &cfg, &model, j, false, &feed, &io, &scratch)?;
+            let scratch = scratch_for(gpu, &model, if dgl { stages - 1 } else { j }, opts.batch)?;
+            let plan = if dgl {
+                let x0 = gpu.tensor(&input.batched(opts.batch), "input")?;
+                let stats = (0..stages).map(|_| gpu.tensor(&[2], "stats")).collect::<Result<Vec<_>>>()?;
+                let mut p = PlanBuilder::new(gpu, "dgl step");
+                ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(&cfg, true))?;
+                record_dgl_body(&mut p, &model, &x0, &feed.labels, &io.hyper, &stats, &scratch)?;
+                p.finish()?
+            } else {
+                train_step(gpu, &cfg, &model, j, false, &feed, &io, &scratch)?
+            };
             let mut in_flight: std::collections::VecDeque<Submission> = Default::default();
             let mut step = |feed: &mut Feed| -> Result<()> {
                 feed.load(gpu, &data, &idx);
@@ -144,7 +156,8 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
             let (_, peak) = gpu.memory();
             rows.push(StageBench {
                 preset: name.clone(),
-                stage: j,
+                stage: if dgl { stages } else { j },
+                method: if dgl { "dgl".into() } else { "greedy".into() },
                 img_per_s: opts.batch as f64 / secs,
                 ms_per_step: secs * 1e3,
                 peak_mib: peak as f64 / (1u64 << 20) as f64,
@@ -170,11 +183,13 @@ impl TrainBenchReport {
         let _ = writeln!(s, "| preset | stage | img/s | ms/step | dispatches | peak GPU MiB |");
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
         for r in &self.rows {
-            let _ = writeln!(s, "| {} | {} | {:.0} | {:.2} | {} | {:.1} |", r.preset, r.stage, r.img_per_s, r.ms_per_step, r.dispatches, r.peak_mib);
+            let stage = if r.method == "dgl" { format!("all {} (dgl)", r.stage) } else { r.stage.to_string() };
+            let _ = writeln!(s, "| {} | {stage} | {:.0} | {:.2} | {} | {:.1} |", r.preset, r.img_per_s, r.ms_per_step, r.dispatches, r.peak_mib);
         }
         for preset in self.presets() {
             let total = self.full_training_seconds(&preset, 50, 50_000);
-            let _ = writeln!(s, "\n{preset}: full greedy training (50 epochs/stage, 50,000 images) at these rates: {total:.0} s");
+            let what = if self.rows.iter().any(|r| r.preset == preset && r.method == "dgl") { "DGL training (50 epochs" } else { "greedy training (50 epochs/stage" };
+            let _ = writeln!(s, "\n{preset}: full {what}, 50,000 images) at these rates: {total:.0} s");
         }
         s
     }
