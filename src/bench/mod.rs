@@ -5,4 +5,4 @@ pub mod baseline;
 pub mod kernels;
 
 pub use baseline::{pytorch_h100, TrainingBaseline, TrainingRun, PYTORCH_H100_JSON};
-pub use kernels::{bench_kernels, conv_shapes, KernelBenchOptions, KernelBenchReport, KernelBenchRow, VERIFY_TOL};
+pub use kernels::{bench_kernels, conv_shapes, fmnist_quick_shapes, KernelBenchOptions, KernelBenchReport, KernelBenchRow, VERIFY_TOL};
