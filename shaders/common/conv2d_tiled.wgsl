@@ -41,19 +41,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         a_ow[s] = i32(rem % p.w) - i32(p.off_w);
     }
     var a_tap = tap_of(ak, sc, p.kw);
-    // B: element s of this thread is (b_k[s], b_n[s]) of the tile.
+    // B: element s of this thread is (b_k[s], b_n[s]) of the tile. Along k, every element of a thread has
+    // the reduction index of its A elements, and a_tap serves both.
     var b_k: array<u32, B_PER>;
     var b_n: array<u32, B_PER>;
     var b_tap: array<Tap, B_PER>;
     for (var s = 0u; s < B_PER; s++) {
         if (WT_ALONG_K) {
-            b_k[s] = li % BK;
+            b_k[s] = ak;
             b_n[s] = li / BK + (GEMM_THREADS / BK) * s;
         } else {
             b_n[s] = li % BN;
             b_k[s] = li / BN + (GEMM_THREADS / BN) * s;
+            b_tap[s] = tap_of(b_k[s], sc, p.kw);
         }
-        b_tap[s] = tap_of(b_k[s], sc, p.kw);
     }
     let wstride = wt_channel_stride();
     let tx = li % TX;
@@ -75,8 +76,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             }
             for (var s = 0u; s < B_PER; s++) {
                 let col = n0 + b_n[s];
-                let inside = b_tap[s].dh < p.kh && col < nc;
-                let idx = wt_base(col, b_tap[s].dh, b_tap[s].dw) + b_tap[s].c * wstride;
+                var bt = a_tap;
+                if (!WT_ALONG_K) {
+                    bt = b_tap[s];
+                }
+                let inside = bt.dh < p.kh && col < nc;
+                let idx = wt_base(col, bt.dh, bt.dw) + bt.c * wstride;
                 rb[s] = select(0.0, wt_at(select(0u, idx, inside)), inside);
             }
         }
@@ -92,8 +97,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 tile_b_store(buf, b_k[s], b_n[s], rb[s]);
             }
             a_tap = tap_advance(a_tap, BK, sc, p.kw);
-            for (var s = 0u; s < B_PER; s++) {
-                b_tap[s] = tap_advance(b_tap[s], BK, sc, p.kw);
+            if (!WT_ALONG_K) {
+                for (var s = 0u; s < B_PER; s++) {
+                    b_tap[s] = tap_advance(b_tap[s], BK, sc, p.kw);
+                }
             }
         }
         workgroupBarrier();

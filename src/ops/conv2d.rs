@@ -15,7 +15,7 @@
 //! sums a second kernel adds in a fixed order, so every result is bitwise repeatable.
 
 use crate::error::{Error, Result};
-use crate::gpu::{groups_for, Access, Gpu, KernelSpec, PlanBuilder, Tensor, MAX_GROUPS_PER_DIM};
+use crate::gpu::{groups_for, Access, AdapterSummary, Gpu, KernelSpec, PlanBuilder, Tensor, MAX_GROUPS_PER_DIM};
 
 const HAS_BIAS: u32 = 1;
 const RELU: u32 = 2;
@@ -166,7 +166,7 @@ macro_rules! conv_kernel {
 use Conv2dTiling::{Lanes, Runs, Tiled};
 
 /// Every conv2d kernel variant (each one a shader file of the same name).
-pub static CONV2D_KERNELS: [Conv2dKernel; 36] = [
+pub static CONV2D_KERNELS: [Conv2dKernel; 37] = [
     conv_kernel!(Forward, Tiled { bm: 128, bn: 128 }, "conv2d_forward_128x128"),
     conv_kernel!(Forward, Tiled { bm: 128, bn: 64 }, "conv2d_forward_128x64"),
     conv_kernel!(Forward, Tiled { bm: 64, bn: 128 }, "conv2d_forward_64x128"),
@@ -201,8 +201,9 @@ pub static CONV2D_KERNELS: [Conv2dKernel; 36] = [
     conv_kernel!(BackwardWeight, Tiled { bm: 64, bn: 64 }, "conv2d_backward_weight"),
     conv_kernel!(BackwardWeight, Tiled { bm: 128, bn: 32 }, "conv2d_backward_weight_128x32"),
     conv_kernel!(BackwardWeight, Tiled { bm: 32, bn: 128 }, "conv2d_backward_weight_32x128"),
-    conv_kernel!(BackwardWeight, Lanes { tm: 4, tn: 16 }, "conv2d_backward_weight_lanes4x16"),
-    conv_kernel!(BackwardWeight, Lanes { tm: 4, tn: 32 }, "conv2d_backward_weight_lanes4x32"),
+    conv_kernel!(BackwardWeight, Lanes { tm: 2, tn: 16 }, "conv2d_backward_weight_lanes2x16"),
+    conv_kernel!(BackwardWeight, Lanes { tm: 8, tn: 16 }, "conv2d_backward_weight_lanes8x16"),
+    conv_kernel!(BackwardWeight, Lanes { tm: 8, tn: 32 }, "conv2d_backward_weight_lanes8x32"),
 ];
 
 /// Adds the weight gradient's split-K partials (shaders/conv2d_backward_weight_reduce.wgsl).
@@ -224,22 +225,27 @@ pub fn conv2d_kernels(direction: Conv2dDirection) -> impl Iterator<Item = &'stat
 
 /// Whether the adapter can run the CPU-adapter kernels: they exchange values with subgroup shuffles
 /// across a workgroup of 8 invocations, which must therefore form one subgroup.
-fn has_lanes(gpu: &Gpu) -> bool {
-    gpu.summary.subgroup && gpu.summary.subgroup_size.0 >= 8
+fn has_lanes(a: &AdapterSummary) -> bool {
+    a.subgroup && a.subgroup_size.0 >= 8
 }
 
 /// CPU adapters (lavapipe, SwiftShader, WARP) get the lanes kernels when they can run them.
-fn prefers_lanes(gpu: &Gpu) -> bool {
-    gpu.summary.device_type == "Cpu" && has_lanes(gpu)
+fn prefers_lanes(a: &AdapterSummary) -> bool {
+    a.device_type == "Cpu" && has_lanes(a)
 }
 
 impl Conv2dKernel {
     /// Whether this variant can run shape `s` on `gpu`.
     pub fn supports(&self, gpu: &Gpu, s: &Conv2dShape) -> bool {
+        self.supports_on(&gpu.summary, s)
+    }
+
+    /// `supports` for an adapter described by its summary (one that is not open, e.g. to plan for it).
+    pub fn supports_on(&self, adapter: &AdapterSummary, s: &Conv2dShape) -> bool {
         match self.tiling {
             Tiled { .. } => true,
-            Lanes { .. } => has_lanes(gpu),
-            Runs { .. } => has_lanes(gpu) && s.kw == 3,
+            Lanes { .. } => has_lanes(adapter),
+            Runs { .. } => has_lanes(adapter) && s.kw == 3,
         }
     }
 
@@ -290,19 +296,21 @@ fn cost(k: &Conv2dKernel, s: &Conv2dShape) -> f64 {
             lanes(groups, s.kh * src, tm + 2 + 3 * tn / 8, 3 * tm * tn, tm * tn)
         }
         (Tiled { bm, bn }, dir) => {
-            // GPUs: padded FMAs over the tile's relative throughput (8 x 8 per thread reuses each staged
-            // value most), and for the forward-like directions, whole waves over a large GPU (132 SMs,
-            // as many resident workgroups per SM as registers allow). The weight gradient fills the GPU
-            // with split-K instead.
+            // GPUs: the time of the waves of workgroups over a large GPU (132 SMs, as many resident
+            // workgroups per SM as registers allow), each running at the tile's relative FMA rate: 8 x 8
+            // outputs per thread read 1 shared vec4 per 16 FMAs, which keeps the FMA units busy; 8 x 4
+            // and 4 x 4 read 1 per 10.7 and 8, and are bound by shared-memory bandwidth. The weight
+            // gradient fills the GPU with split-K, so only its padded work counts.
             let rows = if dir == Conv2dDirection::BackwardWeight { s.cout } else { s.m() };
             let (eff, per_sm) = match (bm, bn) {
-                (128, 128) => (1.0, 2),
-                (128, 64) | (64, 128) => (0.8, 3),
-                _ => (0.55, 4),
+                (128, 128) => (0.9, 2),
+                (128, 64) | (64, 128) => (0.67, 3),
+                _ => (0.5, 4),
             };
             let tiles = rows.div_ceil(bm) * cols.div_ceil(bn);
-            let waves = if dir == Conv2dDirection::BackwardWeight { tiles as f64 / (132 * per_sm) as f64 } else { tiles.div_ceil(132 * per_sm) as f64 };
-            waves * (bm * bn) as f64 / eff
+            let slots = 132 * per_sm;
+            let waves = if dir == Conv2dDirection::BackwardWeight { tiles as f64 / slots as f64 } else { tiles.div_ceil(slots) as f64 };
+            waves * (per_sm * bm * bn) as f64 / eff
         }
     }
 }
@@ -311,9 +319,14 @@ fn cost(k: &Conv2dKernel, s: &Conv2dShape) -> f64 {
 /// kernels on CPU adapters that can run them, the tiled ones elsewhere; within a family the cheapest by
 /// `cost` (ties go to the earlier, bigger tile).
 pub fn conv2d_choose(gpu: &Gpu, s: &Conv2dShape, direction: Conv2dDirection) -> &'static Conv2dKernel {
-    let lanes = prefers_lanes(gpu);
+    conv2d_choose_for(&gpu.summary, s, direction)
+}
+
+/// `conv2d_choose` for an adapter described by its summary.
+pub fn conv2d_choose_for(adapter: &AdapterSummary, s: &Conv2dShape, direction: Conv2dDirection) -> &'static Conv2dKernel {
+    let lanes = prefers_lanes(adapter);
     conv2d_kernels(direction)
-        .filter(|k| matches!(k.tiling, Tiled { .. }) != lanes && k.supports(gpu, s))
+        .filter(|k| matches!(k.tiling, Tiled { .. }) != lanes && k.supports_on(adapter, s))
         .fold(None::<(&'static Conv2dKernel, f64)>, |best, k| {
             let c = cost(k, s);
             match best {

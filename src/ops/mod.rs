@@ -19,7 +19,7 @@ pub mod space_to_depth;
 
 pub use conv2d::{
     conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight, conv2d_backward_weight_with, conv2d_backward_weight_workspace_len,
-    conv2d_choose, conv2d_forward, conv2d_forward_with, conv2d_kernels, Conv2dDirection, Conv2dKernel, Conv2dShape, Conv2dTiling,
+    conv2d_choose, conv2d_choose_for, conv2d_forward, conv2d_forward_with, conv2d_kernels, Conv2dDirection, Conv2dKernel, Conv2dShape, Conv2dTiling,
 };
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
 pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
