@@ -410,16 +410,21 @@ fn weight_tiles(k: &Conv2dKernel, s: &Conv2dShape, cols: usize) -> (usize, usize
     }
 }
 
+/// Most f32 elements the weight gradient's split-K partials may take (64 MiB): splits stop there (one split
+/// still needs Cout x cols, as much as d_w itself).
+const WORKSPACE_CAP: usize = 1 << 24;
+
 /// How `k` splits the N*H*W reduction of the weight gradient: (splits, chunk length).
 fn weight_split(k: &Conv2dKernel, s: &Conv2dShape, bias: bool) -> (usize, usize) {
-    let (x, y) = weight_tiles(k, s, s.k() + bias as usize);
-    // GPUs: ~4 waves of workgroups over a large GPU (132 SMs x ~4); CPU adapters only need a few per
-    // core. Chunks stay long enough that writing and re-reading partials costs little.
+    let cols = s.k() + bias as usize;
+    let (x, y) = weight_tiles(k, s, cols);
+    // GPUs: about 4 waves of workgroups over a 132-SM GPU at 2 per SM; CPU adapters only need a few
+    // per core. Chunks stay long enough that writing and re-reading partials costs little.
     let (target, min_chunk) = match k.tiling {
-        Tiled { .. } => (2048usize, 256),
+        Tiled { .. } => (1024usize, 256),
         _ => (64, 512),
     };
-    let max_splits = s.m().div_ceil(min_chunk).clamp(1, MAX_GROUPS_PER_DIM as usize);
+    let max_splits = (s.m() / min_chunk).min(WORKSPACE_CAP / (s.cout * cols).max(1)).clamp(1, MAX_GROUPS_PER_DIM as usize);
     let splits = target.div_ceil(x * y).clamp(1, max_splits);
     let chunk = s.m().div_ceil(splits);
     (s.m().div_ceil(chunk), chunk)
