@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::gpu::{AdapterSummary, Gpu, Plan, PlanBuilder};
-use crate::ops::{self, Conv2dShape};
+use crate::ops::{self, Conv2dDirection, Conv2dKernel, Conv2dShape};
 use crate::reference;
 
 /// The bound a kernel must meet against its f64 reference (relative L2 error), as in the kernel tests.
@@ -49,11 +49,14 @@ pub struct KernelBenchOptions {
     pub gemm_size: usize,
     /// Check each kernel against the CPU reference on a reduced problem before timing it.
     pub verify: bool,
+    /// Conv geometries to time instead of the paper's CIFAR shapes (used as given: `quick` does not
+    /// shrink them), e.g. `fmnist_quick_shapes(128)`.
+    pub shapes: Vec<Conv2dShape>,
 }
 
 impl Default for KernelBenchOptions {
     fn default() -> Self {
-        KernelBenchOptions { batch: 128, quick: false, reps: 10, min_seconds: 0.5, gemm_size: 4096, verify: true }
+        KernelBenchOptions { batch: 128, quick: false, reps: 10, min_seconds: 0.5, gemm_size: 4096, verify: true, shapes: Vec::new() }
     }
 }
 
@@ -75,6 +78,9 @@ pub struct KernelBenchRow {
     pub gflops: f64,
     /// Relative L2 error against the CPU reference on the reduced problem; None when not verified.
     pub max_rel_err: Option<f64>,
+    /// The kernel variant timed (and verified), e.g. "conv2d_forward_runs7x32"; empty in old reports.
+    #[serde(default)]
+    pub kernel: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,11 +123,23 @@ pub fn bench_kernels(gpu: &Gpu, opts: &KernelBenchOptions) -> Result<KernelBench
 
 /// The conv geometries the benchmark times, in row order.
 pub fn conv_shapes(opts: &KernelBenchOptions) -> Vec<Conv2dShape> {
+    if !opts.shapes.is_empty() {
+        return opts.shapes.clone();
+    }
     let n = if opts.quick { (opts.batch / QUICK_BATCH_DIV).max(1) } else { opts.batch };
     let channels = |c: usize| if opts.quick && c > QUICK_MIN_CHANNELS { (c / QUICK_CHANNEL_DIV).max(QUICK_MIN_CHANNELS) } else { c };
     CIFAR_CONVS
         .iter()
         .map(|&(cin, cout, hw)| Conv2dShape { n, h: hw, w: hw, cin: channels(cin), cout: channels(cout), kh: 3, kw: 3 })
+        .collect()
+}
+
+/// The 3x3 convolutions of the default preset (fmnist-quick: 28x28 grey images, stages of width 16, 32
+/// and 64, space-to-depth between stages) at batch `n`.
+pub fn fmnist_quick_shapes(n: usize) -> Vec<Conv2dShape> {
+    [(1, 16, 28), (64, 32, 14), (128, 64, 7)]
+        .iter()
+        .map(|&(cin, cout, hw)| Conv2dShape { n, h: hw, w: hw, cin, cout, kh: 3, kw: 3 })
         .collect()
 }
 
@@ -135,9 +153,12 @@ const CONV_OPS: [&str; 3] = ["conv2d_forward", "conv2d_backward_input", "conv2d_
 /// Verify (optionally) and time the three conv directions on one geometry.
 fn bench_conv(gpu: &Gpu, s: &Conv2dShape, opts: &KernelBenchOptions, rows: &mut Vec<KernelBenchRow>) -> Result<()> {
     let label = shape_label(s);
+    // The kernel variants the library picks for this shape on this adapter; verified on the reduced shape
+    // with the same variants.
+    let kernels = [Conv2dDirection::Forward, Conv2dDirection::BackwardInput, Conv2dDirection::BackwardWeight].map(|d| ops::conv2d_choose(gpu, s, d));
     let errors = if opts.verify {
         let small = Conv2dShape { n: 1, h: s.h.min(VERIFY_H), w: s.w.min(VERIFY_W), ..*s };
-        let errs = verify_conv(gpu, &small)?;
+        let errs = verify_conv(gpu, &small, kernels)?;
         for (op, e) in CONV_OPS.iter().zip(errs) {
             check_err(gpu, op, &label, &shape_label(&small), e)?;
         }
@@ -159,39 +180,42 @@ fn bench_conv(gpu: &Gpu, s: &Conv2dShape, opts: &KernelBenchOptions, rows: &mut 
     gpu.fill(&w, 0.01);
     gpu.fill(&d_y, 0.01);
     let plans = [
-        record(gpu, CONV_OPS[0], opts.reps, |p| ops::conv2d_forward(p, &x, &w, None, &y, false))?,
-        record(gpu, CONV_OPS[1], opts.reps, |p| ops::conv2d_backward_input(p, &d_y, &w, &d_x))?,
-        record(gpu, CONV_OPS[2], opts.reps, |p| ops::conv2d_backward_weight(p, &x, &d_y, &d_w, None, &workspace))?,
+        record(gpu, CONV_OPS[0], opts.reps, |p| ops::conv2d_forward_with(p, kernels[0], &x, &w, None, &y, false))?,
+        record(gpu, CONV_OPS[1], opts.reps, |p| ops::conv2d_backward_input_with(p, kernels[1], &d_y, &w, &d_x))?,
+        record(gpu, CONV_OPS[2], opts.reps, |p| ops::conv2d_backward_weight_with(p, kernels[2], &x, &d_y, &d_w, None, &workspace))?,
     ];
-    for ((op, plan), err) in CONV_OPS.iter().zip(&plans).zip(errors) {
-        rows.push(row(op, label.clone(), s.flops(), time_plan(gpu, plan, opts)?, err));
+    for (((op, plan), err), k) in CONV_OPS.iter().zip(&plans).zip(errors).zip(kernels) {
+        rows.push(row(op, label.clone(), s.flops(), time_plan(gpu, plan, opts)?, err, k.name()));
     }
     Ok(())
 }
 
-/// C = A B^T through `ops::linear_forward` (the layout of a linear layer): x [n, n], w [n, n], y [n, n].
+/// C = A B^T in the layout of a linear layer (a 1x1 convolution over a 1x1 map, as `ops::linear_forward`
+/// runs it): x [n, n], w [n, n], y [n, n].
 fn bench_gemm(gpu: &Gpu, n: usize, opts: &KernelBenchOptions) -> Result<KernelBenchRow> {
     let label = format!("{n}x{n}x{n}");
+    let kernel = ops::conv2d_choose(gpu, &ops::linear::linear_shape(n, n, n), Conv2dDirection::Forward);
     let err = if opts.verify {
         let rows = n.min(VERIFY_H * VERIFY_W);
-        let e = verify_gemm(gpu, rows, n)?;
+        let e = verify_gemm(gpu, rows, n, kernel)?;
         check_err(gpu, "gemm", &label, &format!("{rows}x{n}x{n}"), e)?;
         Some(e)
     } else {
         None
     };
-    let x = gpu.tensor(&[n, n], "bench gemm x")?;
-    let w = gpu.tensor(&[n, n], "bench gemm w")?;
-    let y = gpu.tensor(&[n, n], "bench gemm y")?;
+    let x = gpu.tensor(&[n, 1, 1, n], "bench gemm x")?;
+    let w = gpu.tensor(&[n, 1, 1, n], "bench gemm w")?;
+    let y = gpu.tensor(&[n, 1, 1, n], "bench gemm y")?;
     gpu.fill(&x, 0.5);
     gpu.fill(&w, 0.01);
-    let plan = record(gpu, "gemm", opts.reps, |p| ops::linear_forward(p, &x, &w, None, &y, false))?;
+    let plan = record(gpu, "gemm", opts.reps, |p| ops::conv2d_forward_with(p, kernel, &x, &w, None, &y, false))?;
     let flops = 2 * (n as u64).pow(3);
-    Ok(row("gemm", label, flops, time_plan(gpu, &plan, opts)?, err))
+    Ok(row("gemm", label, flops, time_plan(gpu, &plan, opts)?, err, kernel.name()))
 }
 
-fn row(op: &str, shape: String, flops: u64, seconds_per_call: f64, max_rel_err: Option<f64>) -> KernelBenchRow {
-    KernelBenchRow { op: op.to_string(), shape, flops, seconds_per_call, gflops: flops as f64 / seconds_per_call / 1e9, max_rel_err }
+fn row(op: &str, shape: String, flops: u64, seconds_per_call: f64, max_rel_err: Option<f64>, kernel: &str) -> KernelBenchRow {
+    let gflops = flops as f64 / seconds_per_call / 1e9;
+    KernelBenchRow { op: op.to_string(), shape, flops, seconds_per_call, gflops, max_rel_err, kernel: kernel.to_string() }
 }
 
 fn check_err(gpu: &Gpu, op: &str, shape: &str, reduced: &str, err: f64) -> Result<()> {
@@ -238,7 +262,7 @@ fn time_plan(gpu: &Gpu, plan: &Plan, opts: &KernelBenchOptions) -> Result<f64> {
 }
 
 /// Run the three conv directions once on `s` and return each one's relative error against the reference.
-fn verify_conv(gpu: &Gpu, s: &Conv2dShape) -> Result<[f64; 3]> {
+fn verify_conv(gpu: &Gpu, s: &Conv2dShape, kernels: [&'static Conv2dKernel; 3]) -> Result<[f64; 3]> {
     let mut rng = Rng(0x5eed ^ (s.cin * 4099 + s.cout) as u64);
     let x = rng.normals(s.x_len());
     let w = rng.normals(s.w_len());
@@ -255,9 +279,9 @@ fn verify_conv(gpu: &Gpu, s: &Conv2dShape) -> Result<[f64; 3]> {
         gpu.fill(t, f32::NAN);
     }
     let mut p = PlanBuilder::new(gpu, "verify conv2d");
-    ops::conv2d_forward(&mut p, &tx, &tw, None, &ty, false)?;
-    ops::conv2d_backward_input(&mut p, &tdy, &tw, &tdx)?;
-    ops::conv2d_backward_weight(&mut p, &tx, &tdy, &tdw, None, &ws)?;
+    ops::conv2d_forward_with(&mut p, kernels[0], &tx, &tw, None, &ty, false)?;
+    ops::conv2d_backward_input_with(&mut p, kernels[1], &tdy, &tw, &tdx)?;
+    ops::conv2d_backward_weight_with(&mut p, kernels[2], &tx, &tdy, &tdw, None, &ws)?;
     gpu.run(&[&p.finish()?])?;
 
     let mut y_ref = vec![0.0; s.y_len()];
@@ -270,16 +294,16 @@ fn verify_conv(gpu: &Gpu, s: &Conv2dShape) -> Result<[f64; 3]> {
 }
 
 /// Run the GEMM once with `rows` rows (x [rows, n], w [n, n]) and return its relative error.
-fn verify_gemm(gpu: &Gpu, rows: usize, n: usize) -> Result<f64> {
+fn verify_gemm(gpu: &Gpu, rows: usize, n: usize, kernel: &'static Conv2dKernel) -> Result<f64> {
     let mut rng = Rng(0x6e33 ^ n as u64);
     let x = rng.normals(rows * n);
     let w = rng.normals(n * n);
-    let tx = gpu.tensor_from(&[rows, n], &to_f32(&x), "verify gemm x")?;
-    let tw = gpu.tensor_from(&[n, n], &to_f32(&w), "verify gemm w")?;
-    let ty = gpu.tensor(&[rows, n], "verify gemm y")?;
+    let tx = gpu.tensor_from(&[rows, 1, 1, n], &to_f32(&x), "verify gemm x")?;
+    let tw = gpu.tensor_from(&[n, 1, 1, n], &to_f32(&w), "verify gemm w")?;
+    let ty = gpu.tensor(&[rows, 1, 1, n], "verify gemm y")?;
     gpu.fill(&ty, f32::NAN);
     let mut p = PlanBuilder::new(gpu, "verify gemm");
-    ops::linear_forward(&mut p, &tx, &tw, None, &ty, false)?;
+    ops::conv2d_forward_with(&mut p, kernel, &tx, &tw, None, &ty, false)?;
     gpu.run(&[&p.finish()?])?;
     let mut y_ref = vec![0.0; rows * n];
     reference::linear_forward(&x, &w, None, &mut y_ref, false, rows, n, n);
@@ -341,17 +365,18 @@ impl KernelBenchReport {
             self.peak_gpu_bytes as f64 / (1u64 << 20) as f64,
             self.gemm_gflops
         );
-        s.push_str("| op | shape | GFLOP | ms/call | GFLOP/s | rel. error |\n|---|---|---:|---:|---:|---:|\n");
+        s.push_str("| op | shape | GFLOP | ms/call | GFLOP/s | rel. error | kernel |\n|---|---|---:|---:|---:|---:|---|\n");
         for r in &self.rows {
             let err = r.max_rel_err.map_or("-".to_string(), |e| format!("{e:.1e}"));
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.3} | {:.3} | {:.1} | {err} |",
+                "| {} | {} | {:.3} | {:.3} | {:.1} | {err} | {} |",
                 r.op,
                 r.shape,
                 r.flops as f64 / 1e9,
                 r.seconds_per_call * 1e3,
-                r.gflops
+                r.gflops,
+                r.kernel
             );
         }
         s

@@ -17,7 +17,10 @@ pub mod sgd_update;
 pub mod softmax_accumulate;
 pub mod space_to_depth;
 
-pub use conv2d::{conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_workspace_len, conv2d_forward, Conv2dShape};
+pub use conv2d::{
+    conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight, conv2d_backward_weight_with, conv2d_backward_weight_workspace_len,
+    conv2d_choose, conv2d_choose_for, conv2d_forward, conv2d_forward_with, conv2d_kernels, Conv2dDirection, Conv2dKernel, Conv2dShape, Conv2dTiling,
+};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
 pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
 pub use count_correct::count_correct;
@@ -35,10 +38,6 @@ use crate::gpu::{KernelSpec, ELEMENTWISE_WG};
 /// Every kernel the engine can launch (compiled ahead of time in tests and by `layerwise devices --check`).
 pub fn all_kernels() -> Vec<&'static KernelSpec> {
     vec![
-        &conv2d::CONV2D_FORWARD,
-        &conv2d::CONV2D_BACKWARD_INPUT,
-        &conv2d::CONV2D_BACKWARD_WEIGHT,
-        &conv2d::CONV2D_BACKWARD_WEIGHT_REDUCE,
         &relu::RELU_FORWARD,
         &relu::RELU_BACKWARD,
         &space_to_depth::SPACE_TO_DEPTH_FORWARD,
@@ -54,6 +53,7 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
         &augment::AUGMENT_BATCH,
     ]
     .into_iter()
+    .chain(conv2d::conv2d_specs())
     .chain(batchnorm::KERNELS.iter().copied())
     .collect()
 }

@@ -1,0 +1,43 @@
+// Bindings of the weight-gradient kernels (the tiled and lanes bodies, and the split reduction):
+//   C[co, j] = sum over pixels m of d_y[m, co] * B[m, j],  j = (dh, dw, ci) < KH*KW*Cin,
+//   B[m, j] = x[pixel(m) + (dh - pad, dw - pad), ci]  (0 outside the image),
+// plus, when HAS_BIAS, the column j = KH*KW*Cin of ones: C[co, KH*KW*Cin] = sum over m of d_y[m, co].
+// The N*H*W reduction is split into `splits` chunks of `chunk` pixels (grid z): each writes its partial
+// C to partial[z] ([splits][Cout][cols]) and `reduce` adds the chunks in a fixed order (deterministic).
+// x: [N, H, W, Cin], d_y: [N, H, W, Cout], d_w: [Cout, KH, KW, Cin], d_bias: [Cout].
+// #include "common/conv2d_params.wgsl"
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> d_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> partial: array<f32>;
+
+// Column j of B for one thread: its tap offset in pixels and channel, and what kind of column it is.
+struct WeightColumn {
+    dh: i32,
+    dw: i32,
+    // x index offset of this column from x[m, 0]: (dh * W + dw) * Cin + ci
+    offset: i32,
+    // 0: a weight column, 1: the bias column of ones, 2: past the last column
+    kind: u32,
+}
+
+fn weight_column(j: u32) -> WeightColumn {
+    let kk_total = p.kh * p.kw * p.cin;
+    let ci = j % p.cin;
+    let tap = j / p.cin;
+    var c: WeightColumn;
+    c.dh = i32(tap / p.kw) - i32(p.pad);
+    c.dw = i32(tap % p.kw) - i32(p.pad);
+    c.offset = (c.dh * i32(p.w) + c.dw) * i32(p.cin) + i32(ci);
+    c.kind = select(select(2u, 1u, j == kk_total && (p.flags & HAS_BIAS) != 0u), 0u, j < kk_total);
+    return c;
+}
+
+// B[m, j] for the pixel m at (oh, ow) of its image; 0 when `live` is false (m past its chunk).
+fn weight_column_at(c: WeightColumn, m: u32, oh: i32, ow: i32, live: bool) -> f32 {
+    let ih = oh + c.dh;
+    let iw = ow + c.dw;
+    let inside = live && ih >= 0 && ih < i32(p.h) && iw >= 0 && iw < i32(p.w) && c.kind == 0u;
+    let v = x[select(0u, u32(i32(m * p.cin) + c.offset), inside)];
+    return select(select(0.0, 1.0, live && c.kind == 1u), v, inside);
+}
