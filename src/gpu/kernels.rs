@@ -26,11 +26,23 @@ pub struct KernelSpec {
     pub bindings: &'static [Access],
     /// WGSL `override` constants fixed at pipeline creation (tile variants, fused epilogues).
     pub constants: &'static [(&'static str, f64)],
+    /// Needs subgroup operations over subgroups of at least 8 invocations.
+    pub needs_subgroups: bool,
 }
 
 impl KernelSpec {
     pub const fn new(name: &'static str, shader: &'static str, bindings: &'static [Access]) -> KernelSpec {
-        KernelSpec { name, shader, entry: "main", bindings, constants: &[] }
+        KernelSpec { name, shader, entry: "main", bindings, constants: &[], needs_subgroups: false }
+    }
+
+    /// The same kernel, marked as needing subgroups of at least 8 invocations.
+    pub const fn with_subgroups(self) -> KernelSpec {
+        KernelSpec { needs_subgroups: true, ..self }
+    }
+
+    /// Whether the adapter can run this kernel at all.
+    pub fn runs_on(&self, adapter: &super::AdapterSummary) -> bool {
+        !self.needs_subgroups || (adapter.subgroup && adapter.subgroup_size.0 >= 8)
     }
 }
 

@@ -151,14 +151,20 @@ macro_rules! conv_kernel {
         Conv2dKernel {
             direction: Conv2dDirection::$dir,
             tiling: $tiling,
-            spec: KernelSpec::new(
-                $name,
-                $name,
-                match Conv2dDirection::$dir {
-                    Conv2dDirection::Forward => FWD_BINDINGS,
-                    _ => BWD_BINDINGS,
-                },
-            ),
+            spec: {
+                let spec = KernelSpec::new(
+                    $name,
+                    $name,
+                    match Conv2dDirection::$dir {
+                        Conv2dDirection::Forward => FWD_BINDINGS,
+                        _ => BWD_BINDINGS,
+                    },
+                );
+                match $tiling {
+                    Tiled { .. } => spec,
+                    Lanes { .. } | Runs { .. } => spec.with_subgroups(),
+                }
+            },
         }
     };
 }
