@@ -125,3 +125,50 @@ fn validation_hold_out_covers_every_class() {
     assert_eq!(again.val.labels, d.val.labels);
     assert_eq!(again.val.images, d.val.images);
 }
+
+/// Every shipped preset builds its model for its dataset's images, records its training and
+/// evaluation steps, and runs a step to a finite loss (widths shrunk 16x so this is quick anywhere).
+#[test]
+fn every_preset_records_and_runs_a_step() {
+    use layerwise::config::{Method, PRESETS};
+    use layerwise::train::feed::Feed;
+    use layerwise::train::plans::{eval_step, scratch_for, train_step};
+    let Some(g) = gpu(false) else { return };
+    for (name, _) in PRESETS {
+        let mut cfg = Config::preset(name).unwrap();
+        for s in &mut cfg.stages {
+            s.width = (s.width / 16).max(4);
+            s.head.width = (s.head.width / 16).max(if s.head.width > 0 { 4 } else { 0 });
+        }
+        let input = if cfg.dataset == "cifar10" { Shape::Map { h: 32, w: 32, c: 3 } } else { Shape::Map { h: 28, w: 28, c: 1 } };
+        assert_eq!(cfg.augment.mean.len(), input.channels(), "{name}: normalisation channels");
+        let model = Model::new(g, ModelSpec::new(&cfg, input, 10).unwrap(), 0).unwrap();
+        let batch = 4;
+        let mut feed = Feed::new(g, batch, input.len()).unwrap();
+        let data = layerwise::data::Dataset {
+            images: (0..batch * input.len()).map(|i| (i * 7 % 251) as u8).collect(),
+            labels: vec![1, 2, 3, 4],
+            height: if let Shape::Map { h, .. } = input { h } else { 0 },
+            width: if let Shape::Map { w, .. } = input { w } else { 0 },
+            channels: input.channels(),
+            classes: (0..10).map(|i| i.to_string()).collect(),
+            source: "synthetic".into(),
+        };
+        feed.load(g, &data, &[0, 1, 2, 3]);
+        let io = StepIo::new(g).unwrap();
+        io.set_lr(g, &cfg, 0.01);
+        let last = model.stages.len() - 1;
+        let scratch = scratch_for(g, &model, last, batch).unwrap();
+        let e2e = cfg.method == Method::E2e;
+        // The deepest greedy step exercises every frozen stage in evaluation mode.
+        let plan = train_step(g, &cfg, &model, last, e2e, &feed, &io, &scratch).unwrap();
+        g.fill(&io.stats, 0.0);
+        g.run(&[&plan]).unwrap();
+        let loss = g.download(&io.stats).unwrap()[0];
+        assert!(loss.is_finite() && loss > 0.0, "{name}: loss {loss}");
+        let heads: Vec<usize> = (0..=last).collect();
+        let eval = eval_step(g, &cfg, &model, last, &heads, &feed, &io, &scratch).unwrap();
+        g.run(&[&eval.plan]).unwrap();
+        g.wait().unwrap();
+    }
+}
