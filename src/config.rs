@@ -147,7 +147,7 @@ pub struct Config {
     /// Hold out N training images (a fixed random subset) for validation; 0 = validate on the test split.
     #[serde(default)]
     pub val_split: usize,
-    /// Train on at most this many training images (0 = all): for quick runs.
+    /// Train on at most this many training images, a fixed random subset (0 = all): for quick runs.
     #[serde(default)]
     pub max_train_images: usize,
     /// Validate on at most this many images (0 = all), evenly spread over the split.

@@ -119,6 +119,12 @@ fn validation_hold_out_covers_every_class() {
         let n = d.val.labels.iter().filter(|&&l| l == c).count();
         assert!((5..=15).contains(&n), "class {c} has {n} of the 30 held-out images");
     }
+    // A training subset is spread over the classes too.
+    let mut small = cfg.clone();
+    small.max_train_images = 30;
+    let s = layerwise::train::load_data(&small, None).unwrap();
+    assert_eq!(s.train.len(), 30);
+    assert!((0..3u8).all(|c| s.train.labels.contains(&c)), "{:?}", s.train.labels);
     // Fixed: the same split every time, whatever the training seed.
     cfg.seed = 99;
     let again = layerwise::train::load_data(&cfg, None).unwrap();

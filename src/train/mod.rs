@@ -80,7 +80,10 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
         (train, test, "test split".to_string())
     };
     let train = if cfg.max_train_images > 0 && cfg.max_train_images < train.len() {
-        train.subset(&(0..cfg.max_train_images).collect::<Vec<_>>())
+        // A fixed random subset, not the first N (which for a class-sorted folder is one class).
+        let mut idx: Vec<usize> = permutation(train.len(), VAL_SPLIT_SEED ^ 1)[..cfg.max_train_images].iter().map(|&i| i as usize).collect();
+        idx.sort_unstable();
+        train.subset(&idx)
     } else {
         train
     };
