@@ -8,6 +8,7 @@ pub mod conv2d;
 pub mod linear;
 pub mod avgpool2d;
 pub mod count_correct;
+pub(crate) mod grid;
 pub mod cross_entropy;
 pub mod maxpool2d;
 pub mod augment;
@@ -54,7 +55,7 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
     ]
     .into_iter()
     .chain(conv2d::conv2d_specs())
-    .chain(batchnorm::KERNELS.iter().copied())
+    .chain(batchnorm::kernels())
     .collect()
 }
 

@@ -1,0 +1,158 @@
+//! How the element-wise kernels (batchnorm, pooling, space-to-depth, ReLU) cover their data: as a
+//! [rows, len] grid, where a row is what shares one set of divisions (an image row for pooling, one
+//! NHWC pixel for batchnorm) and `len` counts the positions in it (f32 or vec4 elements).
+//!
+//! A workgroup of 256 threads covers `cw` positions of a row (a tile: the x dimension of the grid
+//! covers the tiles) times `lanes` row lanes; each row lane walks `span` consecutive rows, so a
+//! workgroup owns a block of `lanes * span` rows (the y dimension covers the blocks). Each thread keeps
+//! one position for all of its rows: it splits its position into coordinates once, and each row costs
+//! its loads and stores plus a few additions, with no integer division (on CPU drivers such as lavapipe
+//! a per-lane division is scalarised and costs about half a memory access). Consecutive threads hold
+//! consecutive positions, so every row is read and written coalesced on GPUs.
+//!
+//! Sizing: CPU adapters run a workgroup's 8-wide vectors one after another, each through all of its
+//! rows, so long spans (32 rows) amortise each thread's set-up, and walking consecutive rows keeps the
+//! accesses of one vector in the same few cache lines. GPUs want many threads in flight, so their
+//! spans are short (2 rows).
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, MAX_GROUPS_PER_DIM};
+
+/// Threads per workgroup of every grid kernel (shaders/common/grid.wgsl).
+pub(crate) const GRID_WG: usize = 256;
+
+/// Rows per row lane on CPU adapters, and the fewest workgroups worth keeping for their cores.
+const CPU_SPAN: usize = 32;
+const CPU_MIN_GROUPS: usize = 32;
+/// Rows per row lane on GPUs.
+const GPU_SPAN: usize = 2;
+
+/// Which sizing a grid gets: the kernels are the same, only the work per thread differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GridTarget {
+    Cpu,
+    Gpu,
+}
+
+impl GridTarget {
+    pub fn of(gpu: &Gpu) -> GridTarget {
+        if gpu.summary.device_type == "Cpu" {
+            GridTarget::Cpu
+        } else {
+            GridTarget::Gpu
+        }
+    }
+}
+
+/// One kernel's cover of a [rows, len] grid (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowGrid {
+    pub rows: u32,
+    pub len: u32,
+    /// Positions per tile (threads per row lane).
+    pub cw: u32,
+    /// Row lanes per workgroup.
+    pub lanes: u32,
+    /// Consecutive rows per row lane.
+    pub span: u32,
+    /// Position tiles (grid x).
+    pub tiles: u32,
+    /// Row blocks of `lanes * span` rows (grid y).
+    pub blocks: u32,
+}
+
+impl RowGrid {
+    /// The grid for `rows` x `len` on `target`, with at most `max_blocks` row blocks (batchnorm keeps
+    /// one partial per block and channel).
+    pub fn plan(target: GridTarget, rows: usize, len: usize, max_blocks: usize) -> Result<RowGrid> {
+        let len = len.max(1);
+        let cw = len.min(GRID_WG);
+        let lanes = GRID_WG / cw;
+        let tiles = len.div_ceil(cw);
+        if tiles > MAX_GROUPS_PER_DIM as usize {
+            return Err(Error::gpu(format!("an element-wise kernel's row of {len} elements needs more than {MAX_GROUPS_PER_DIM} workgroups")));
+        }
+        let rows_per_lane = rows.div_ceil(lanes).max(1);
+        let mut span = match target {
+            // Long spans, but not so long that fewer workgroups than cores would be left.
+            GridTarget::Cpu => rows_per_lane.div_ceil(CPU_MIN_GROUPS.div_ceil(tiles)).clamp(1, CPU_SPAN),
+            GridTarget::Gpu => GPU_SPAN.min(rows_per_lane),
+        };
+        let max_blocks = max_blocks.clamp(1, MAX_GROUPS_PER_DIM as usize);
+        span = span.max(rows_per_lane.div_ceil(max_blocks));
+        let blocks = rows.div_ceil(lanes * span).max(1);
+        let u = |v: usize| u32::try_from(v).map_err(|_| Error::gpu(format!("an element-wise kernel's grid of {rows} x {len} exceeds u32 indexing")));
+        // Row indices reach blocks * lanes * span; element indices rows * len.
+        u(blocks * lanes * span)?;
+        u(rows * len)?;
+        Ok(RowGrid { rows: rows as u32, len: len as u32, cw: cw as u32, lanes: lanes as u32, span: span as u32, tiles: tiles as u32, blocks: blocks as u32 })
+    }
+
+    /// `plan` for the adapter `gpu` runs on, with as many blocks as the grid allows.
+    pub fn new(gpu: &Gpu, rows: usize, len: usize) -> Result<RowGrid> {
+        RowGrid::plan(GridTarget::of(gpu), rows, len, MAX_GROUPS_PER_DIM as usize)
+    }
+
+    /// Rows per workgroup.
+    pub fn block_rows(&self) -> u32 {
+        self.lanes * self.span
+    }
+
+    pub fn groups(&self) -> [u32; 3] {
+        [self.tiles, self.blocks, 1]
+    }
+
+    /// The first five fields of every grid kernel's uniform block.
+    pub fn params(&self) -> [u32; 5] {
+        [self.rows, self.len, self.cw, self.lanes, self.span]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (row, position) is owned by exactly one thread, as shaders/common/grid.wgsl assigns them.
+    fn check_cover(g: &RowGrid) {
+        let (rows, len) = (g.rows as usize, g.len as usize);
+        let mut owner = vec![0u8; rows * len];
+        for tile in 0..g.tiles {
+            for block in 0..g.blocks {
+                for t in 0..GRID_WG as u32 {
+                    let (cl, rl) = (t % g.cw, t / g.cw);
+                    let u = tile * g.cw + cl;
+                    if rl >= g.lanes || u >= g.len {
+                        continue;
+                    }
+                    let r0 = (block * g.lanes + rl) * g.span;
+                    for r in r0..(r0 + g.span).min(g.rows) {
+                        owner[r as usize * len + u as usize] += 1;
+                    }
+                }
+            }
+        }
+        assert!(owner.iter().all(|&o| o == 1), "{g:?} does not cover every element exactly once");
+    }
+
+    #[test]
+    fn grids_cover_every_element_once() {
+        for target in [GridTarget::Cpu, GridTarget::Gpu] {
+            for (rows, len, max_blocks) in [(1, 1, 65535), (7, 3, 65535), (3584, 112, 65535), (1000, 300, 65535), (100352, 4, 1024), (5, 600, 2), (33, 257, 3), (64, 1, 1)] {
+                let g = RowGrid::plan(target, rows, len, max_blocks).unwrap();
+                assert!(g.blocks as usize <= max_blocks, "{g:?}");
+                check_cover(&g);
+            }
+        }
+    }
+
+    #[test]
+    fn cpu_grids_take_long_spans_and_gpu_grids_short_ones() {
+        let cpu = RowGrid::plan(GridTarget::Cpu, 3584, 112, 65535).unwrap();
+        let gpu = RowGrid::plan(GridTarget::Gpu, 3584, 112, 65535).unwrap();
+        assert_eq!((cpu.cw, cpu.lanes, cpu.span), (112, 2, 32));
+        assert_eq!(gpu.span, 2);
+        // Few rows: the CPU span shrinks so that the cores still get workgroups.
+        let small = RowGrid::plan(GridTarget::Cpu, 256, 16, 65535).unwrap();
+        assert!(small.blocks >= 8, "{small:?}");
+    }
+}
