@@ -32,3 +32,24 @@ fn grid_lane_rows(block: u32, l: u32, rows: u32, lanes: u32, span: u32) -> u32 {
     }
     return min(span, rows - r0);
 }
+
+// Pixel grids: rows are the pixels of an [N, H, W] map in raster order, tracked as (w, h, n) counters
+// that a thread steps as it walks its rows, so no pixel's coordinates need a division.
+fn grid_pixel(r: u32, h: u32, w: u32) -> vec3<u32> {
+    let nh = r / w;
+    return vec3<u32>(r % w, nh % h, nh / h);
+}
+
+fn grid_next_pixel(c: vec3<u32>, h: u32, w: u32) -> vec3<u32> {
+    var r = c;
+    r.x += 1u;
+    if r.x == w {
+        r.x = 0u;
+        r.y += 1u;
+        if r.y == h {
+            r.y = 0u;
+            r.z += 1u;
+        }
+    }
+    return r;
+}

@@ -10,7 +10,7 @@
 //! workspace, and a combine kernel folds them in block order and writes every per-channel output (saved
 //! statistics and running statistics, or d_gamma and d_beta) itself. Three dispatches per direction.
 
-use super::grid::{GridTarget, RowGrid};
+use super::grid::{variants, vec4_fits, GridTarget, RowGrid, Variants};
 use crate::error::{Error, Result};
 use crate::gpu::{groups_for, Access, Gpu, KernelSpec, PlanBuilder, Tensor, ELEMENTWISE_WG};
 use Access::{Read as R, ReadWrite as W};
@@ -24,31 +24,19 @@ const MAX_BLOCKS: usize = 128;
 /// Tail slots per channel after the partials (the backward uses five).
 const TAIL_SLOTS: usize = 5;
 
-/// The kernels of one batchnorm pass, f32 (any C) and vec4 (C % 4 == 0) variants.
-struct Pass {
-    f32: KernelSpec,
-    vec4: KernelSpec,
-}
+static FORWARD_TRAIN_STATS: Variants = variants!("batchnorm_forward_train_stats", &[R, W]);
+static FORWARD_TRAIN_COMBINE: Variants = variants!("batchnorm_forward_train_combine", &[W, W, W, W, W]);
+static FORWARD_TRAIN: Variants = variants!("batchnorm_forward_train", &[R, R, R, R, W]);
+static FORWARD_EVAL: Variants = variants!("batchnorm_forward_eval", &[R, R, R, R, R, W]);
+static BACKWARD_STATS: Variants = variants!("batchnorm_backward_stats", &[R, R, R, R, W]);
+static BACKWARD_COMBINE: Variants = variants!("batchnorm_backward_combine", &[R, R, R, W, W, W]);
+static BACKWARD: Variants = variants!("batchnorm_backward", &[R, R, R, R, W]);
 
-macro_rules! pass {
-    ($name:literal, $bindings:expr) => {
-        Pass { f32: KernelSpec::new($name, $name, $bindings), vec4: KernelSpec::new(concat!($name, "_vec4"), concat!($name, "_vec4"), $bindings) }
-    };
-}
-
-static FORWARD_TRAIN_STATS: Pass = pass!("batchnorm_forward_train_stats", &[R, W]);
-static FORWARD_TRAIN_COMBINE: Pass = pass!("batchnorm_forward_train_combine", &[W, W, W, W, W]);
-static FORWARD_TRAIN: Pass = pass!("batchnorm_forward_train", &[R, R, R, R, W]);
-static FORWARD_EVAL: Pass = pass!("batchnorm_forward_eval", &[R, R, R, R, R, W]);
-static BACKWARD_STATS: Pass = pass!("batchnorm_backward_stats", &[R, R, R, R, W]);
-static BACKWARD_COMBINE: Pass = pass!("batchnorm_backward_combine", &[R, R, R, W, W, W]);
-static BACKWARD: Pass = pass!("batchnorm_backward", &[R, R, R, R, W]);
-
-static PASSES: [&Pass; 7] = [&FORWARD_TRAIN_STATS, &FORWARD_TRAIN_COMBINE, &FORWARD_TRAIN, &FORWARD_EVAL, &BACKWARD_STATS, &BACKWARD_COMBINE, &BACKWARD];
+static PASSES: [&Variants; 7] = [&FORWARD_TRAIN_STATS, &FORWARD_TRAIN_COMBINE, &FORWARD_TRAIN, &FORWARD_EVAL, &BACKWARD_STATS, &BACKWARD_COMBINE, &BACKWARD];
 
 /// Every batchnorm kernel spec, for `ops::all_kernels()`.
 pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
-    PASSES.iter().flat_map(|p| [&p.f32, &p.vec4])
+    PASSES.iter().flat_map(|p| p.both())
 }
 
 /// Mirrors `Params` in shaders/common/batchnorm.wgsl.
@@ -104,8 +92,7 @@ impl Geometry {
             assert_eq!(last, c, "batchnorm: x {:?} does not end in C = {c}", x.shape());
         }
         let m = x.len() / c;
-        // vec4 views need 16-byte aligned bindings; arena offsets are multiples of the storage alignment.
-        let vec4 = width(c) == 4 && gpu.storage_alignment() % 16 == 0;
+        let vec4 = vec4_fits(gpu, c);
         let len = if vec4 { c / 4 } else { c };
         let g = RowGrid::plan(GridTarget::of(gpu), m, len, MAX_BLOCKS)?;
         let params = Params {
@@ -121,12 +108,8 @@ impl Geometry {
         Ok(Geometry { params, vec4, element_groups: g.groups(), channel_groups: [groups_for(len, ELEMENTWISE_WG), 1, 1] })
     }
 
-    fn spec(&self, pass: &'static Pass) -> &'static KernelSpec {
-        if self.vec4 {
-            &pass.vec4
-        } else {
-            &pass.f32
-        }
+    fn spec(&self, pass: &'static Variants) -> &'static KernelSpec {
+        pass.pick(self.vec4)
     }
 
     fn check_workspace(&self, workspace: &Tensor) {

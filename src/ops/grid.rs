@@ -16,7 +16,7 @@
 //! spans are short (2 rows).
 
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, MAX_GROUPS_PER_DIM};
+use crate::gpu::{Gpu, KernelSpec, MAX_GROUPS_PER_DIM};
 
 /// Threads per workgroup of every grid kernel (shaders/common/grid.wgsl).
 pub(crate) const GRID_WG: usize = 256;
@@ -42,6 +42,46 @@ impl GridTarget {
             GridTarget::Gpu
         }
     }
+}
+
+/// A grid kernel in its two widths: f32 elements (any channel count) and vec4 elements (channel counts
+/// that are a multiple of 4: four channels per thread, as CPU drivers pay per load, not per float).
+/// Each shader file of the pair defines the element type `V` and includes one common body.
+pub(crate) struct Variants {
+    pub f32: KernelSpec,
+    pub vec4: KernelSpec,
+}
+
+/// `Variants` of shaders `NAME` and `NAME_vec4` with the same bindings.
+macro_rules! variants {
+    ($name:literal, $bindings:expr) => {
+        $crate::ops::grid::Variants {
+            f32: $crate::gpu::KernelSpec::new($name, $name, $bindings),
+            vec4: $crate::gpu::KernelSpec::new(concat!($name, "_vec4"), concat!($name, "_vec4"), $bindings),
+        }
+    };
+}
+pub(crate) use variants;
+
+impl Variants {
+    /// The vec4 kernel when every tensor of the dispatch can be viewed as vec4 (see `vec4_fits`).
+    pub fn pick(&self, vec4: bool) -> &KernelSpec {
+        if vec4 {
+            &self.vec4
+        } else {
+            &self.f32
+        }
+    }
+
+    pub fn both(&self) -> [&KernelSpec; 2] {
+        [&self.f32, &self.vec4]
+    }
+}
+
+/// Whether tensors whose innermost dimension has `c` floats can be bound as arrays of vec4: `c` a
+/// multiple of 4, and every binding offset (a multiple of the storage alignment) 16-byte aligned.
+pub(crate) fn vec4_fits(gpu: &Gpu, c: usize) -> bool {
+    c % 4 == 0 && gpu.storage_alignment() % 16 == 0
 }
 
 /// One kernel's cover of a [rows, len] grid (see the module docs).
@@ -91,11 +131,6 @@ impl RowGrid {
     /// `plan` for the adapter `gpu` runs on, with as many blocks as the grid allows.
     pub fn new(gpu: &Gpu, rows: usize, len: usize) -> Result<RowGrid> {
         RowGrid::plan(GridTarget::of(gpu), rows, len, MAX_GROUPS_PER_DIM as usize)
-    }
-
-    /// Rows per workgroup.
-    pub fn block_rows(&self) -> u32 {
-        self.lanes * self.span
     }
 
     pub fn groups(&self) -> [u32; 3] {

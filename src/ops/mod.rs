@@ -39,14 +39,6 @@ use crate::gpu::{KernelSpec, ELEMENTWISE_WG};
 /// Every kernel the engine can launch (compiled ahead of time in tests and by `layerwise devices --check`).
 pub fn all_kernels() -> Vec<&'static KernelSpec> {
     vec![
-        &relu::RELU_FORWARD,
-        &relu::RELU_BACKWARD,
-        &space_to_depth::SPACE_TO_DEPTH_FORWARD,
-        &space_to_depth::SPACE_TO_DEPTH_BACKWARD,
-        &maxpool2d::MAXPOOL2D_FORWARD,
-        &maxpool2d::MAXPOOL2D_BACKWARD,
-        &avgpool2d::AVGPOOL2D_FORWARD,
-        &avgpool2d::AVGPOOL2D_BACKWARD,
         &cross_entropy::CROSS_ENTROPY,
         &softmax_accumulate::SOFTMAX_ACCUMULATE,
         &count_correct::COUNT_CORRECT,
@@ -54,6 +46,10 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
         &augment::AUGMENT_BATCH,
     ]
     .into_iter()
+    .chain(relu::kernels())
+    .chain(space_to_depth::kernels())
+    .chain(maxpool2d::kernels())
+    .chain(avgpool2d::kernels())
     .chain(conv2d::conv2d_specs())
     .chain(batchnorm::kernels())
     .collect()

@@ -6,9 +6,11 @@ use layerwise::{ops, reference};
 fn avgpool2d_matches_reference() {
     both_modes(|g| {
         let mut rng = Rng::new(41);
-        // (N, H, W, C, OH, OW): divisible (the heads' average to 2x2, and 16 -> 4), overlapping
-        // adaptive windows (7 -> 3), global pooling, upsampling (3 -> 5), batch 1, 1 and 3 channels,
-        // and a large odd channel count.
+        // (N, H, W, C, OH, OW): divisible (the heads' average to 2x2, and 16 -> 4: the strided gradient
+        // kernel), overlapping adaptive windows (7 -> 3), global pooling, upsampling (3 -> 5, and 1x1 -> 2x2
+        // as the MLP-SR heads do), batch 1, 1 and 3 channels, a large odd channel count. C % 4 == 0 takes
+        // the vec4 kernels: strided and overlapping. C = 259 and 1028 (vec4) give the strided kernel (rows of C)
+        // and the others (rows of W * C) rows of more than one 256-wide tile.
         let cases = [
             (2, 8, 8, 3, 2, 2),
             (1, 16, 16, 1, 4, 4),
@@ -16,6 +18,13 @@ fn avgpool2d_matches_reference() {
             (1, 5, 6, 131, 1, 1),
             (2, 3, 4, 1, 5, 3),
             (2, 11, 13, 6, 2, 5),
+            (2, 28, 28, 16, 2, 2),
+            (3, 6, 4, 4, 1, 1),
+            (2, 7, 7, 8, 2, 2),
+            (1, 4, 9, 260, 3, 2),
+            (3, 1, 1, 4, 2, 2),
+            (1, 4, 4, 259, 2, 2),
+            (1, 2, 4, 1028, 1, 2),
         ];
         for (n, h, w, c, oh, ow) in cases {
             let x = rng.normals(n * h * w * c);

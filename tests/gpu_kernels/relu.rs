@@ -6,8 +6,9 @@ use layerwise::{ops, reference};
 fn relu_forward_and_backward_match_reference() {
     both_modes(|g| {
         let mut rng = Rng::new(1);
-        for _ in 0..4 {
-            let n = rng.range(1, 70_000);
+        // Random lengths, and lengths that are (vec4 kernels) and are not multiples of 4.
+        let lengths = [rng.range(1, 70_000), rng.range(1, 70_000), 1, 3, 4, 4 * 12_345, 63];
+        for n in lengths {
             let x = rng.normals(n);
             let d_y = rng.normals(n);
             let mut y_ref = vec![0.0; n];
