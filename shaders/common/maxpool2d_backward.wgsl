@@ -2,6 +2,9 @@
 // zero elsewhere. Grid over the N * ceil(H/2) * ceil(W/2) 2x2 blocks of d_x (rows of C), so every d_x
 // element (including an odd trailing row/column, which no window covers) is written exactly once and
 // x, d_y are each read once. Each thread keeps one channel and walks consecutive blocks as counters.
+// Branch-free (CPU drivers run both sides of an `if`): a partial block of the odd last row or column
+// gets zeros, and its missing elements are redirected to its first one, which is stored first with the
+// same value.
 // #include "common/pool.wgsl"
 @group(0) @binding(1) var<storage, read> x: array<V>;          // [N, H, W, C]
 @group(0) @binding(2) var<storage, read> d_y: array<V>;        // [N, OH, OW, C]
@@ -19,31 +22,27 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3
     var px = grid_pixel(s.r0, bh, bw);
     for (var r = s.r0; r < s.r1; r++) {
         let base = (px.z * p.h + 2u * px.y) * row + 2u * px.x * p.c + s.u;
-        if px.y < p.oh && px.x < p.ow {
-            // A full window: which of its four elements is the first maximum (per channel).
-            let x0 = x[base];
-            let x1 = x[base + p.c];
-            let x2 = x[base + row];
-            let x3 = x[base + row + p.c];
-            let b1 = x1 > x0;
-            let b2 = x2 > select(x0, x1, b1);
-            let b3 = x3 > select(select(x0, x1, b1), x2, b2);
-            let g = d_y[((px.z * p.oh + px.y) * p.ow + px.x) * p.c + s.u];
-            let zero = V(0.0);
-            d_x[base] = select(g, zero, b1 | b2 | b3);
-            d_x[base + p.c] = select(zero, g, b1 & !b2 & !b3);
-            d_x[base + row] = select(zero, g, b2 & !b3);
-            d_x[base + row + p.c] = select(zero, g, b3);
-        } else {
-            // The odd last row and/or column: no window reads these elements.
-            d_x[base] = V(0.0);
-            if 2u * px.x + 1u < p.w {
-                d_x[base + p.c] = V(0.0);
-            }
-            if 2u * px.y + 1u < p.h {
-                d_x[base + row] = V(0.0);
-            }
-        }
+        let right = 2u * px.x + 1u < p.w;
+        let below = 2u * px.y + 1u < p.h;
+        let full = px.y < p.oh && px.x < p.ow;
+        let i1 = select(base, base + p.c, right);
+        let i2 = select(base, base + row, below);
+        let i3 = select(base, base + row + p.c, right && below);
+        // Which of the window's four elements is the first maximum (per channel).
+        let x0 = x[base];
+        let x1 = x[i1];
+        let x2 = x[i2];
+        let x3 = x[i3];
+        let b1 = x1 > x0;
+        let b2 = x2 > select(x0, x1, b1);
+        let b3 = x3 > select(select(x0, x1, b1), x2, b2);
+        let zero = V(0.0);
+        let g = select(zero, d_y[select(0u, ((px.z * p.oh + px.y) * p.ow + px.x) * p.c + s.u, full)], full);
+        let g0 = select(g, zero, b1 | b2 | b3);
+        d_x[base] = g0;
+        d_x[i1] = select(g0, select(zero, g, b1 & !b2 & !b3), right);
+        d_x[i2] = select(g0, select(zero, g, b2 & !b3), below);
+        d_x[i3] = select(g0, select(zero, g, b3), right && below);
         px = grid_next_pixel(px, bh, bw);
     }
 }

@@ -53,26 +53,11 @@ struct Params {
     _p1: f32,
 }
 
-/// Floats per kernel element for C channels: the vec4 kernels need C % 4 == 0.
-fn width(c: usize) -> usize {
-    if c % 4 == 0 {
-        4
-    } else {
-        1
-    }
-}
-
 /// f32 elements of scratch the training forward and the backward need for x [M, C]; allocate once.
-/// Covers the grid of every adapter kind and kernel width, so one size fits whichever device records
-/// into it.
+/// Covers every grid (any adapter, kernel width or span): at most one partial per row and channel, and
+/// at most `MAX_BLOCKS` of them.
 pub fn batchnorm_workspace_len(m: usize, c: usize) -> usize {
-    let mut blocks = 1;
-    for target in [GridTarget::Cpu, GridTarget::Gpu] {
-        for len in [c, c / width(c)] {
-            blocks = blocks.max(RowGrid::plan(target, m, len, MAX_BLOCKS).map_or(MAX_BLOCKS, |g| g.blocks as usize));
-        }
-    }
-    (2 * blocks + TAIL_SLOTS) * c
+    (2 * m.clamp(1, MAX_BLOCKS) + TAIL_SLOTS) * c
 }
 
 /// The shape parameters, the kernel width and the grids for x [M, C].

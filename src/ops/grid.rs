@@ -27,6 +27,25 @@ const CPU_MIN_GROUPS: usize = 32;
 /// Rows per row lane on GPUs.
 const GPU_SPAN: usize = 2;
 
+thread_local! {
+    static FORCED_SPAN: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` with every grid kernel it records (on this thread) walking `span` rows per row lane, as far
+/// as the rows and block limits allow, instead of the adapter's sizing. Results never depend on the
+/// sizing; tests use this to cover long walks on small shapes (across image boundaries, folds over many
+/// rows) and short GPU-like ones on CPU adapters.
+pub fn with_grid_span<R>(span: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED_SPAN.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED_SPAN.with(|s| s.replace(Some(span.max(1)))));
+    f()
+}
+
 /// Which sizing a grid gets: the kernels are the same, only the work per thread differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GridTarget {
@@ -113,10 +132,13 @@ impl RowGrid {
             return Err(Error::gpu(format!("an element-wise kernel's row of {len} elements needs more than {MAX_GROUPS_PER_DIM} workgroups")));
         }
         let rows_per_lane = rows.div_ceil(lanes).max(1);
-        let mut span = match target {
-            // Long spans, but not so long that fewer workgroups than cores would be left.
-            GridTarget::Cpu => rows_per_lane.div_ceil(CPU_MIN_GROUPS.div_ceil(tiles)).clamp(1, CPU_SPAN),
-            GridTarget::Gpu => GPU_SPAN.min(rows_per_lane),
+        let mut span = match FORCED_SPAN.with(|s| s.get()) {
+            Some(span) => span.min(rows_per_lane),
+            None => match target {
+                // Long spans, but not so long that fewer workgroups than cores would be left.
+                GridTarget::Cpu => rows_per_lane.div_ceil(CPU_MIN_GROUPS.div_ceil(tiles)).clamp(1, CPU_SPAN),
+                GridTarget::Gpu => GPU_SPAN.min(rows_per_lane),
+            },
         };
         let max_blocks = max_blocks.clamp(1, MAX_GROUPS_PER_DIM as usize);
         span = span.max(rows_per_lane.div_ceil(max_blocks));
@@ -178,6 +200,17 @@ mod tests {
                 check_cover(&g);
             }
         }
+    }
+
+    #[test]
+    fn a_forced_span_is_used_where_the_rows_allow() {
+        let g = with_grid_span(7, || RowGrid::plan(GridTarget::Gpu, 1000, 16, 65535).unwrap());
+        assert_eq!((g.lanes, g.span), (16, 7));
+        check_cover(&g);
+        // Capped by the rows per lane and by the block limit; restored afterwards.
+        assert_eq!(with_grid_span(100, || RowGrid::plan(GridTarget::Cpu, 64, 16, 65535).unwrap()).span, 4);
+        assert_eq!(with_grid_span(1, || RowGrid::plan(GridTarget::Cpu, 1000, 16, 2).unwrap()).span, 32);
+        assert_eq!(RowGrid::plan(GridTarget::Gpu, 1000, 16, 65535).unwrap().span, 2);
     }
 
     #[test]

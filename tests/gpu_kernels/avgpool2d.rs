@@ -38,15 +38,19 @@ fn avgpool2d_matches_reference() {
             let tdy = g.tensor_from(&[n, oh, ow, c], &to_f32(&d_y), "d_y").unwrap();
             let ty = g.tensor(&[n, oh, ow, c], "y").unwrap();
             let tdx = g.tensor(&[n, h, w, c], "d_x").unwrap();
-            g.fill(&ty, f32::NAN);
-            g.fill(&tdx, f32::NAN);
-            let mut p = PlanBuilder::new(g, "avgpool2d");
-            ops::avgpool2d_forward(&mut p, &tx, &ty).unwrap();
-            ops::avgpool2d_backward(&mut p, &tdy, &tdx).unwrap();
-            g.run(&[&p.finish().unwrap()]).unwrap();
-            let what = format!("{n}x{h}x{w}x{c} -> {oh}x{ow}");
-            assert_close(&format!("avgpool2d_forward {what}"), &g.download(&ty).unwrap(), &y_ref);
-            assert_close(&format!("avgpool2d_backward {what}"), &g.download(&tdx).unwrap(), &dx_ref);
+            for span in GRID_SPANS {
+                g.fill(&ty, f32::NAN);
+                g.fill(&tdx, f32::NAN);
+                let mut p = PlanBuilder::new(g, "avgpool2d");
+                with_span(span, || {
+                    ops::avgpool2d_forward(&mut p, &tx, &ty).unwrap();
+                    ops::avgpool2d_backward(&mut p, &tdy, &tdx).unwrap();
+                });
+                g.run(&[&p.finish().unwrap()]).unwrap();
+                let what = format!("{n}x{h}x{w}x{c} -> {oh}x{ow}, span {span:?}");
+                assert_close(&format!("avgpool2d_forward {what}"), &g.download(&ty).unwrap(), &y_ref);
+                assert_close(&format!("avgpool2d_backward {what}"), &g.download(&tdx).unwrap(), &dx_ref);
+            }
         }
     });
 }

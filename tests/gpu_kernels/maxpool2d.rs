@@ -13,15 +13,19 @@ fn check(g: &layerwise::gpu::Gpu, (n, h, w, c): (usize, usize, usize, usize), x:
     let tdy = g.tensor_from(&[n, oh, ow, c], &to_f32(d_y), "d_y").unwrap();
     let ty = g.tensor(&[n, oh, ow, c], "y").unwrap();
     let tdx = g.tensor(&[n, h, w, c], "d_x").unwrap();
-    g.fill(&ty, f32::NAN);
-    g.fill(&tdx, f32::NAN);
-    let mut p = PlanBuilder::new(g, "maxpool2d");
-    ops::maxpool2d_forward(&mut p, &tx, &ty).unwrap();
-    ops::maxpool2d_backward(&mut p, &tx, &tdy, &tdx).unwrap();
-    g.run(&[&p.finish().unwrap()]).unwrap();
-    let what = format!("{n}x{h}x{w}x{c}");
-    assert_close(&format!("maxpool2d_forward {what}"), &g.download(&ty).unwrap(), &y_ref);
-    assert_close(&format!("maxpool2d_backward {what}"), &g.download(&tdx).unwrap(), &dx_ref);
+    for span in GRID_SPANS {
+        g.fill(&ty, f32::NAN);
+        g.fill(&tdx, f32::NAN);
+        let mut p = PlanBuilder::new(g, "maxpool2d");
+        with_span(span, || {
+            ops::maxpool2d_forward(&mut p, &tx, &ty).unwrap();
+            ops::maxpool2d_backward(&mut p, &tx, &tdy, &tdx).unwrap();
+        });
+        g.run(&[&p.finish().unwrap()]).unwrap();
+        let what = format!("{n}x{h}x{w}x{c}, span {span:?}");
+        assert_close(&format!("maxpool2d_forward {what}"), &g.download(&ty).unwrap(), &y_ref);
+        assert_close(&format!("maxpool2d_backward {what}"), &g.download(&tdx).unwrap(), &dx_ref);
+    }
 }
 
 #[test]
