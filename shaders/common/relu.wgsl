@@ -1,4 +1,4 @@
-// Shared by the ReLU kernels: any shape, viewed as a grid (common/grid.wgsl) of rows of `len` V elements
+// Shared by the ReLU and SGD kernels: any shape, viewed as a grid (common/grid.wgsl) of rows of `len` V elements
 // (f32, or vec4 when the length is a multiple of 4); `n` counts V elements, the last row may be short.
 // #include "common/grid.wgsl"
 struct Params {

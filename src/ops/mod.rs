@@ -43,11 +43,11 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
         &cross_entropy::CROSS_ENTROPY,
         &softmax_accumulate::SOFTMAX_ACCUMULATE,
         &count_correct::COUNT_CORRECT,
-        &sgd_update::SGD_UPDATE,
         &augment::AUGMENT_BATCH,
     ]
     .into_iter()
     .chain(relu::kernels())
+    .chain(sgd_update::kernels())
     .chain(space_to_depth::kernels())
     .chain(maxpool2d::kernels())
     .chain(avgpool2d::kernels())
