@@ -60,10 +60,14 @@ pub fn batchnorm_workspace_len(m: usize, c: usize) -> usize {
     (2 * m.clamp(1, MAX_BLOCKS) + TAIL_SLOTS) * c
 }
 
-/// The shape parameters, the kernel width and the grids for x [M, C].
+/// The shape parameters, the kernel width and the grids for x [M, C]: the statistics kernels' grid has
+/// at most `MAX_BLOCKS` row blocks (one partial each); the element-wise kernels' grid is sized freely
+/// (short spans on GPUs) and only shares the workspace layout (`blocks`).
 struct Geometry {
-    params: Params,
+    stats: Params,
+    elements: Params,
     vec4: bool,
+    stats_groups: [u32; 3],
     element_groups: [u32; 3],
     channel_groups: [u32; 3],
 }
@@ -79,10 +83,11 @@ impl Geometry {
         let m = x.len() / c;
         let vec4 = vec4_fits(gpu, c);
         let len = if vec4 { c / 4 } else { c };
-        let g = RowGrid::plan(GridTarget::of(gpu), m, len, MAX_BLOCKS)?;
-        let params = Params {
-            grid: g.params(),
-            blocks: g.blocks,
+        let sg = RowGrid::plan(GridTarget::of(gpu), m, len, MAX_BLOCKS)?;
+        let eg = RowGrid::new(gpu, m, len)?;
+        let stats = Params {
+            grid: sg.params(),
+            blocks: sg.blocks,
             relu: relu as u32,
             _p0: 0,
             eps: BN_EPS,
@@ -90,7 +95,15 @@ impl Geometry {
             inv_m: 1.0 / m.max(1) as f32,
             _p1: 0.0,
         };
-        Ok(Geometry { params, vec4, element_groups: g.groups(), channel_groups: [groups_for(len, ELEMENTWISE_WG), 1, 1] })
+        let elements = Params { grid: eg.params(), ..stats };
+        Ok(Geometry {
+            stats,
+            elements,
+            vec4,
+            stats_groups: sg.groups(),
+            element_groups: eg.groups(),
+            channel_groups: [groups_for(len, ELEMENTWISE_WG), 1, 1],
+        })
     }
 
     fn spec(&self, pass: &'static Variants) -> &'static KernelSpec {
@@ -98,8 +111,8 @@ impl Geometry {
     }
 
     fn check_workspace(&self, workspace: &Tensor) {
-        let (m, c) = (self.params.grid[0] as usize, self.params.grid[1] as usize * if self.vec4 { 4 } else { 1 });
-        let need = (2 * self.params.blocks as usize + TAIL_SLOTS) * c;
+        let (m, c) = (self.stats.grid[0] as usize, self.stats.grid[1] as usize * if self.vec4 { 4 } else { 1 });
+        let need = (2 * self.stats.blocks as usize + TAIL_SLOTS) * c;
         assert!(need <= batchnorm_workspace_len(m, c), "batchnorm workspace layout exceeds its advertised length");
         assert!(workspace.len() >= need, "batchnorm workspace holds {} floats, needs {need}", workspace.len());
     }
@@ -139,15 +152,15 @@ pub fn batchnorm_forward_train(
     );
     assert_eq!(y.len(), x.len(), "batchnorm: y {:?} vs x {:?}", y.shape(), x.shape());
     g.check_workspace(workspace);
-    if g.params.grid[0] < 2 {
+    if g.stats.grid[0] < 2 {
         return Err(Error::usage(format!(
             "batch normalisation in training needs more than one value per channel, got x {:?} (use a batch size of at least 2)",
             x.shape()
         )));
     }
-    p.dispatch(g.spec(&FORWARD_TRAIN_STATS), &g.params, &[x, workspace], g.element_groups)?;
-    p.dispatch(g.spec(&FORWARD_TRAIN_COMBINE), &g.params, &[workspace, save_mean, save_invstd, running_mean, running_var], g.channel_groups)?;
-    p.dispatch(g.spec(&FORWARD_TRAIN), &g.params, &[x, gamma, beta, workspace, y], g.element_groups)
+    p.dispatch(g.spec(&FORWARD_TRAIN_STATS), &g.stats, &[x, workspace], g.stats_groups)?;
+    p.dispatch(g.spec(&FORWARD_TRAIN_COMBINE), &g.stats, &[workspace, save_mean, save_invstd, running_mean, running_var], g.channel_groups)?;
+    p.dispatch(g.spec(&FORWARD_TRAIN), &g.elements, &[x, gamma, beta, workspace, y], g.element_groups)
 }
 
 /// Evaluation forward with the running statistics: y = (x - running_mean) / sqrt(running_var + eps)
@@ -166,7 +179,7 @@ pub fn batchnorm_forward_eval(
     let g = Geometry::new(p.gpu(), x, gamma, relu)?;
     check_channels(gamma.len(), &[("beta", beta), ("running_mean", running_mean), ("running_var", running_var)]);
     assert_eq!(y.len(), x.len(), "batchnorm: y {:?} vs x {:?}", y.shape(), x.shape());
-    p.dispatch(g.spec(&FORWARD_EVAL), &g.params, &[x, gamma, beta, running_mean, running_var, y], g.element_groups)
+    p.dispatch(g.spec(&FORWARD_EVAL), &g.elements, &[x, gamma, beta, running_mean, running_var, y], g.element_groups)
 }
 
 /// Backward of the training forward. x, y, d_y, d_x: [M.., C]; gamma, save_mean, save_invstd, d_gamma,
@@ -195,7 +208,7 @@ pub fn batchnorm_backward(
         assert_eq!(t.len(), x.len(), "batchnorm backward: {name} {:?} vs x {:?}", t.shape(), x.shape());
     }
     g.check_workspace(workspace);
-    p.dispatch(g.spec(&BACKWARD_STATS), &g.params, &[x, y, d_y, save_mean, workspace], g.element_groups)?;
-    p.dispatch(g.spec(&BACKWARD_COMBINE), &g.params, &[gamma, save_mean, save_invstd, workspace, d_gamma, d_beta], g.channel_groups)?;
-    p.dispatch(g.spec(&BACKWARD), &g.params, &[x, y, d_y, workspace, d_x], g.element_groups)
+    p.dispatch(g.spec(&BACKWARD_STATS), &g.stats, &[x, y, d_y, save_mean, workspace], g.stats_groups)?;
+    p.dispatch(g.spec(&BACKWARD_COMBINE), &g.stats, &[gamma, save_mean, save_invstd, workspace, d_gamma, d_beta], g.channel_groups)?;
+    p.dispatch(g.spec(&BACKWARD), &g.elements, &[x, y, d_y, workspace, d_x], g.element_groups)
 }
