@@ -1,19 +1,29 @@
-//! How the element-wise kernels (batchnorm, pooling, space-to-depth, ReLU) cover their data: as a
-//! [rows, len] grid, where a row is what shares one set of divisions (an image row for pooling, one
-//! NHWC pixel for batchnorm) and `len` counts the positions in it (f32 or vec4 elements).
+//! How the element-wise kernels (batchnorm, pooling, space-to-depth, ReLU, SGD, the input pipeline)
+//! cover their data: as a [rows, len] grid, where a row is what shares one set of coordinates (an image
+//! row, one NHWC pixel, or a run of a flat tensor) and `len` counts the positions in it (f32 or vec4
+//! elements).
 //!
 //! A workgroup of 256 threads covers `cw` positions of a row (a tile: the x dimension of the grid
 //! covers the tiles) times `lanes` row lanes; each row lane walks `span` consecutive rows, so a
 //! workgroup owns a block of `lanes * span` rows (the y dimension covers the blocks). Each thread keeps
-//! one position for all of its rows: it splits its position into coordinates once, and each row costs
-//! its loads and stores plus a few additions, with no integer division (on CPU drivers such as lavapipe
-//! a per-lane division is scalarised and costs about half a memory access). Consecutive threads hold
-//! consecutive positions, so every row is read and written coalesced on GPUs.
+//! one position for all of its rows: it splits its position into coordinates once and steps its row's
+//! coordinates as counters, so an element costs its loads and stores plus a few additions, never an
+//! integer division. Consecutive threads hold consecutive positions (channels innermost), so every row
+//! is read and written coalesced on GPUs.
 //!
-//! Sizing: CPU adapters run a workgroup's 8-wide vectors one after another, each through all of its
-//! rows, so long spans (32 rows) amortise each thread's set-up, and walking consecutive rows keeps the
-//! accesses of one vector in the same few cache lines. GPUs want many threads in flight, so their
-//! spans are short (2 rows).
+//! What CPU drivers taught (Mesa 22.3's lavapipe, which runs 8 invocations as one 8-wide vector):
+//! - a per-lane integer division by a non-constant is scalarised and costs about half a memory access;
+//! - a load or store whose address differs between lanes runs as a loop over the lanes, and a vec4
+//!   access costs little more than an f32 one, so the vec4 variants (`Variants`) move four channels per
+//!   access; but only when each vector walks memory in order (a vec4 walk striding a page per step ran
+//!   slower than f32), hence rows of one pixel where the layout allows;
+//! - the body of an `if` runs (masked) whether or not any lane takes it, while a loop stops when no lane
+//!   is left: per-image or per-window work sits in an outer loop around the per-row loop, and rare cases
+//!   are handled with selects rather than branches.
+//!
+//! Sizing: CPU adapters run a workgroup's vectors one after another, each through all of its rows, so
+//! long spans (32 rows) amortise each thread's set-up. GPUs want many threads in flight, so their spans
+//! are short (2 rows).
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, KernelSpec, MAX_GROUPS_PER_DIM};
@@ -32,9 +42,10 @@ thread_local! {
 }
 
 /// Run `f` with every grid kernel it records (on this thread) walking `span` rows per row lane, as far
-/// as the rows and block limits allow, instead of the adapter's sizing. Results never depend on the
-/// sizing; tests use this to cover long walks on small shapes (across image boundaries, folds over many
-/// rows) and short GPU-like ones on CPU adapters.
+/// as the rows and block limits allow, instead of the adapter's sizing. Every sizing gives correct
+/// results (batchnorm's statistics then add up in another order, so their last bits may differ); tests
+/// use this to cover long walks on small shapes (across image boundaries, folds over many rows) and
+/// short GPU-like ones on CPU adapters.
 pub fn with_grid_span<R>(span: usize, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<usize>);
     impl Drop for Restore {
