@@ -4,10 +4,17 @@
 //   crop[y][x] = v[y + oy - pad][x + ox - pad], 0 outside the image (padding is 0 after normalising)
 //   out[y][x] = crop[y][W - 1 - x] when flipped, else crop[y][x]
 // (oy, ox, flip) come from the counter-based generator keyed by (seed, epoch, sample id).
-// #include "common/util.wgsl"
+// Grid over out's [N * H, W * C] image rows (common/grid.wgsl): each thread keeps one (x, c), so its
+// channel's normalisation is read once, and draws an image's crop and flip once, when its walk over
+// consecutive rows enters that image; each element then costs one load and one store.
+// #include "common/grid.wgsl"
 // #include "common/augment_rng.wgsl"
 struct Params {
-    n: u32,
+    rows: u32,
+    len: u32,
+    cw: u32,
+    lanes: u32,
+    span: u32,
     h: u32,
     w: u32,
     c: u32,
@@ -27,31 +34,49 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let total = p.n * p.h * p.w * p.c;
-    for (var i = gid.x; i < total; i += grid_stride(nwg)) {
-        let ch = i % p.c;
-        let pix = i / p.c;
-        let x = pix % p.w;
-        let row = pix / p.w;
-        let y = row % p.h;
-        let n = row / p.h;
-        var sy = i32(y);
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let s = grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
+    if s.r0 >= s.r1 {
+        return;
+    }
+    let ch = s.u % p.c;
+    let x = s.u / p.c;
+    let mean = p.mean[ch];
+    let stddev = p.stddev[ch];
+    let seed = rng[0];
+    let epoch = rng[1];
+    var n = s.r0 / p.h;
+    var y = s.r0 % p.h;
+    var o = s.r0 * p.len + s.u;
+    var r = s.r0;
+    // One pass per image the walk touches: the draw sits outside the per-row loop, since a CPU driver
+    // runs the body of an `if` whether or not any lane takes it.
+    while r < s.r1 {
+        // The image's source column and row offset; i32 because the crop reaches past the edges.
         var sx = i32(x);
+        var dy = 0;
         if p.augment != 0u {
-            let d = augment_draw(rng[0], rng[1], sample_ids[n], p.pad);
+            let d = augment_draw(seed, epoch, sample_ids[n], p.pad);
             if p.flip != 0u && d.z != 0u {
                 sx = i32(p.w - 1u - x);
             }
-            sy += i32(d.x) - i32(p.pad);
             sx += i32(d.y) - i32(p.pad);
+            dy = i32(d.x) - i32(p.pad);
         }
-        var v = 0.0;
-        if sy >= 0 && sy < i32(p.h) && sx >= 0 && sx < i32(p.w) {
-            let b = ((n * p.h + u32(sy)) * p.w + u32(sx)) * p.c + ch;
+        let col_inside = sx >= 0 && sx < i32(p.w);
+        let image = n * p.h;
+        let end = min(s.r1, r + p.h - y);
+        for (; r < end; r++) {
+            let sy = i32(y) + dy;
+            let inside = col_inside && sy >= 0 && sy < i32(p.h);
+            // Outside the image read byte 0 of the batch instead, and discard it.
+            let b = select(0u, ((image + u32(sy)) * p.w + u32(sx)) * p.c + ch, inside);
             let byte = (images[b / 4u] >> (8u * (b % 4u))) & 0xffu;
-            v = (f32(byte) / 255.0 - p.mean[ch]) / p.stddev[ch];
+            out[o] = select(0.0, (f32(byte) / 255.0 - mean) / stddev, inside);
+            o += p.len;
+            y++;
         }
-        out[i] = v;
+        y = 0u;
+        n++;
     }
 }

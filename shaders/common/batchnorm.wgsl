@@ -1,55 +1,76 @@
 // Shared by the batchnorm kernels: one uniform block, the workspace layout and Chan's combine.
 //
-// x is [M, C] (every leading dimension folded into M), channels contiguous. The rows are cut into
-// `chunks` chunks of `rows` rows (the last one shorter); a statistics pass writes one partial per
-// (chunk, channel) into the workspace, a combine pass folds the partials in chunk order (fixed, so
-// results are bit-reproducible), and the per-channel results go to the workspace tail:
-//   ws[0 .. K*C]          partial A per (chunk, channel)
-//   ws[K*C .. 2*K*C]      partial B per (chunk, channel)
-//   ws[2*K*C + s*C ..]    tail slot s (0..5), one value per channel
-// #include "common/util.wgsl"
+// Every kernel file defines `alias V = f32;` (any C) or `alias V = vec4<f32>;` (C % 4 == 0, four
+// channels per thread: CPU drivers pay per load, not per float) and includes this file; arrays are of V,
+// so `len` = C / (floats per V) and channel index `u` counts V elements.
+//
+// x is [M, C] (every leading dimension folded into M), channels contiguous, covered as a grid of M rows
+// x `len` positions (common/grid.wgsl): each thread owns one channel and walks `span` rows of it. The
+// statistics kernels leave one partial per (row block, channel) in the workspace, the combine kernels
+// fold them in block order (fixed, so results are bit-reproducible) and write the per-channel results,
+// the element-wise kernels read those from the workspace tail:
+//   ws[k * len + u]                 partial A of block k
+//   ws[(K + k) * len + u]           partial B of block k
+//   ws[(2 * K + s) * len + u]       tail slot s (0..5)
+// #include "common/grid.wgsl"
 struct Params {
-    m: u32,
-    c: u32,
+    // The grid over [M, len] (src/ops/grid.rs).
     rows: u32,
-    chunks: u32,
-    // Channels a statistics workgroup covers (a power of two <= 64); 256 / tc row lanes share each.
-    tc: u32,
+    len: u32,
+    cw: u32,
+    lanes: u32,
+    span: u32,
+    // K, the statistics kernels' row blocks.
+    blocks: u32,
     relu: u32,
-    // batchnorm_store: the tail slot to read and how to write it (0: copy, 1: running average).
-    slot: u32,
-    mode: u32,
+    _p0: u32,
     eps: f32,
     momentum: f32,
     inv_m: f32,
-    _p0: u32,
+    _p1: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn part_b(chunk: u32, ch: u32) -> u32 {
-    return (p.chunks + chunk) * p.c + ch;
+fn bn_span(t: u32, wg: vec3<u32>) -> GridSpan {
+    return grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
 }
 
-fn tail(slot: u32, ch: u32) -> u32 {
-    return (2u * p.chunks + slot) * p.c + ch;
+fn part_a(block: u32, u: u32) -> u32 {
+    return block * p.len + u;
 }
 
-// Rows in chunk `k` (the last chunk holds the remainder).
-fn chunk_len(k: u32) -> u32 {
-    return min(p.rows, p.m - k * p.rows);
+fn part_b(block: u32, u: u32) -> u32 {
+    return (p.blocks + block) * p.len + u;
 }
 
-// Merge two (count, mean, M2) summaries (Chan, Golub and LeVeque). Stable: only the difference of the
-// two means is squared, never a raw second moment.
-fn chan(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
-    if b.x == 0.0 {
+fn tail(slot: u32, u: u32) -> u32 {
+    return (2u * p.blocks + slot) * p.len + u;
+}
+
+// Rows in statistics block k (the last one may be short).
+fn block_rows(k: u32) -> u32 {
+    let b = p.lanes * p.span;
+    return min(b, p.rows - k * b);
+}
+
+// (count, mean, M2) of a set of rows, per channel.
+struct Stat {
+    n: f32,
+    mean: V,
+    m2: V,
+}
+
+// Merge two summaries (Chan, Golub and LeVeque). Stable: only the difference of the two means is
+// squared, never a raw second moment.
+fn chan(a: Stat, b: Stat) -> Stat {
+    if b.n == 0.0 {
         return a;
     }
-    if a.x == 0.0 {
+    if a.n == 0.0 {
         return b;
     }
-    let n = a.x + b.x;
-    let d = b.y - a.y;
-    let f = b.x / n;
-    return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
+    let n = a.n + b.n;
+    let d = b.mean - a.mean;
+    let f = b.n / n;
+    return Stat(n, a.mean + d * f, a.m2 + b.m2 + d * d * (a.n * f));
 }

@@ -4,7 +4,8 @@
 //! (seed, epoch, sample id) computed in the shader, so nothing is uploaded per step but the batch.
 
 use crate::error::{Error, Result};
-use crate::gpu::{groups_for, Access, DType, KernelSpec, PlanBuilder, Tensor, ELEMENTWISE_WG};
+use super::grid::RowGrid;
+use crate::gpu::{Access, DType, KernelSpec, PlanBuilder, Tensor};
 
 pub static AUGMENT_BATCH: KernelSpec =
     KernelSpec::new("augment_batch", "augment_batch", &[Access::Read, Access::Read, Access::Read, Access::ReadWrite]);
@@ -54,7 +55,7 @@ impl AugmentConfig {
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
-    n: u32,
+    grid: [u32; 5],
     h: u32,
     w: u32,
     c: u32,
@@ -83,8 +84,10 @@ pub fn augment_batch(p: &mut PlanBuilder, images: &Tensor, sample_ids: &Tensor, 
     assert!(sample_ids.len() >= n, "augment_batch: sample_ids {:?} for a batch of {n}", sample_ids.shape());
     assert!(rng.len() >= 2, "augment_batch: rng must hold (seed, epoch)");
     assert!(out.len() <= u32::MAX as usize, "augment_batch: out {:?} has more elements than u32 indexes", out.shape());
+    // Rows of the grid are out's image rows.
+    let g = RowGrid::new(p.gpu(), n * h, w * c)?;
     let params = Params {
-        n: n as u32,
+        grid: g.params(),
         h: h as u32,
         w: w as u32,
         c: c as u32,
@@ -95,5 +98,5 @@ pub fn augment_batch(p: &mut PlanBuilder, images: &Tensor, sample_ids: &Tensor, 
         mean: cfg.mean,
         stddev: cfg.std,
     };
-    p.dispatch(&AUGMENT_BATCH, &params, &[images, sample_ids, rng, out], [groups_for(out.len(), ELEMENTWISE_WG), 1, 1])
+    p.dispatch(&AUGMENT_BATCH, &params, &[images, sample_ids, rng, out], g.groups())
 }

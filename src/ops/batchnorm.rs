@@ -3,167 +3,125 @@
 //! the biased batch variance and updates the running statistics with momentum 0.1 and the unbiased
 //! variance; evaluation uses the running statistics; eps 1e-5. A ReLU can be fused as the epilogue.
 //!
-//! Reductions are two-level and deterministic: the rows are cut into at most `MAX_CHUNKS` chunks, a
-//! statistics kernel writes one partial per (chunk, channel) into a caller-allocated workspace, and a
-//! combine kernel folds them in chunk order. Per-channel outputs are written by one small dispatch
-//! each, because the trainer keeps them in arenas (running mean and var in one buffer, d_gamma and
-//! d_beta in another) and one buffer may not be bound writable twice in a dispatch.
+//! Every kernel covers x as a grid of M rows x C channels (`grid::RowGrid`): each thread owns one channel
+//! (four with the vec4 variants, used when C % 4 == 0) and walks a span of rows, so per-channel values are
+//! read once per thread and no element needs an integer division. Reductions are two-level and
+//! deterministic: a statistics kernel leaves one partial per (row block, channel) in a caller-allocated
+//! workspace, and a combine kernel folds them in block order and writes every per-channel output (saved
+//! statistics and running statistics, or d_gamma and d_beta) itself. Three dispatches per direction.
 
+use super::grid::{variants, vec4_fits, GridTarget, RowGrid, Variants};
 use crate::error::{Error, Result};
-use crate::gpu::{groups_for, Access, KernelSpec, PlanBuilder, Tensor, ELEMENTWISE_WG, MAX_GROUPS_PER_DIM};
+use crate::gpu::{groups_for, Access, Gpu, KernelSpec, PlanBuilder, Tensor, ELEMENTWISE_WG};
+use Access::{Read as R, ReadWrite as W};
 
 pub const BN_EPS: f32 = 1e-5;
 pub const BN_MOMENTUM: f32 = 0.1;
 
-/// Most chunks a column is cut into: bounds the workspace and the serial combine.
-const MAX_CHUNKS: usize = 256;
-/// Fewest rows per chunk, so each thread of a statistics workgroup has a few rows of its own.
-const MIN_CHUNK_ROWS: usize = 64;
-/// Most channels one statistics workgroup covers (its other dimension is 256 / that many row lanes).
-const MAX_TILE_CHANNELS: usize = 64;
+/// Most row blocks the statistics kernels cut M into: bounds the workspace and the combine kernels'
+/// serial fold (one partial per block and channel).
+const MAX_BLOCKS: usize = 128;
 /// Tail slots per channel after the partials (the backward uses five).
 const TAIL_SLOTS: usize = 5;
 
-pub static BATCHNORM_FORWARD_TRAIN_STATS: KernelSpec =
-    KernelSpec::new("batchnorm_forward_train_stats", "batchnorm_forward_train_stats", &[Access::Read, Access::ReadWrite]);
-pub static BATCHNORM_FORWARD_TRAIN_COMBINE: KernelSpec =
-    KernelSpec::new("batchnorm_forward_train_combine", "batchnorm_forward_train_combine", &[Access::Read, Access::ReadWrite]);
-pub static BATCHNORM_FORWARD_TRAIN: KernelSpec = KernelSpec::new(
-    "batchnorm_forward_train",
-    "batchnorm_forward_train",
-    &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-);
-pub static BATCHNORM_FORWARD_EVAL: KernelSpec = KernelSpec::new(
-    "batchnorm_forward_eval",
-    "batchnorm_forward_eval",
-    &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-);
-pub static BATCHNORM_BACKWARD_STATS: KernelSpec = KernelSpec::new(
-    "batchnorm_backward_stats",
-    "batchnorm_backward_stats",
-    &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-);
-pub static BATCHNORM_BACKWARD_COMBINE: KernelSpec = KernelSpec::new(
-    "batchnorm_backward_combine",
-    "batchnorm_backward_combine",
-    &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-);
-pub static BATCHNORM_BACKWARD: KernelSpec = KernelSpec::new(
-    "batchnorm_backward",
-    "batchnorm_backward",
-    &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-);
-pub static BATCHNORM_STORE: KernelSpec = KernelSpec::new("batchnorm_store", "batchnorm_store", &[Access::Read, Access::ReadWrite]);
+static FORWARD_TRAIN_STATS: Variants = variants!("batchnorm_forward_train_stats", &[R, W]);
+static FORWARD_TRAIN_COMBINE: Variants = variants!("batchnorm_forward_train_combine", &[W, W, W, W, W]);
+static FORWARD_TRAIN: Variants = variants!("batchnorm_forward_train", &[R, R, R, R, W]);
+static FORWARD_EVAL: Variants = variants!("batchnorm_forward_eval", &[R, R, R, R, R, W]);
+static BACKWARD_STATS: Variants = variants!("batchnorm_backward_stats", &[R, R, R, R, W]);
+static BACKWARD_COMBINE: Variants = variants!("batchnorm_backward_combine", &[R, R, R, W, W, W]);
+static BACKWARD: Variants = variants!("batchnorm_backward", &[R, R, R, R, W]);
 
-pub(crate) static KERNELS: [&KernelSpec; 8] = [
-    &BATCHNORM_FORWARD_TRAIN_STATS,
-    &BATCHNORM_FORWARD_TRAIN_COMBINE,
-    &BATCHNORM_FORWARD_TRAIN,
-    &BATCHNORM_FORWARD_EVAL,
-    &BATCHNORM_BACKWARD_STATS,
-    &BATCHNORM_BACKWARD_COMBINE,
-    &BATCHNORM_BACKWARD,
-    &BATCHNORM_STORE,
-];
+static PASSES: [&Variants; 7] = [&FORWARD_TRAIN_STATS, &FORWARD_TRAIN_COMBINE, &FORWARD_TRAIN, &FORWARD_EVAL, &BACKWARD_STATS, &BACKWARD_COMBINE, &BACKWARD];
 
-// Workspace tail slots (see shaders/common/batchnorm.wgsl). Forward: 0 mean, 1 invstd, 2 unbiased var,
-// 3 mean - x[0, c].
-// Backward: 0 sum(g) = d_beta, 1 sum(g * xhat) = d_gamma, 2 mean, 3 invstd, 4 gamma * invstd.
-const SLOT_MEAN: u32 = 0;
-const SLOT_INVSTD: u32 = 1;
-const SLOT_UNBIASED_VAR: u32 = 2;
-const SLOT_D_BETA: u32 = 0;
-const SLOT_D_GAMMA: u32 = 1;
-
-const STORE_COPY: u32 = 0;
-const STORE_RUNNING_AVERAGE: u32 = 1;
+/// Every batchnorm kernel spec, for `ops::all_kernels()`.
+pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
+    PASSES.iter().flat_map(|p| p.both())
+}
 
 /// Mirrors `Params` in shaders/common/batchnorm.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
-    m: u32,
-    c: u32,
-    rows: u32,
-    chunks: u32,
-    tc: u32,
+    grid: [u32; 5],
+    blocks: u32,
     relu: u32,
-    slot: u32,
-    mode: u32,
+    _p0: u32,
     eps: f32,
     momentum: f32,
     inv_m: f32,
-    _pad: u32,
-}
-
-/// How the M rows are cut: (rows per chunk, chunks).
-fn chunking(m: usize) -> (usize, usize) {
-    let rows = m.div_ceil(MAX_CHUNKS).max(MIN_CHUNK_ROWS);
-    (rows, m.div_ceil(rows).max(1))
+    _p1: f32,
 }
 
 /// f32 elements of scratch the training forward and the backward need for x [M, C]; allocate once.
+/// Covers every grid (any adapter, kernel width or span): at most one partial per row and channel, and
+/// at most `MAX_BLOCKS` of them.
 pub fn batchnorm_workspace_len(m: usize, c: usize) -> usize {
-    let (_, chunks) = chunking(m);
-    (2 * chunks + TAIL_SLOTS) * c
+    (2 * m.clamp(1, MAX_BLOCKS) + TAIL_SLOTS) * c
 }
 
-/// Shape parameters and the statistics grid for x [M, C].
+/// The shape parameters, the kernel width and the grids for x [M, C]: the statistics kernels' grid has
+/// at most `MAX_BLOCKS` row blocks (one partial each); the element-wise kernels' grid is sized freely
+/// (short spans on GPUs) and only shares the workspace layout (`blocks`).
 struct Geometry {
-    params: Params,
+    stats: Params,
+    elements: Params,
+    vec4: bool,
     stats_groups: [u32; 3],
-    channel_groups: [u32; 3],
     element_groups: [u32; 3],
+    channel_groups: [u32; 3],
 }
 
-fn geometry(x: &Tensor, gamma: &Tensor, relu: bool) -> Geometry {
-    let c = gamma.len();
-    assert!(c > 0, "batchnorm over zero channels");
-    assert_eq!(x.len() % c, 0, "batchnorm: x {:?} is not [M, {c}]", x.shape());
-    if let Some(&last) = x.shape().last() {
-        assert_eq!(last, c, "batchnorm: x {:?} does not end in C = {c}", x.shape());
+impl Geometry {
+    fn new(gpu: &Gpu, x: &Tensor, gamma: &Tensor, relu: bool) -> Result<Geometry> {
+        let c = gamma.len();
+        assert!(c > 0, "batchnorm over zero channels");
+        assert_eq!(x.len() % c, 0, "batchnorm: x {:?} is not [M, {c}]", x.shape());
+        if let Some(&last) = x.shape().last() {
+            assert_eq!(last, c, "batchnorm: x {:?} does not end in C = {c}", x.shape());
+        }
+        let m = x.len() / c;
+        let vec4 = vec4_fits(gpu, c);
+        let len = if vec4 { c / 4 } else { c };
+        let sg = RowGrid::plan(GridTarget::of(gpu), m, len, MAX_BLOCKS)?;
+        let eg = RowGrid::new(gpu, m, len)?;
+        let stats = Params {
+            grid: sg.params(),
+            blocks: sg.blocks,
+            relu: relu as u32,
+            _p0: 0,
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+            inv_m: 1.0 / m.max(1) as f32,
+            _p1: 0.0,
+        };
+        let elements = Params { grid: eg.params(), ..stats };
+        Ok(Geometry {
+            stats,
+            elements,
+            vec4,
+            stats_groups: sg.groups(),
+            element_groups: eg.groups(),
+            channel_groups: [groups_for(len, ELEMENTWISE_WG), 1, 1],
+        })
     }
-    assert!(x.len() <= u32::MAX as usize, "batchnorm: x {:?} has more elements than u32 indexes", x.shape());
-    let m = x.len() / c;
-    let (rows, chunks) = chunking(m);
-    let tc = c.next_power_of_two().min(MAX_TILE_CHANNELS);
-    let params = Params {
-        m: m as u32,
-        c: c as u32,
-        rows: rows as u32,
-        chunks: chunks as u32,
-        tc: tc as u32,
-        relu: relu as u32,
-        slot: 0,
-        mode: STORE_COPY,
-        eps: BN_EPS,
-        momentum: BN_MOMENTUM,
-        inv_m: 1.0 / m.max(1) as f32,
-        _pad: 0,
-    };
-    Geometry {
-        params,
-        stats_groups: [c.div_ceil(tc).min(MAX_GROUPS_PER_DIM as usize) as u32, chunks as u32, 1],
-        channel_groups: [groups_for(c, ELEMENTWISE_WG), 1, 1],
-        element_groups: [groups_for(x.len(), ELEMENTWISE_WG), 1, 1],
-    }
-}
 
-fn check_workspace(g: &Geometry, workspace: &Tensor) {
-    let need = batchnorm_workspace_len(g.params.m as usize, g.params.c as usize);
-    assert!(workspace.len() >= need, "batchnorm workspace holds {} floats, needs {need}", workspace.len());
+    fn spec(&self, pass: &'static Variants) -> &'static KernelSpec {
+        pass.pick(self.vec4)
+    }
+
+    fn check_workspace(&self, workspace: &Tensor) {
+        let (m, c) = (self.stats.grid[0] as usize, self.stats.grid[1] as usize * if self.vec4 { 4 } else { 1 });
+        let need = (2 * self.stats.blocks as usize + TAIL_SLOTS) * c;
+        assert!(need <= batchnorm_workspace_len(m, c), "batchnorm workspace layout exceeds its advertised length");
+        assert!(workspace.len() >= need, "batchnorm workspace holds {} floats, needs {need}", workspace.len());
+    }
 }
 
 fn check_channels(c: usize, what: &[(&str, &Tensor)]) {
     for (name, t) in what {
         assert_eq!(t.len(), c, "batchnorm: {name} {:?} is not [{c}]", t.shape());
     }
-}
-
-/// Copy (or fold into a running average) one workspace tail slot into `out` [C].
-fn store(p: &mut PlanBuilder, g: &Geometry, workspace: &Tensor, slot: u32, mode: u32, out: &Tensor) -> Result<()> {
-    let params = Params { slot, mode, ..g.params };
-    p.dispatch(&BATCHNORM_STORE, &params, &[workspace, out], g.channel_groups)
 }
 
 /// Training forward with batch statistics.
@@ -186,27 +144,23 @@ pub fn batchnorm_forward_train(
     workspace: &Tensor,
     relu: bool,
 ) -> Result<()> {
-    let g = geometry(x, gamma, relu);
+    let g = Geometry::new(p.gpu(), x, gamma, relu)?;
     let c = gamma.len();
     check_channels(
         c,
         &[("beta", beta), ("running_mean", running_mean), ("running_var", running_var), ("save_mean", save_mean), ("save_invstd", save_invstd)],
     );
     assert_eq!(y.len(), x.len(), "batchnorm: y {:?} vs x {:?}", y.shape(), x.shape());
-    check_workspace(&g, workspace);
-    if g.params.m < 2 {
+    g.check_workspace(workspace);
+    if g.stats.grid[0] < 2 {
         return Err(Error::usage(format!(
             "batch normalisation in training needs more than one value per channel, got x {:?} (use a batch size of at least 2)",
             x.shape()
         )));
     }
-    p.dispatch(&BATCHNORM_FORWARD_TRAIN_STATS, &g.params, &[x, workspace], g.stats_groups)?;
-    p.dispatch(&BATCHNORM_FORWARD_TRAIN_COMBINE, &g.params, &[x, workspace], g.channel_groups)?;
-    p.dispatch(&BATCHNORM_FORWARD_TRAIN, &g.params, &[x, gamma, beta, workspace, y], g.element_groups)?;
-    store(p, &g, workspace, SLOT_MEAN, STORE_COPY, save_mean)?;
-    store(p, &g, workspace, SLOT_INVSTD, STORE_COPY, save_invstd)?;
-    store(p, &g, workspace, SLOT_MEAN, STORE_RUNNING_AVERAGE, running_mean)?;
-    store(p, &g, workspace, SLOT_UNBIASED_VAR, STORE_RUNNING_AVERAGE, running_var)
+    p.dispatch(g.spec(&FORWARD_TRAIN_STATS), &g.stats, &[x, workspace], g.stats_groups)?;
+    p.dispatch(g.spec(&FORWARD_TRAIN_COMBINE), &g.stats, &[workspace, save_mean, save_invstd, running_mean, running_var], g.channel_groups)?;
+    p.dispatch(g.spec(&FORWARD_TRAIN), &g.elements, &[x, gamma, beta, workspace, y], g.element_groups)
 }
 
 /// Evaluation forward with the running statistics: y = (x - running_mean) / sqrt(running_var + eps)
@@ -222,10 +176,10 @@ pub fn batchnorm_forward_eval(
     y: &Tensor,
     relu: bool,
 ) -> Result<()> {
-    let g = geometry(x, gamma, relu);
+    let g = Geometry::new(p.gpu(), x, gamma, relu)?;
     check_channels(gamma.len(), &[("beta", beta), ("running_mean", running_mean), ("running_var", running_var)]);
     assert_eq!(y.len(), x.len(), "batchnorm: y {:?} vs x {:?}", y.shape(), x.shape());
-    p.dispatch(&BATCHNORM_FORWARD_EVAL, &g.params, &[x, gamma, beta, running_mean, running_var, y], g.element_groups)
+    p.dispatch(g.spec(&FORWARD_EVAL), &g.elements, &[x, gamma, beta, running_mean, running_var, y], g.element_groups)
 }
 
 /// Backward of the training forward. x, y, d_y, d_x: [M.., C]; gamma, save_mean, save_invstd, d_gamma,
@@ -248,15 +202,13 @@ pub fn batchnorm_backward(
     workspace: &Tensor,
     relu: bool,
 ) -> Result<()> {
-    let g = geometry(x, gamma, relu);
+    let g = Geometry::new(p.gpu(), x, gamma, relu)?;
     check_channels(gamma.len(), &[("save_mean", save_mean), ("save_invstd", save_invstd), ("d_gamma", d_gamma), ("d_beta", d_beta)]);
     for (name, t) in [("y", y), ("d_y", d_y), ("d_x", d_x)] {
         assert_eq!(t.len(), x.len(), "batchnorm backward: {name} {:?} vs x {:?}", t.shape(), x.shape());
     }
-    check_workspace(&g, workspace);
-    p.dispatch(&BATCHNORM_BACKWARD_STATS, &g.params, &[x, y, d_y, save_mean, workspace], g.stats_groups)?;
-    p.dispatch(&BATCHNORM_BACKWARD_COMBINE, &g.params, &[gamma, save_mean, save_invstd, workspace], g.channel_groups)?;
-    p.dispatch(&BATCHNORM_BACKWARD, &g.params, &[x, y, d_y, workspace, d_x], g.element_groups)?;
-    store(p, &g, workspace, SLOT_D_GAMMA, STORE_COPY, d_gamma)?;
-    store(p, &g, workspace, SLOT_D_BETA, STORE_COPY, d_beta)
+    g.check_workspace(workspace);
+    p.dispatch(g.spec(&BACKWARD_STATS), &g.stats, &[x, y, d_y, save_mean, workspace], g.stats_groups)?;
+    p.dispatch(g.spec(&BACKWARD_COMBINE), &g.stats, &[gamma, save_mean, save_invstd, workspace, d_gamma, d_beta], g.channel_groups)?;
+    p.dispatch(g.spec(&BACKWARD), &g.elements, &[x, y, d_y, workspace, d_x], g.element_groups)
 }

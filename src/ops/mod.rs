@@ -8,6 +8,7 @@ pub mod conv2d;
 pub mod linear;
 pub mod avgpool2d;
 pub mod count_correct;
+pub mod grid;
 pub mod cross_entropy;
 pub mod maxpool2d;
 pub mod augment;
@@ -24,6 +25,7 @@ pub use conv2d::{
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
 pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
 pub use count_correct::count_correct;
+pub use grid::with_grid_span;
 pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
 pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
 pub use augment::{augment_batch, AugmentConfig};
@@ -38,23 +40,19 @@ use crate::gpu::{KernelSpec, ELEMENTWISE_WG};
 /// Every kernel the engine can launch (compiled ahead of time in tests and by `layerwise devices --check`).
 pub fn all_kernels() -> Vec<&'static KernelSpec> {
     vec![
-        &relu::RELU_FORWARD,
-        &relu::RELU_BACKWARD,
-        &space_to_depth::SPACE_TO_DEPTH_FORWARD,
-        &space_to_depth::SPACE_TO_DEPTH_BACKWARD,
-        &maxpool2d::MAXPOOL2D_FORWARD,
-        &maxpool2d::MAXPOOL2D_BACKWARD,
-        &avgpool2d::AVGPOOL2D_FORWARD,
-        &avgpool2d::AVGPOOL2D_BACKWARD,
         &cross_entropy::CROSS_ENTROPY,
         &softmax_accumulate::SOFTMAX_ACCUMULATE,
         &count_correct::COUNT_CORRECT,
-        &sgd_update::SGD_UPDATE,
         &augment::AUGMENT_BATCH,
     ]
     .into_iter()
+    .chain(relu::kernels())
+    .chain(sgd_update::kernels())
+    .chain(space_to_depth::kernels())
+    .chain(maxpool2d::kernels())
+    .chain(avgpool2d::kernels())
     .chain(conv2d::conv2d_specs())
-    .chain(batchnorm::KERNELS.iter().copied())
+    .chain(batchnorm::kernels())
     .collect()
 }
 

@@ -1,19 +1,28 @@
-//! SGD with momentum, weight decay and optional Nesterov, in one dispatch over a parameter arena.
+//! SGD with momentum, weight decay and optional Nesterov, in one dispatch over a parameter arena,
+//! covered as a row grid (`grid::RowGrid`) of the flat arena, as the ReLU kernels, in f32 and vec4
+//! (arena length % 4 == 0) variants.
 
+use super::grid::{variants, vec4_fits, RowGrid, Variants};
 use crate::error::Result;
-use crate::gpu::{groups_for, Access, KernelSpec, ParamArena, PlanBuilder, Tensor, ELEMENTWISE_WG};
+use crate::gpu::{Access, KernelSpec, ParamArena, PlanBuilder, Tensor};
 
-pub static SGD_UPDATE: KernelSpec = KernelSpec::new(
-    "sgd_update",
-    "sgd_update",
-    &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::Read],
-);
+pub(crate) static SGD_UPDATE: Variants = variants!("sgd_update", &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::Read]);
 
+/// Both sgd_update kernel specs, for `ops::all_kernels()`.
+pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
+    SGD_UPDATE.both().into_iter()
+}
+
+/// Elements per grid row (as the ReLU kernels): each 8-wide vector of a CPU driver walks one stream.
+const ROW: usize = 8;
+
+/// Mirrors `Params` in shaders/common/relu.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
+    grid: [u32; 5],
     n: u32,
-    _pad: [u32; 3],
+    _pad: [u32; 2],
 }
 
 /// One PyTorch SGD step (dampening 0) on every tensor of `params` at once:
@@ -26,6 +35,10 @@ pub fn sgd_update(p: &mut PlanBuilder, params: &ParamArena, grads: &ParamArena, 
     assert_eq!(grads.all.len(), n, "sgd_update: grads and params arenas differ");
     assert_eq!(momentum.all.len(), n, "sgd_update: momentum and params arenas differ");
     assert_eq!(hyper.len(), 4, "sgd_update: hyper {hyper:?} must be [lr, momentum, weight_decay, nesterov]");
-    let u = Params { n: n as u32, _pad: [0; 3] };
-    p.dispatch(&SGD_UPDATE, &u, &[&params.all, &grads.all, &momentum.all, hyper], [groups_for(n, ELEMENTWISE_WG), 1, 1])
+    let vec4 = vec4_fits(p.gpu(), n);
+    let nv = if vec4 { n / 4 } else { n };
+    let row = nv.clamp(1, ROW);
+    let g = RowGrid::new(p.gpu(), nv.div_ceil(row), row)?;
+    let u = Params { grid: g.params(), n: nv as u32, _pad: [0; 2] };
+    p.dispatch(SGD_UPDATE.pick(vec4), &u, &[&params.all, &grads.all, &momentum.all, hyper], g.groups())
 }

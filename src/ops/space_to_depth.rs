@@ -1,19 +1,27 @@
 //! Invertible 2x2 downsampling (the papers' "invertible downsampling" between stages):
 //! y[n, i, j, (dh*2 + dw)*C + c] = x[n, 2i + dh, 2j + dw, c]. No information is lost, so its
 //! backward is the inverse permutation.
+//!
+//! Both kernels walk y's (or d_y's) pixels x 4C as a row grid (`grid::RowGrid`), one load and one store
+//! per element and no division, in f32 and vec4 (C % 4 == 0) variants.
 
+use super::grid::{variants, vec4_fits, RowGrid, Variants};
 use crate::error::{Error, Result};
-use crate::gpu::{groups_for, Access, KernelSpec, PlanBuilder, Tensor, ELEMENTWISE_WG};
+use crate::gpu::{Access, KernelSpec, PlanBuilder, Tensor};
 
-pub static SPACE_TO_DEPTH_FORWARD: KernelSpec =
-    KernelSpec::new("space_to_depth_forward", "space_to_depth_forward", &[Access::Read, Access::ReadWrite]);
-pub static SPACE_TO_DEPTH_BACKWARD: KernelSpec =
-    KernelSpec::new("space_to_depth_backward", "space_to_depth_backward", &[Access::Read, Access::ReadWrite]);
+pub(crate) static SPACE_TO_DEPTH_FORWARD: Variants = variants!("space_to_depth_forward", &[Access::Read, Access::ReadWrite]);
+pub(crate) static SPACE_TO_DEPTH_BACKWARD: Variants = variants!("space_to_depth_backward", &[Access::Read, Access::ReadWrite]);
 
+/// Every space_to_depth kernel spec, for `ops::all_kernels()`.
+pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
+    [&SPACE_TO_DEPTH_FORWARD, &SPACE_TO_DEPTH_BACKWARD].into_iter().flat_map(|v| v.both())
+}
+
+/// Mirrors `Params` in shaders/common/space_to_depth.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
-    total: u32,
+    grid: [u32; 5],
     h: u32,
     w: u32,
     c: u32,
@@ -32,19 +40,23 @@ fn full_shape(t: &Tensor) -> Result<[usize; 4]> {
     Ok([s[0], s[1], s[2], s[3]])
 }
 
-fn params(t: &Tensor, [n, h, w, c]: [usize; 4], other: &Tensor) -> Params {
-    assert_eq!(other.shape(), [n, h / 2, w / 2, 4 * c], "space_to_depth: {t:?} and {other:?} do not match");
-    Params { total: t.len() as u32, h: h as u32, w: w as u32, c: c as u32 }
+/// Record `kernel` over the grid of y's pixels x 4C (in V elements), whichever direction.
+fn record(p: &mut PlanBuilder, kernel: &'static Variants, full: &Tensor, other: &Tensor, tensors: &[&Tensor]) -> Result<()> {
+    let [n, h, w, c] = full_shape(full)?;
+    assert_eq!(other.shape(), [n, h / 2, w / 2, 4 * c], "space_to_depth: {full:?} and {other:?} do not match");
+    let vec4 = vec4_fits(p.gpu(), c);
+    let cv = if vec4 { c / 4 } else { c };
+    let g = RowGrid::new(p.gpu(), n * (h / 2) * (w / 2), 4 * cv)?;
+    let params = Params { grid: g.params(), h: h as u32, w: w as u32, c: cv as u32 };
+    p.dispatch(kernel.pick(vec4), &params, tensors, g.groups())
 }
 
 /// x: [N, H, W, C] (H, W even) -> y: [N, H/2, W/2, 4C].
 pub fn space_to_depth_forward(p: &mut PlanBuilder, x: &Tensor, y: &Tensor) -> Result<()> {
-    let params = params(x, full_shape(x)?, y);
-    p.dispatch(&SPACE_TO_DEPTH_FORWARD, &params, &[x, y], [groups_for(y.len(), ELEMENTWISE_WG), 1, 1])
+    record(p, &SPACE_TO_DEPTH_FORWARD, x, y, &[x, y])
 }
 
 /// d_y: [N, H/2, W/2, 4C] -> d_x: [N, H, W, C].
 pub fn space_to_depth_backward(p: &mut PlanBuilder, d_y: &Tensor, d_x: &Tensor) -> Result<()> {
-    let params = params(d_x, full_shape(d_x)?, d_y);
-    p.dispatch(&SPACE_TO_DEPTH_BACKWARD, &params, &[d_y, d_x], [groups_for(d_x.len(), ELEMENTWISE_WG), 1, 1])
+    record(p, &SPACE_TO_DEPTH_BACKWARD, d_x, d_y, &[d_y, d_x])
 }

@@ -179,3 +179,16 @@ pub fn finite_diff_error(x: &[f64], analytic: &[f64], mut loss: impl FnMut(&[f64
 pub fn dot(y: &[f64], d_y: &[f64]) -> f64 {
     y.iter().zip(d_y).map(|(a, b)| a * b).sum()
 }
+
+/// Sizings every test of a row-grid kernel (ops::grid) runs under: the adapter's own, and forced walks of
+/// 3 and up to 40 rows per thread, so that the tests' small shapes also cover long walks (across image
+/// rows and images, folds over many rows).
+pub const GRID_SPANS: [Option<usize>; 3] = [None, Some(3), Some(40)];
+
+/// Run `f` (which records kernels) under one of `GRID_SPANS`.
+pub fn with_span<R>(span: Option<usize>, f: impl FnOnce() -> R) -> R {
+    match span {
+        Some(s) => layerwise::ops::with_grid_span(s, f),
+        None => f(),
+    }
+}

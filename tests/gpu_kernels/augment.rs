@@ -52,10 +52,10 @@ fn augment_matches_reference() {
         for (shape, ids) in batches(&mut rng) {
             let bytes = images(&mut rng, shape.iter().product());
             for cfg in [cfg(0, false, false), cfg(4, true, false), cfg(0, true, true), cfg(4, false, true), cfg(4, true, true), cfg(1, true, true)] {
-                for seed_epoch in [[7, 0], [7, 1], [123_456, 9]] {
-                    let got = run_gpu(g, &bytes, &ids, seed_epoch, shape, &cfg);
+                for (seed_epoch, span) in [[7, 0], [7, 1], [123_456, 9]].into_iter().flat_map(|s| GRID_SPANS.map(|g| (s, g))) {
+                    let got = with_span(span, || run_gpu(g, &bytes, &ids, seed_epoch, shape, &cfg));
                     let want = run_cpu(&bytes, &ids, seed_epoch, shape, &cfg);
-                    let what = format!("{shape:?} {cfg:?} {seed_epoch:?}");
+                    let what = format!("{shape:?} {cfg:?} {seed_epoch:?} span {span:?}");
                     assert_close(&what, &got, &want);
                     let worst = got.iter().zip(&want).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
                     assert!(worst < 1e-5, "{what}: max abs error {worst:e}");
@@ -75,8 +75,8 @@ fn augment_draws_agree_bit_for_bit() {
         let mut padded = 0usize;
         for (shape, ids) in batches(&mut rng) {
             let bytes = images(&mut rng, shape.iter().product());
-            for seed_epoch in [[1, 0], [1, 1], [99, 5]] {
-                let got = run_gpu(g, &bytes, &ids, seed_epoch, shape, &identity);
+            for (seed_epoch, span) in [[1, 0], [1, 1], [99, 5]].into_iter().flat_map(|s| GRID_SPANS.map(|g| (s, g))) {
+                let got = with_span(span, || run_gpu(g, &bytes, &ids, seed_epoch, shape, &identity));
                 let want = run_cpu(&bytes, &ids, seed_epoch, shape, &identity);
                 let got_bytes: Vec<u32> = got.iter().map(|&v| (v as f64 * 255.0).round() as u32).collect();
                 let want_bytes: Vec<u32> = want.iter().map(|&v| (v * 255.0).round() as u32).collect();

@@ -130,16 +130,33 @@ fn check_case(g: &Gpu, k: &Case, relu: bool) {
 
 #[test]
 fn batchnorm_matches_reference() {
-    // NHWC and [N, C] shapes: batch 1, C = 1, 3, 5, 64, 300, M from 2 up to several chunks with a short
-    // last chunk (M = 3 * 41 * 43 = 5289 gives 83 chunks of 64).
-    let shapes: [&[usize]; 8] =
-        [&[2, 1], &[1, 5, 7, 3], &[3, 5, 7, 5], &[2, 9, 11, 64], &[6, 300], &[3, 41, 43, 1], &[128, 1000], &[2, 13, 17, 3]];
+    // NHWC and [N, C] shapes: batch 1, C = 1, 3, 5, 64, 300, M from 2 up to many row blocks with a short
+    // last block (M = 3 * 41 * 43 = 5289). The f32 kernels take C % 4 != 0, the vec4 kernels the rest;
+    // C = 259 (f32) and 1028 (vec4) need two channel tiles of a workgroup each, C = 16 (vec4) packs 64
+    // row lanes into a workgroup.
+    let shapes: [&[usize]; 11] = [
+        &[2, 1],
+        &[1, 5, 7, 3],
+        &[3, 5, 7, 5],
+        &[2, 9, 11, 64],
+        &[6, 300],
+        &[3, 41, 43, 1],
+        &[128, 1000],
+        &[2, 13, 17, 3],
+        &[3, 5, 259],
+        &[5, 1028],
+        &[4, 13, 11, 16],
+    ];
     both_modes(|g| {
         let mut rng = Rng::new(11);
         for (i, shape) in shapes.iter().enumerate() {
             let k = Case::new(&mut rng, shape, 0.0, 1.0);
-            check_case(g, &k, i % 2 == 0);
-            check_case(g, &k, i % 2 == 1);
+            for span in GRID_SPANS {
+                with_span(span, || {
+                    check_case(g, &k, i % 2 == 0);
+                    check_case(g, &k, i % 2 == 1);
+                });
+            }
         }
     });
 }
@@ -153,8 +170,12 @@ fn batchnorm_keeps_precision_on_shifted_inputs() {
         let mut rng = Rng::new(12);
         for shape in shapes {
             let k = Case::new(&mut rng, shape, 100.0, 0.1);
-            check_case(g, &k, false);
-            check_case(g, &k, true);
+            for span in GRID_SPANS {
+                with_span(span, || {
+                    check_case(g, &k, false);
+                    check_case(g, &k, true);
+                });
+            }
         }
     });
 }

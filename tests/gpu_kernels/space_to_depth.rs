@@ -2,8 +2,10 @@ use crate::common::*;
 use layerwise::gpu::PlanBuilder;
 use layerwise::{ops, reference};
 
-/// (N, H, W, C): batch 1, 1 and 3 channels, a large odd channel count, sizes off every power of two.
-const SHAPES: [(usize, usize, usize, usize); 5] = [(1, 2, 2, 1), (3, 6, 10, 3), (2, 14, 4, 1), (1, 8, 6, 131), (2, 18, 22, 7)];
+/// (N, H, W, C): batch 1, 1 and 3 channels, a large odd channel count, sizes off every power of two;
+/// C % 4 == 0 for the vec4 kernels; 4C over 256 f32 or vec4 elements for pixels of more than one 256-wide tile.
+const SHAPES: [(usize, usize, usize, usize); 9] =
+    [(1, 2, 2, 1), (3, 6, 10, 3), (2, 14, 4, 1), (1, 8, 6, 131), (2, 18, 22, 7), (2, 6, 10, 4), (1, 4, 70, 8), (3, 14, 14, 16), (1, 2, 4, 260)];
 
 #[test]
 fn space_to_depth_matches_reference() {
@@ -21,14 +23,19 @@ fn space_to_depth_matches_reference() {
             let tdy = g.tensor_from(&[n, h / 2, w / 2, 4 * c], &to_f32(&d_y), "d_y").unwrap();
             let ty = g.tensor(&[n, h / 2, w / 2, 4 * c], "y").unwrap();
             let tdx = g.tensor(&[n, h, w, c], "d_x").unwrap();
-            g.fill(&ty, f32::NAN);
-            g.fill(&tdx, f32::NAN);
-            let mut p = PlanBuilder::new(g, "space_to_depth");
-            ops::space_to_depth_forward(&mut p, &tx, &ty).unwrap();
-            ops::space_to_depth_backward(&mut p, &tdy, &tdx).unwrap();
-            g.run(&[&p.finish().unwrap()]).unwrap();
-            assert_close("space_to_depth_forward", &g.download(&ty).unwrap(), &y_ref);
-            assert_close("space_to_depth_backward", &g.download(&tdx).unwrap(), &dx_ref);
+            for span in GRID_SPANS {
+                g.fill(&ty, f32::NAN);
+                g.fill(&tdx, f32::NAN);
+                let mut p = PlanBuilder::new(g, "space_to_depth");
+                with_span(span, || {
+                    ops::space_to_depth_forward(&mut p, &tx, &ty).unwrap();
+                    ops::space_to_depth_backward(&mut p, &tdy, &tdx).unwrap();
+                });
+                g.run(&[&p.finish().unwrap()]).unwrap();
+                let what = format!("{n}x{h}x{w}x{c}, span {span:?}");
+                assert_close(&format!("space_to_depth_forward {what}"), &g.download(&ty).unwrap(), &y_ref);
+                assert_close(&format!("space_to_depth_backward {what}"), &g.download(&tdx).unwrap(), &dx_ref);
+            }
         }
     });
 }
@@ -42,13 +49,17 @@ fn space_to_depth_backward_inverts_forward_exactly() {
             let tx = g.tensor_from(&[n, h, w, c], &x, "x").unwrap();
             let ty = g.tensor(&[n, h / 2, w / 2, 4 * c], "y").unwrap();
             let back = g.tensor(&[n, h, w, c], "back").unwrap();
-            g.fill(&back, f32::NAN);
-            let mut p = PlanBuilder::new(g, "space_to_depth round trip");
-            ops::space_to_depth_forward(&mut p, &tx, &ty).unwrap();
-            ops::space_to_depth_backward(&mut p, &ty, &back).unwrap();
-            g.run(&[&p.finish().unwrap()]).unwrap();
-            let got = g.download(&back).unwrap();
-            assert!(got.iter().zip(&x).all(|(a, b)| a.to_bits() == b.to_bits()), "round trip {n}x{h}x{w}x{c} is not exact");
+            for span in GRID_SPANS {
+                g.fill(&back, f32::NAN);
+                let mut p = PlanBuilder::new(g, "space_to_depth round trip");
+                with_span(span, || {
+                    ops::space_to_depth_forward(&mut p, &tx, &ty).unwrap();
+                    ops::space_to_depth_backward(&mut p, &ty, &back).unwrap();
+                });
+                g.run(&[&p.finish().unwrap()]).unwrap();
+                let got = g.download(&back).unwrap();
+                assert!(got.iter().zip(&x).all(|(a, b)| a.to_bits() == b.to_bits()), "round trip {n}x{h}x{w}x{c} span {span:?} is not exact");
+            }
         }
     });
 }

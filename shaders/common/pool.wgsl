@@ -1,0 +1,34 @@
+// Shared by the pooling kernels (average and max): the uniform block. Each kernel file defines
+// `alias V = f32;` or `alias V = vec4<f32>;` (C % 4 == 0); `c` counts V elements per pixel.
+// The grid (common/grid.wgsl) runs over rows of one side's [N * rows, width * C] view, named per kernel.
+// #include "common/grid.wgsl"
+struct Params {
+    rows: u32,
+    len: u32,
+    cw: u32,
+    lanes: u32,
+    span: u32,
+    // x's height and width, channels in V elements, the pooled height and width.
+    h: u32,
+    w: u32,
+    c: u32,
+    oh: u32,
+    ow: u32,
+    _p0: u32,
+    _p1: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+
+fn pool_span(t: u32, wg: vec3<u32>) -> GridSpan {
+    return grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
+}
+
+// Adaptive pooling windows (PyTorch AdaptiveAvgPool2d): cell i of `out` cells over `len` inputs covers
+// [floor(i * len / out), ceil((i + 1) * len / out)).
+fn window_start(i: u32, len: u32, out: u32) -> u32 {
+    return i * len / out;
+}
+
+fn window_end(i: u32, len: u32, out: u32) -> u32 {
+    return ((i + 1u) * len + out - 1u) / out;
+}

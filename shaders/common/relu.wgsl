@@ -1,0 +1,18 @@
+// Shared by the ReLU and SGD kernels: any shape, viewed as a grid (common/grid.wgsl) of rows of `len` V elements
+// (f32, or vec4 when the length is a multiple of 4); `n` counts V elements, the last row may be short.
+// #include "common/grid.wgsl"
+struct Params {
+    rows: u32,
+    len: u32,
+    cw: u32,
+    lanes: u32,
+    span: u32,
+    n: u32,
+    _p0: u32,
+    _p1: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+
+fn relu_span(t: u32, wg: vec3<u32>) -> GridSpan {
+    return grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
+}
