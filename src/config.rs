@@ -165,6 +165,40 @@ pub struct Config {
     pub stages: Vec<StageConfig>,
     #[serde(default)]
     pub dgl: Option<DglConfig>,
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// Greedy training's reuse of the frozen prefix: stage j's input (the output of stages 0..j-1, which
+/// no longer change) can be computed once per stage and read back instead of recomputed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Evaluate stage j from the cached validation features of its frozen prefix (and the frozen heads'
+    /// cached predictions), when they fit in `limit_mib`; otherwise recompute them every epoch.
+    #[serde(default = "yes")]
+    pub eval: bool,
+    /// Train stage j from the cached frozen-prefix output of every training image. Needs augmentation
+    /// off (augment.pad = 0, augment.flip = false: augmented images differ every epoch); refused with
+    /// the memory it needs when that exceeds `limit_mib`.
+    #[serde(default)]
+    pub train: bool,
+    /// Device memory the caches may take together, in MiB.
+    #[serde(default = "cache_limit")]
+    pub limit_mib: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { eval: true, train: false, limit_mib: cache_limit() }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn cache_limit() -> usize {
+    2048
 }
 
 fn one() -> usize {
@@ -272,6 +306,17 @@ impl Config {
             }
             if h.kind == HeadKind::MlpSr && h.mlp == 0 {
                 return bad(format!("stages.{j}.head.mlp must be at least 1"));
+            }
+        }
+        if self.cache.train {
+            if self.method != Method::Greedy {
+                return bad("cache.train applies to method = \"greedy\" only (the other methods train every stage, so no prefix is frozen)".into());
+            }
+            if a.pad != 0 || a.flip {
+                return bad(format!(
+                    "cache.train needs augmentation off (augment.pad = 0 and augment.flip = false, got pad {} and flip {}): augmented images change every epoch, so their features cannot be cached",
+                    a.pad, a.flip
+                ));
             }
         }
         if let Some(d) = &self.dgl {

@@ -208,6 +208,55 @@ fn killed_run_resumes_to_the_same_result() {
     }
 }
 
+/// The frozen-prefix caches (evaluation by default, training with `cache.train` when augmentation is
+/// off) only save work: every record and every weight equals the recomputing run's, bit for bit. And
+/// what they cannot do is said: a cache past the memory limit, or of augmented images.
+#[test]
+fn frozen_prefix_caches_change_no_result() {
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(tmp.path(), "");
+    let c = cfg.to_str().unwrap();
+    let train = |name: &str, sets: &[&str]| -> (PathBuf, String) {
+        let out = tmp.path().join(name);
+        let mut args = vec!["train", "--no-report", "--config", c, "--out", out.to_str().unwrap()];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        (out, text(&o))
+    };
+    let same = |a: &Path, b: &Path| {
+        assert_eq!(timeless(records(a)), timeless(records(b)), "{} vs {}", a.display(), b.display());
+        let (ca, cb) = (Checkpoint::read(&a.join("checkpoint.safetensors")).unwrap(), Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap());
+        assert_eq!(ca.names(), cb.names());
+        for n in &ca.names() {
+            assert!(ca.tensor(n) == cb.tensor(n), "{n} differs between {} and {}", a.display(), b.display());
+        }
+    };
+    // With augmentation: cached evaluation against a limit too small for any cache.
+    let (cached, _) = train("eval-cached", &[]);
+    let (recomputed, log) = train("eval-recomputed", &["cache.limit_mib=0"]);
+    assert!(log.contains("evaluation recomputes the frozen prefix every epoch"), "{log}");
+    same(&cached, &recomputed);
+    assert_eq!(records(&cached).last().unwrap().val_acc.len(), 2, "both heads reported");
+    // Without augmentation: the training cache too, against neither cache.
+    let plain = ["augment.pad=0", "augment.flip=false"];
+    let (both, _) = train("train-cached", &[plain[0], plain[1], "cache.train=true"]);
+    let (neither, _) = train("train-recomputed", &[plain[0], plain[1], "cache.eval=false"]);
+    same(&both, &neither);
+
+    let o = tmp.path().join("refused");
+    let o = o.to_str().unwrap();
+    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "cache.train=true"]), 2, "cache.train needs augmentation off");
+    let r = run(&["train", "--config", c, "--out", o, "--set", "cache.train=true", "--set", plain[0], "--set", plain[1], "--set", "cache.limit_mib=1"]);
+    expect_fail(&r, 2, "stage 1's input for 640 training images takes 8 MiB, more than cache.limit_mib = 1");
+    assert!(!Path::new(o).exists(), "a refused run must not create its folder");
+}
+
 #[test]
 fn existing_run_folder_is_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();

@@ -9,6 +9,8 @@ mod avgpool2d;
 mod count_correct;
 #[path = "gpu_kernels/cross_entropy.rs"]
 mod cross_entropy;
+#[path = "gpu_kernels/gather_rows.rs"]
+mod gather_rows;
 #[path = "gpu_kernels/maxpool2d.rs"]
 mod maxpool2d;
 #[path = "gpu_kernels/augment.rs"]

@@ -178,3 +178,58 @@ fn every_preset_records_and_runs_a_step() {
         g.wait().unwrap();
     }
 }
+
+/// A row cache split into chunks (as caches larger than one storage binding are) stores batches at
+/// their dataset indices and gives back exactly those rows, for batches that straddle chunks.
+#[test]
+fn row_cache_round_trips_across_chunks() {
+    use layerwise::train::prefix_cache::RowCache;
+    both_modes(|g| {
+        let mut rng = Rng::new(5);
+        let (rows, row, batch) = (37, [3usize, 5], 16);
+        let len = 15;
+        let data = rng.normals(rows * len);
+        let cache = RowCache::with_chunk_rows(g, rows, &row, 8, "test cache").unwrap();
+        let ids = g.tensor_u32(&[batch], "ids").unwrap();
+        let valid = g.tensor_u32(&[1], "valid").unwrap();
+        let src = g.tensor(&[batch, 3, 5], "src").unwrap();
+        let dst = g.tensor(&[batch, 3, 5], "dst").unwrap();
+        // Fill the cache in dataset order, a short last batch included.
+        let mut store = PlanBuilder::new(g, "store");
+        cache.record_scatter(&mut store, &src, &ids, &valid).unwrap();
+        let store = store.finish().unwrap();
+        for start in (0..rows).step_by(batch) {
+            let n = batch.min(rows - start);
+            let mut block = to_f32(&data[start * len..(start + n) * len]);
+            block.resize(batch * len, f32::NAN);
+            g.upload(&src, &block);
+            let mut id: Vec<u32> = (start as u32..(start + n) as u32).collect();
+            id.resize(batch, 0);
+            g.upload_u32(&ids, &id);
+            g.upload_u32(&valid, &[n as u32]);
+            g.run(&[&store]).unwrap();
+        }
+        // Read a shuffled batch back: rows below `valid` are the stored rows, the rest stay poisoned.
+        let mut load = PlanBuilder::new(g, "load");
+        cache.record_gather(&mut load, &ids, &valid, &dst).unwrap();
+        let load = load.finish().unwrap();
+        let mut perm: Vec<u32> = (0..rows as u32).collect();
+        for i in (1..rows).rev() {
+            perm.swap(i, rng.range(0, i));
+        }
+        let (pick, n_valid) = (&perm[..batch], 13);
+        g.upload_u32(&ids, pick);
+        g.upload_u32(&valid, &[n_valid as u32]);
+        g.fill(&dst, f32::NAN);
+        g.run(&[&load]).unwrap();
+        let got = g.download(&dst).unwrap();
+        for (r, &i) in pick.iter().enumerate() {
+            let row_got = &got[r * len..(r + 1) * len];
+            if r < n_valid {
+                assert_eq!(row_got, &to_f32(&data[i as usize * len..(i as usize + 1) * len])[..], "row {r} (dataset row {i})");
+            } else {
+                assert!(row_got.iter().all(|v| v.is_nan()), "padding row {r} was written");
+            }
+        }
+    });
+}

@@ -8,6 +8,7 @@ pub mod conv2d;
 pub mod linear;
 pub mod avgpool2d;
 pub mod count_correct;
+pub mod gather_rows;
 pub mod grid;
 pub mod cross_entropy;
 pub mod maxpool2d;
@@ -25,6 +26,7 @@ pub use conv2d::{
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
 pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
 pub use count_correct::count_correct;
+pub use gather_rows::{gather_rows, scatter_rows};
 pub use grid::with_grid_span;
 pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
 pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
@@ -46,6 +48,7 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
         &augment::AUGMENT_BATCH,
     ]
     .into_iter()
+    .chain(gather_rows::kernels())
     .chain(relu::kernels())
     .chain(sgd_update::kernels())
     .chain(space_to_depth::kernels())

@@ -13,8 +13,12 @@ pub struct Feed {
     /// Packed u8 pixels: [batch * H * W * C] bytes in u32 words.
     pub images: Tensor,
     pub labels: Tensor,
-    /// Dataset index of every row (keys the augmentation RNG).
+    /// Dataset index of every row (keys the augmentation RNG and the prefix caches).
     pub ids: Tensor,
+    /// [1] u32: rows that hold samples; the rest of a short batch is padding.
+    pub valid: Tensor,
+    /// Whether `load` uploads pixels: not when a step reads cached features instead.
+    pub with_images: bool,
     host_images: Vec<u8>,
     host_labels: Vec<u32>,
     host_ids: Vec<u32>,
@@ -29,6 +33,8 @@ impl Feed {
             images: gpu.tensor_u32(&[bytes.div_ceil(4)], "batch images")?,
             labels: gpu.tensor_u32(&[batch], "batch labels")?,
             ids: gpu.tensor_u32(&[batch], "batch ids")?,
+            valid: gpu.tensor_u32(&[1], "batch valid rows")?,
+            with_images: true,
             host_images: vec![0; bytes],
             host_labels: vec![IGNORE_LABEL; batch],
             host_ids: vec![0; batch],
@@ -41,7 +47,9 @@ impl Feed {
         assert!(indices.len() <= self.batch);
         let sb = self.sample_bytes;
         for (r, &i) in indices.iter().enumerate() {
-            self.host_images[r * sb..(r + 1) * sb].copy_from_slice(data.image(i as usize));
+            if self.with_images {
+                self.host_images[r * sb..(r + 1) * sb].copy_from_slice(data.image(i as usize));
+            }
             self.host_labels[r] = data.labels[i as usize] as u32;
             self.host_ids[r] = i;
         }
@@ -50,8 +58,11 @@ impl Feed {
             self.host_labels[r] = IGNORE_LABEL;
             self.host_ids[r] = 0;
         }
-        gpu.upload_bytes(&self.images, &self.host_images);
+        if self.with_images {
+            gpu.upload_bytes(&self.images, &self.host_images);
+        }
         gpu.upload_u32(&self.labels, &self.host_labels);
         gpu.upload_u32(&self.ids, &self.host_ids);
+        gpu.upload_u32(&self.valid, &[indices.len() as u32]);
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::plans::{eval_step, scratch_for, train_step};
+use super::prefix_cache::{eval_step_cached, train_step_cached};
 use super::Run;
 use crate::error::Result;
 use crate::metrics::EpochRecord;
@@ -27,15 +28,23 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
         // updated), stage j and head j forward with batch statistics, loss, backward through head j and
         // stage j only, one SGD update of both. Plus the evaluation of every head so far.
         let scratch = scratch_for(&run.gpu, &run.model, j, batch)?;
-        let step = train_step(&run.gpu, &run.cfg, &run.model, j, false, &run.train_feed, &run.io, &scratch)?;
-        let heads: Vec<usize> = (0..=j).collect();
-        let eval = eval_step(&run.gpu, &run.cfg, &run.model, j, &heads, &run.eval_feed, &run.io, &scratch)?;
+        // The frozen prefix's outputs never change during this stage: where configured, they are
+        // computed once and read back by the steps (bit-identical to recomputing them).
+        let caches = run.prefix_caches(j, &scratch)?;
+        let step = match &caches.train {
+            Some(c) => train_step_cached(&run.gpu, &run.model, j, c, &run.train_feed, &run.io, &scratch)?,
+            None => train_step(&run.gpu, &run.cfg, &run.model, j, false, &run.train_feed, &run.io, &scratch)?,
+        };
+        let eval = match &caches.eval {
+            Some(c) => eval_step_cached(&run.gpu, &run.model, j, c, &run.eval_feed, &scratch)?,
+            None => eval_step(&run.gpu, &run.cfg, &run.model, j, &(0..=j).collect::<Vec<_>>(), &run.eval_feed, &run.io, &scratch)?,
+        };
         let (mut img_s, mut head_acc, mut ens_acc) = (0.0, f64::NAN, f64::NAN);
         for epoch in run.progress.epoch..run.cfg.epochs {
             let lr = run.cfg.lr_at(epoch);
             let label = format!("stage {j} epoch {}/{}", epoch + 1, run.cfg.epochs);
             let (loss, train_acc, ips, secs) = run.run_epoch(&step, j, epoch, &label)?;
-            let (val_acc, ensemble_acc) = run.evaluate(&eval)?;
+            let (val_acc, ensemble_acc) = run.evaluate_stage(&eval, &caches)?;
             img_s = ips;
             head_acc = *val_acc.last().unwrap_or(&f64::NAN);
             ens_acc = ensemble_acc;

@@ -6,6 +6,7 @@ mod dgl;
 pub mod feed;
 mod greedy;
 pub mod plans;
+pub mod prefix_cache;
 mod progress;
 pub mod replay;
 pub mod report;
@@ -26,7 +27,9 @@ use crate::gpu::{Gpu, GpuOptions, Plan, Readback, Submission};
 use crate::metrics::{EpochRecord, StageSummary};
 use crate::model::{permutation, Model, ModelSpec, Shape};
 use feed::Feed;
+use crate::model::block::Scratch;
 use plans::{EvalStep, StepIo};
+use prefix_cache::{Pass, PrefixCaches};
 use progress::Display;
 
 /// How `train` runs, beside the config itself.
@@ -166,6 +169,7 @@ impl Run {
         let spec = ModelSpec::new(&cfg, input, classes)?;
         let gpu = Gpu::new(&dgl::home_options(&cfg, &opts.gpu)?)?;
         let model = Model::new(&gpu, spec, cfg.seed)?;
+        prefix_cache::check_train_cache(&cfg, &model, data.train.len())?;
         if !opts.resume {
             RunDir::create(&opts.out, &cfg)?;
         }
@@ -293,6 +297,49 @@ impl Run {
     /// Accuracy (%) of every evaluated head and of their ensemble on the validation split.
     fn evaluate(&mut self, eval: &EvalStep) -> Result<(Vec<f64>, f64)> {
         evaluate_with(&self.gpu, &mut self.eval_feed, &self.readback, eval, &self.data.val, self.cfg.batch_size)
+    }
+
+    /// Accuracy (%) of heads 0..=j and their ensemble, for greedy stage `j`'s evaluation step; a
+    /// cached step evaluates head j only and the frozen heads' accuracies come from its cache.
+    fn evaluate_stage(&mut self, eval: &EvalStep, caches: &PrefixCaches) -> Result<(Vec<f64>, f64)> {
+        let (acc, ensemble) = self.evaluate(eval)?;
+        match &caches.eval {
+            Some(c) => Ok((c.frozen_acc.iter().copied().chain(acc).collect(), ensemble)),
+            None => Ok((acc, ensemble)),
+        }
+    }
+
+    /// The frozen-prefix caches of greedy stage `j` the config asks for and the memory limit allows
+    /// (`prefix_cache.rs`); evaluation without its cache recomputes the prefix every epoch.
+    fn prefix_caches(&mut self, j: usize, scratch: &Scratch) -> Result<PrefixCaches> {
+        self.train_feed.with_images = true;
+        let mut caches = PrefixCaches { train: None, eval: None };
+        if j == 0 {
+            return Ok(caches);
+        }
+        let limit = self.cfg.cache.limit_mib as u64 * 1024 * 1024;
+        let mut used = 0;
+        if self.cfg.cache.train {
+            // Checked against the limit before training started (prefix_cache::check_train_cache).
+            used = prefix_cache::train_cache_bytes(&self.model, j, self.data.train.len());
+            let mut pass = Pass { feed: &mut self.train_feed, data: &self.data.train };
+            caches.train = Some(prefix_cache::build_train_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch)?);
+            self.train_feed.with_images = false;
+        }
+        if self.cfg.cache.eval {
+            let need = prefix_cache::eval_cache_bytes(&self.model, j, self.data.val.len());
+            if used + need <= limit {
+                let mut pass = Pass { feed: &mut self.eval_feed, data: &self.data.val };
+                caches.eval = Some(prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch, &self.readback)?);
+            } else {
+                self.display.line(&format!(
+                    "stage {j}: evaluation recomputes the frozen prefix every epoch: caching it would take {:.0} MiB more, past cache.limit_mib = {}",
+                    prefix_cache::mib(need).ceil(),
+                    self.cfg.cache.limit_mib
+                ));
+            }
+        }
+        Ok(caches)
     }
 
     /// Write report.html and its images for the stages trained so far.

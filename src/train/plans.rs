@@ -73,14 +73,21 @@ pub fn train_step(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, e2e: bool, f
 /// The part of a training step after the input pipeline, from the normalised batch `x0` and its
 /// labels (also used by the PyTorch-oracle test, which feeds its own floats).
 pub fn record_train_body(p: &mut PlanBuilder, model: &Model, j: usize, e2e: bool, x0: &Tensor, labels: &Tensor, io: &StepIo, scratch: &Scratch) -> Result<()> {
-    let gpu = p.gpu();
     let (frozen, trained) = trained_blocks(model, j, e2e);
     let mut x = x0.clone();
     for s in frozen {
         x = s.forward_eval(p, &x, scratch, None)?;
     }
+    record_trained_blocks(p, &trained, &x, labels, io, scratch)
+}
+
+/// The trained blocks' part of a step, from their input `x`: forward in training mode, loss, backward
+/// (no gradient for `x` itself), one SGD step of each.
+pub fn record_trained_blocks(p: &mut PlanBuilder, trained: &[&Block], x: &Tensor, labels: &Tensor, io: &StepIo, scratch: &Scratch) -> Result<()> {
+    let gpu = p.gpu();
+    let mut x = x.clone();
     let mut traces: Vec<Trace> = Vec::with_capacity(trained.len());
-    for b in &trained {
+    for b in trained {
         let t = b.forward_train(p, &x, scratch)?;
         x = t.output().clone();
         traces.push(t);
@@ -95,7 +102,7 @@ pub fn record_train_body(p: &mut PlanBuilder, model: &Model, j: usize, e2e: bool
             None => break,
         }
     }
-    for b in &trained {
+    for b in trained {
         b.sgd(p, &io.hyper)?;
     }
     Ok(())

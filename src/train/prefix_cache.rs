@@ -1,0 +1,252 @@
+//! Greedy training's frozen-prefix caches. While stage j trains, stages 0..j-1 and heads 0..j-1 are
+//! frozen in evaluation mode, so their outputs for a given image never change during the stage:
+//! - evaluation (on by default) computes once per stage, over the validation split, stage j's input
+//!   and the frozen heads' weighted probabilities, then every epoch runs only stage j and head j on
+//!   them. The frozen heads' accuracies are constants of the stage.
+//! - training (`cache.train`, augmentation off) does the same for every training image, so a step
+//!   gathers its batch's features instead of running the prefix.
+//!
+//! Both give bit-identical results to recomputing: the same kernels run on the same batches, only
+//! once. Memory: one row per image of stage j's input (plus the class probabilities for evaluation),
+//! checked against `cache.limit_mib` before anything is allocated.
+
+use super::feed::Feed;
+use super::plans::{augment_config, record_trained_blocks, trained_blocks, EvalStep, StepIo};
+use crate::config::Config;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Plan, PlanBuilder, Tensor};
+use crate::model::block::Scratch;
+use crate::model::Model;
+use crate::ops;
+
+/// One row per dataset image, split into chunks of at most one storage binding each.
+pub struct RowCache {
+    chunks: Vec<Tensor>,
+    chunk_rows: usize,
+}
+
+impl RowCache {
+    /// Bytes a cache of `rows` rows of `row_len` floats takes.
+    pub fn bytes(rows: usize, row_len: usize) -> u64 {
+        (rows * row_len * 4) as u64
+    }
+
+    /// `row`: the shape of one row (e.g. [H, W, C]).
+    pub fn new(gpu: &Gpu, rows: usize, row: &[usize], what: &str) -> Result<RowCache> {
+        let row_len: usize = row.iter().product();
+        let max = gpu.max_buffer_size().min(gpu.max_storage_binding()) as usize;
+        let chunk_rows = max / (4 * row_len.max(1));
+        if chunk_rows == 0 {
+            return Err(Error::gpu(format!("one {what} row of {row_len} floats exceeds the adapter's largest storage binding ({max} bytes)")));
+        }
+        RowCache::with_chunk_rows(gpu, rows, row, chunk_rows, what)
+    }
+
+    /// A cache in chunks of at most `chunk_rows` rows (tests use small chunks to cover chunk edges).
+    pub fn with_chunk_rows(gpu: &Gpu, rows: usize, row: &[usize], chunk_rows: usize, what: &str) -> Result<RowCache> {
+        let chunk_rows = chunk_rows.clamp(1, rows.max(1));
+        let mut chunks = Vec::new();
+        for start in (0..rows).step_by(chunk_rows) {
+            let shape: Vec<usize> = std::iter::once(chunk_rows.min(rows - start)).chain(row.iter().copied()).collect();
+            chunks.push(gpu.tensor(&shape, what)?);
+        }
+        Ok(RowCache { chunks, chunk_rows })
+    }
+
+    /// Store batch rows `src` ([n, ...row]) at their dataset indices `ids` (rows below `valid`).
+    pub fn record_scatter(&self, p: &mut PlanBuilder, src: &Tensor, ids: &Tensor, valid: &Tensor) -> Result<()> {
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            ops::scatter_rows(p, src, c * self.chunk_rows, ids, valid, chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Load the rows of dataset indices `ids` into `dst` ([n, ...row]; rows from `valid` on untouched).
+    pub fn record_gather(&self, p: &mut PlanBuilder, ids: &Tensor, valid: &Tensor, dst: &Tensor) -> Result<()> {
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            ops::gather_rows(p, chunk, c * self.chunk_rows, ids, valid, dst)?;
+        }
+        Ok(())
+    }
+}
+
+/// Floats per image of stage j's input.
+fn input_len(model: &Model, j: usize) -> usize {
+    model.spec.stages[j].input.len()
+}
+
+/// Bytes the training cache of stage `j` takes for `images` training images.
+pub fn train_cache_bytes(model: &Model, j: usize, images: usize) -> u64 {
+    RowCache::bytes(images, input_len(model, j))
+}
+
+/// Bytes the evaluation cache of stage `j` takes for `images` validation images.
+pub fn eval_cache_bytes(model: &Model, j: usize, images: usize) -> u64 {
+    RowCache::bytes(images, input_len(model, j) + model.spec.classes)
+}
+
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Refuse `cache.train` up front, before any training, when some stage's cache would not fit.
+pub fn check_train_cache(cfg: &Config, model: &Model, images: usize) -> Result<()> {
+    if !cfg.cache.train {
+        return Ok(());
+    }
+    let limit = cfg.cache.limit_mib as u64 * 1024 * 1024;
+    for j in 1..model.stages.len() {
+        let need = train_cache_bytes(model, j, images);
+        if need > limit {
+            return Err(Error::usage(format!(
+                "cache.train: stage {j}'s input for {images} training images takes {:.0} MiB, more than cache.limit_mib = {}; raise cache.limit_mib (if the device has the memory) or set cache.train = false",
+                mib(need).ceil(),
+                cfg.cache.limit_mib
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What one pass of a plan over a dataset needs: the feed the plan reads, and the dataset.
+pub struct Pass<'a> {
+    pub feed: &'a mut Feed,
+    pub data: &'a Dataset,
+}
+
+impl Pass<'_> {
+    /// Run `plan` once per batch over the whole dataset, in order.
+    fn run(&mut self, gpu: &Gpu, plan: &Plan) -> Result<()> {
+        let idx: Vec<u32> = (0..self.data.len() as u32).collect();
+        let mut in_flight = std::collections::VecDeque::new();
+        for chunk in idx.chunks(self.feed.batch) {
+            self.feed.load(gpu, self.data, chunk);
+            in_flight.push_back(gpu.run(&[plan])?);
+            if in_flight.len() > 2 {
+                gpu.wait_for_submission(&in_flight.pop_front().unwrap())?;
+            }
+        }
+        while let Some(s) = in_flight.pop_front() {
+            gpu.wait_for_submission(&s)?;
+        }
+        Ok(())
+    }
+}
+
+/// Record the frozen prefix of stage `j` (stages 0..j-1 in evaluation mode) on the feed's images.
+fn record_prefix(p: &mut PlanBuilder, cfg: &Config, model: &Model, j: usize, feed: &Feed, io: &StepIo, scratch: &Scratch, train: bool) -> Result<Tensor> {
+    let gpu = p.gpu();
+    let n = feed.batch;
+    let x0 = gpu.tensor(&model.spec.input.batched(n), "cache input")?;
+    ops::augment_batch(p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, train))?;
+    let mut x = x0;
+    for s in &model.stages[..j] {
+        let out = gpu.tensor(&s.spec.output().batched(n), "cached stage output")?;
+        x = s.forward_eval(p, &x, scratch, Some(&out))?;
+    }
+    Ok(x)
+}
+
+/// Stage `j`'s input for every training image (j >= 1), as the training step would compute it.
+/// The step's input pipeline runs in training mode, which with augmentation off is the plain
+/// normalisation the training step applies.
+pub fn build_train_cache(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, pass: &mut Pass, io: &StepIo, scratch: &Scratch) -> Result<RowCache> {
+    assert!(j >= 1 && cfg.cache.train);
+    let cache = RowCache::new(gpu, pass.data.len(), &model.spec.stages[j].input.batched(1)[1..], "training feature cache")?;
+    let mut p = PlanBuilder::new(gpu, format!("cache stage {j} training input"));
+    let x = record_prefix(&mut p, cfg, model, j, pass.feed, io, scratch, true)?;
+    cache.record_scatter(&mut p, &x, &pass.feed.ids, &pass.feed.valid)?;
+    pass.run(gpu, &p.finish()?)?;
+    Ok(cache)
+}
+
+/// The greedy step of stage `j` reading its input from `cache` by the batch's dataset indices: the
+/// same dispatches as `plans::train_step` after its frozen prefix.
+pub fn train_step_cached(gpu: &Gpu, model: &Model, j: usize, cache: &RowCache, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<Plan> {
+    let x = gpu.tensor(&model.spec.stages[j].input.batched(feed.batch), "cached stage input")?;
+    let mut p = PlanBuilder::new(gpu, format!("stage {j} step (cached prefix)"));
+    cache.record_gather(&mut p, &feed.ids, &feed.valid, &x)?;
+    let (_, trained) = trained_blocks(model, j, false);
+    record_trained_blocks(&mut p, &trained, &x, &feed.labels, io, scratch)?;
+    p.finish()
+}
+
+/// The caches of one greedy stage (none for stage 0, whose input is the images).
+pub struct PrefixCaches {
+    pub train: Option<RowCache>,
+    pub eval: Option<EvalCache>,
+}
+
+/// The validation split's stage-`j` input and the frozen heads' weighted probabilities.
+pub struct EvalCache {
+    features: RowCache,
+    probs: RowCache,
+    /// Accuracy (%) of heads 0..j-1: fixed while they are frozen.
+    pub frozen_acc: Vec<f64>,
+}
+
+/// Ensemble weight of head `h` when heads 0..=j are evaluated: 2^h normalised, exactly as
+/// `plans::eval_step` computes it, so cached and recomputed ensembles agree to the bit.
+fn ensemble_weight(h: usize, j: usize) -> f32 {
+    let total: f64 = (0..=j).map(|i| 2f64.powi(i as i32)).sum();
+    (2f64.powi(h as i32) / total) as f32
+}
+
+/// One pass over the validation split through the frozen prefix of stage `j` (j >= 1), storing what
+/// every later epoch's evaluation needs.
+pub fn build_eval_cache(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, pass: &mut Pass, io: &StepIo, scratch: &Scratch, readback: &crate::gpu::Readback) -> Result<EvalCache> {
+    assert!(j >= 1);
+    let (n, classes, images) = (pass.feed.batch, model.spec.classes, pass.data.len());
+    let features = RowCache::new(gpu, images, &model.spec.stages[j].input.batched(1)[1..], "validation feature cache")?;
+    let probs = RowCache::new(gpu, images, &[classes], "validation probability cache")?;
+    let mut p = PlanBuilder::new(gpu, format!("cache stage {j} validation input"));
+    let feed = &*pass.feed;
+    let x0 = gpu.tensor(&model.spec.input.batched(n), "cache input")?;
+    ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
+    let logits = gpu.tensor(&[n, classes], "eval logits")?;
+    let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
+    let zeros = gpu.tensor(&[n, classes], "zeros")?;
+    let counts = (0..j).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
+    p.copy(&zeros, &sum);
+    let mut x = x0;
+    for (s, count) in counts.iter().enumerate() {
+        let out = gpu.tensor(&model.stages[s].spec.output().batched(n), "stage output")?;
+        x = model.stages[s].forward_eval(&mut p, &x, scratch, Some(&out))?;
+        model.heads[s].forward_eval(&mut p, &x, scratch, Some(&logits))?;
+        ops::count_correct(&mut p, &logits, &feed.labels, count)?;
+        ops::softmax_accumulate(&mut p, &logits, &sum, ensemble_weight(s, j))?;
+    }
+    features.record_scatter(&mut p, &x, &feed.ids, &feed.valid)?;
+    probs.record_scatter(&mut p, &sum, &feed.ids, &feed.valid)?;
+    let plan = p.finish()?;
+    for c in &counts {
+        gpu.fill(c, 0.0);
+    }
+    pass.run(gpu, &plan)?;
+    let mut frozen_acc = Vec::with_capacity(j);
+    for c in &counts {
+        frozen_acc.push(100.0 * readback.read_f32(gpu, c)?[0] as f64 / images as f64);
+    }
+    Ok(EvalCache { features, probs, frozen_acc })
+}
+
+/// Evaluation of stage `j` from `cache`: stage j and head j only, then the ensemble from the cached
+/// probabilities. `counts` = [head j, ensemble of heads 0..=j].
+pub fn eval_step_cached(gpu: &Gpu, model: &Model, j: usize, cache: &EvalCache, feed: &Feed, scratch: &Scratch) -> Result<EvalStep> {
+    let (n, classes) = (feed.batch, model.spec.classes);
+    let mut p = PlanBuilder::new(gpu, format!("eval stage {j} (cached prefix)"));
+    let x = gpu.tensor(&model.spec.stages[j].input.batched(n), "cached stage input")?;
+    let out = gpu.tensor(&model.stages[j].spec.output().batched(n), "stage output")?;
+    let logits = gpu.tensor(&[n, classes], "eval logits")?;
+    let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
+    let counts = (0..2).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
+    cache.features.record_gather(&mut p, &feed.ids, &feed.valid, &x)?;
+    cache.probs.record_gather(&mut p, &feed.ids, &feed.valid, &sum)?;
+    let y = model.stages[j].forward_eval(&mut p, &x, scratch, Some(&out))?;
+    model.heads[j].forward_eval(&mut p, &y, scratch, Some(&logits))?;
+    ops::count_correct(&mut p, &logits, &feed.labels, &counts[0])?;
+    ops::softmax_accumulate(&mut p, &logits, &sum, ensemble_weight(j, j))?;
+    ops::count_correct(&mut p, &sum, &feed.labels, &counts[1])?;
+    Ok(EvalStep { plan: p.finish()?, counts })
+}
