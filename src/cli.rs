@@ -270,6 +270,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(n) = gemm {
                 opts.gemm_size = n;
             }
+            opts.progress = !quiet;
             let report = bench_kernels(&gpu, &opts)?;
             println!("{}", report.markdown());
             if let Some(path) = json {

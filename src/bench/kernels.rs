@@ -52,11 +52,13 @@ pub struct KernelBenchOptions {
     /// Conv geometries to time instead of the paper's CIFAR shapes (used as given: `quick` does not
     /// shrink them), e.g. `fmnist_quick_shapes(128)`.
     pub shapes: Vec<Conv2dShape>,
+    /// Print each row to stderr as soon as it is measured (full-size runs take many minutes on CPUs).
+    pub progress: bool,
 }
 
 impl Default for KernelBenchOptions {
     fn default() -> Self {
-        KernelBenchOptions { batch: 128, quick: false, reps: 10, min_seconds: 0.5, gemm_size: 4096, verify: true, shapes: Vec::new() }
+        KernelBenchOptions { batch: 128, quick: false, reps: 10, min_seconds: 0.5, gemm_size: 4096, verify: true, shapes: Vec::new(), progress: false }
     }
 }
 
@@ -111,6 +113,9 @@ pub fn bench_kernels(gpu: &Gpu, opts: &KernelBenchOptions) -> Result<KernelBench
     }
     let gemm = bench_gemm(gpu, opts.gemm_size, opts)?;
     let gemm_gflops = gemm.gflops;
+    if opts.progress {
+        eprintln!("  {} {}: {:.1} GFLOP/s", gemm.op, gemm.shape, gemm.gflops);
+    }
     rows.push(gemm);
     Ok(KernelBenchReport {
         adapter: gpu.summary.clone(),
@@ -185,7 +190,11 @@ fn bench_conv(gpu: &Gpu, s: &Conv2dShape, opts: &KernelBenchOptions, rows: &mut 
         record(gpu, CONV_OPS[2], opts.reps, |p| ops::conv2d_backward_weight_with(p, kernels[2], &x, &d_y, &d_w, None, &workspace))?,
     ];
     for (((op, plan), err), k) in CONV_OPS.iter().zip(&plans).zip(errors).zip(kernels) {
-        rows.push(row(op, label.clone(), s.flops(), time_plan(gpu, plan, opts)?, err, k.name()));
+        let r = row(op, label.clone(), s.flops(), time_plan(gpu, plan, opts)?, err, k.name());
+        if opts.progress {
+            eprintln!("  {} {}: {:.1} GFLOP/s ({})", r.op, r.shape, r.gflops, r.kernel);
+        }
+        rows.push(r);
     }
     Ok(())
 }
