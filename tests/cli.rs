@@ -91,6 +91,18 @@ fn records(dir: &Path) -> Vec<EpochRecord> {
     std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// Two runs ended alike: the same metrics (bar wall-clock) and bitwise the same weights, statistics and
+/// momentum.
+#[track_caller]
+fn assert_same_results(a: &Path, b: &Path, what: &str) {
+    assert_eq!(timeless(records(a)), timeless(records(b)), "{what}");
+    let (ca, cb) = (Checkpoint::read(&a.join("checkpoint.safetensors")).unwrap(), Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap());
+    assert_eq!(ca.names(), cb.names(), "{what}");
+    for n in &ca.names() {
+        assert!(ca.tensor(n) == cb.tensor(n), "{n} differs ({what})");
+    }
+}
+
 #[test]
 fn short_greedy_run_then_eval_and_viz() {
     if !gpu_available() {
@@ -174,14 +186,7 @@ fn killed_run_resumes_to_the_same_result() {
     let o = run(&["train", "--quiet", "--no-report", "--resume", b.to_str().unwrap()]);
     assert!(o.status.success(), "resume failed: {}", text(&o));
 
-    // Same metrics (bar wall-clock) and bitwise the same weights, statistics and momentum.
-    assert_eq!(timeless(records(&a)), timeless(records(&b)), "killed at {killed_at:?}");
-    let (ca, cb) = (Checkpoint::read(&a.join("checkpoint.safetensors")).unwrap(), Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap());
-    let names = ca.names();
-    assert_eq!(names, cb.names());
-    for n in &names {
-        assert!(ca.tensor(n) == cb.tensor(n), "{n} differs after resume (killed at {killed_at:?})");
-    }
+    assert_same_results(&a, &b, &format!("resumed after a kill at {killed_at:?}"));
 
     // And the report drawn from the resumed run equals the uninterrupted run's, file for file, once
     // the wall-clock numbers (which differ between any two runs) are set aside.
@@ -229,25 +234,17 @@ fn frozen_prefix_caches_change_no_result() {
         assert!(o.status.success(), "{name}: {}", text(&o));
         (out, text(&o))
     };
-    let same = |a: &Path, b: &Path| {
-        assert_eq!(timeless(records(a)), timeless(records(b)), "{} vs {}", a.display(), b.display());
-        let (ca, cb) = (Checkpoint::read(&a.join("checkpoint.safetensors")).unwrap(), Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap());
-        assert_eq!(ca.names(), cb.names());
-        for n in &ca.names() {
-            assert!(ca.tensor(n) == cb.tensor(n), "{n} differs between {} and {}", a.display(), b.display());
-        }
-    };
     // With augmentation: cached evaluation against a limit too small for any cache.
     let (cached, _) = train("eval-cached", &[]);
     let (recomputed, log) = train("eval-recomputed", &["cache.limit_mib=0"]);
     assert!(log.contains("evaluation recomputes the frozen prefix every epoch"), "{log}");
-    same(&cached, &recomputed);
+    assert_same_results(&cached, &recomputed, "evaluation cache");
     assert_eq!(records(&cached).last().unwrap().val_acc.len(), 2, "both heads reported");
     // Without augmentation: the training cache too, against neither cache.
     let plain = ["augment.pad=0", "augment.flip=false"];
     let (both, _) = train("train-cached", &[plain[0], plain[1], "cache.train=true"]);
     let (neither, _) = train("train-recomputed", &[plain[0], plain[1], "cache.eval=false"]);
-    same(&both, &neither);
+    assert_same_results(&both, &neither, "training cache");
 
     let o = tmp.path().join("refused");
     let o = o.to_str().unwrap();
