@@ -67,6 +67,9 @@ pub struct TrainBenchReport {
     pub batch: usize,
     pub quick: bool,
     pub rows: Vec<StageBench>,
+    /// One empty submit and wait (µs): the fixed cost every step pays once, since a step is one submit.
+    #[serde(default)]
+    pub submit_overhead_us: f64,
 }
 
 /// The preset as benchmarked: widths shrunk in quick mode.
@@ -81,6 +84,18 @@ fn bench_config(name: &str, quick: bool) -> Result<Config> {
         }
     }
     Ok(cfg)
+}
+
+/// Epochs (per stage) and training images of a preset's full run: its own epochs, and the size of its
+/// dataset's training split (CIFAR-10 50,000, the MNISTs 60,000).
+fn preset_schedule(name: &str) -> (usize, usize) {
+    let cfg = Config::preset(name).ok();
+    let epochs = cfg.as_ref().map_or(50, |c| c.epochs);
+    let images = match cfg.as_ref().map(|c| c.dataset.as_str()) {
+        Some("fashion-mnist" | "mnist") => 60_000,
+        _ => 50_000,
+    };
+    (epochs, images)
 }
 
 /// Input shape of a preset's dataset.
@@ -165,7 +180,8 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
             });
         }
     }
-    Ok(TrainBenchReport { adapter: gpu.summary.clone(), batch: opts.batch, quick: opts.quick, rows })
+    let submit_overhead_us = gpu.dispatch_overhead(20)? * 1e6;
+    Ok(TrainBenchReport { adapter: gpu.summary.clone(), batch: opts.batch, quick: opts.quick, rows, submit_overhead_us })
 }
 
 impl TrainBenchReport {
@@ -187,9 +203,19 @@ impl TrainBenchReport {
             let _ = writeln!(s, "| {} | {stage} | {:.0} | {:.2} | {} | {:.1} |", r.preset, r.img_per_s, r.ms_per_step, r.dispatches, r.peak_mib);
         }
         for preset in self.presets() {
-            let total = self.full_training_seconds(&preset, 50, 50_000);
-            let what = if self.rows.iter().any(|r| r.preset == preset && r.method == "dgl") { "DGL training (50 epochs" } else { "greedy training (50 epochs/stage" };
-            let _ = writeln!(s, "\n{preset}: full {what}, 50,000 images) at these rates: {total:.0} s");
+            let (epochs, images) = preset_schedule(&preset);
+            let total = self.full_training_seconds(&preset, epochs, images);
+            let what = if self.rows.iter().any(|r| r.preset == preset && r.method == "dgl") { "DGL training" } else { "greedy training" };
+            let per = if what == "DGL training" { "" } else { "/stage" };
+            let _ = writeln!(s, "\n{preset}: full {what} ({epochs} epochs{per}, {images} images) at these rates: {total:.0} s");
+        }
+        if self.submit_overhead_us > 0.0 {
+            let _ = writeln!(
+                s,
+                "\nOne empty submit + wait costs {:.0} µs on this adapter; every step above is one submit of all its dispatches, so that is the whole per-step launch overhead ({:.1}% of the fastest step).",
+                self.submit_overhead_us,
+                100.0 * self.submit_overhead_us / 1e3 / self.rows.iter().map(|r| r.ms_per_step).fold(f64::INFINITY, f64::min)
+            );
         }
         s
     }
