@@ -323,14 +323,27 @@ impl Run {
             // Checked against the limit before training started (prefix_cache::check_train_cache).
             used = prefix_cache::train_cache_bytes(&self.model, j, self.data.train.len());
             let mut pass = Pass { feed: &mut self.train_feed, data: &self.data.train };
-            caches.train = Some(prefix_cache::build_train_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch)?);
+            let built = prefix_cache::build_train_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch);
+            caches.train = Some(built.map_err(|e| match e {
+                Error::OutOfMemory { what, needed_mib, limit, .. } => {
+                    Error::OutOfMemory { what, needed_mib, limit, hint: "Set cache.train = false to recompute the frozen stages every step instead.".into() }
+                }
+                e => e,
+            })?);
             self.train_feed.with_images = false;
         }
         if self.cfg.cache.eval {
             let need = prefix_cache::eval_cache_bytes(&self.model, j, self.data.val.len());
             if used + need <= limit {
                 let mut pass = Pass { feed: &mut self.eval_feed, data: &self.data.val };
-                caches.eval = Some(prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch, &self.readback)?);
+                match prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch, &self.readback) {
+                    Ok(c) => caches.eval = Some(c),
+                    // An optional saving: a device that cannot hold it still trains, recomputing.
+                    Err(Error::OutOfMemory { limit, .. }) => {
+                        self.display.line(&format!("stage {j}: evaluation recomputes the frozen prefix every epoch: the device refused its cache ({limit})"))
+                    }
+                    Err(e) => return Err(e),
+                }
             } else {
                 self.display.line(&format!(
                     "stage {j}: evaluation recomputes the frozen prefix every epoch: caching it would take {:.0} MiB more, past cache.limit_mib = {}",

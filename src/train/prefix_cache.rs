@@ -38,7 +38,12 @@ impl RowCache {
         let max = gpu.max_buffer_size().min(gpu.max_storage_binding()) as usize;
         let chunk_rows = max / (4 * row_len.max(1));
         if chunk_rows == 0 {
-            return Err(Error::gpu(format!("one {what} row of {row_len} floats exceeds the adapter's largest storage binding ({max} bytes)")));
+            return Err(Error::OutOfMemory {
+                what: format!("one {what} row"),
+                needed_mib: mib((4 * row_len) as u64),
+                limit: format!("{} binds at most {:.0} MiB per buffer", gpu.summary.name, mib(max as u64)),
+                hint: "Set cache.train = false.".into(),
+            });
         }
         RowCache::with_chunk_rows(gpu, rows, row, chunk_rows, what)
     }
