@@ -239,6 +239,10 @@ fn frozen_prefix_caches_change_no_result() {
     let (recomputed, log) = train("eval-recomputed", &["cache.limit_mib=0"]);
     assert!(log.contains("evaluation recomputes the frozen prefix every epoch"), "{log}");
     assert_same_results(&cached, &recomputed, "evaluation cache");
+    // A limit that holds the frozen heads' predictions but not stage 1's input (3.6 MiB here).
+    let (heads_only, log) = train("eval-heads-cached", &["cache.limit_mib=1"]);
+    assert!(log.contains("stage 1: evaluation runs stages 0..0 every epoch (their validation output would take 4 MiB"), "{log}");
+    assert_same_results(&cached, &heads_only, "evaluation cache of the frozen heads only");
     assert_eq!(records(&cached).last().unwrap().val_acc.len(), 2, "both heads reported");
     // Without augmentation: the training cache too, against neither cache.
     let plain = ["augment.pad=0", "augment.flip=false"];

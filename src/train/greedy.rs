@@ -36,7 +36,7 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
             None => train_step(&run.gpu, &run.cfg, &run.model, j, false, &run.train_feed, &run.io, &scratch)?,
         };
         let eval = match &caches.eval {
-            Some(c) => eval_step_cached(&run.gpu, &run.model, j, c, &run.eval_feed, &scratch)?,
+            Some(c) => eval_step_cached(&run.gpu, &run.cfg, &run.model, j, c, &run.eval_feed, &run.io, &scratch)?,
             None => eval_step(&run.gpu, &run.cfg, &run.model, j, &(0..=j).collect::<Vec<_>>(), &run.eval_feed, &run.io, &scratch)?,
         };
         let (mut img_s, mut head_acc, mut ens_acc) = (0.0, f64::NAN, f64::NAN);

@@ -333,21 +333,42 @@ impl Run {
             self.train_feed.with_images = false;
         }
         if self.cfg.cache.eval {
-            let need = prefix_cache::eval_cache_bytes(&self.model, j, self.data.val.len());
-            if used + need <= limit {
+            // The frozen heads' probabilities are tiny; stage j's input may not fit.
+            let probs = prefix_cache::eval_probs_bytes(&self.model, self.data.val.len());
+            let features = prefix_cache::eval_features_bytes(&self.model, j, self.data.val.len());
+            let features_fit = used + probs + features <= limit;
+            let mut with_features = features_fit;
+            if used + probs > limit {
+                self.display.line(&format!(
+                    "stage {j}: evaluation recomputes the frozen prefix every epoch: even the frozen heads' predictions would pass cache.limit_mib = {}",
+                    self.cfg.cache.limit_mib
+                ));
+                return Ok(caches);
+            }
+            loop {
                 let mut pass = Pass { feed: &mut self.eval_feed, data: &self.data.val };
-                match prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch, &self.readback) {
-                    Ok(c) => caches.eval = Some(c),
+                match prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch, &self.readback, with_features) {
+                    Ok(c) => {
+                        caches.eval = Some(c);
+                        break;
+                    }
                     // An optional saving: a device that cannot hold it still trains, recomputing.
+                    Err(Error::OutOfMemory { limit, .. }) if with_features => {
+                        self.display.line(&format!("stage {j}: the device refused the validation feature cache ({limit})"));
+                        with_features = false;
+                    }
                     Err(Error::OutOfMemory { limit, .. }) => {
-                        self.display.line(&format!("stage {j}: evaluation recomputes the frozen prefix every epoch: the device refused its cache ({limit})"))
+                        self.display.line(&format!("stage {j}: evaluation recomputes the frozen prefix every epoch: the device refused its cache ({limit})"));
+                        break;
                     }
                     Err(e) => return Err(e),
                 }
-            } else {
+            }
+            if !features_fit && caches.eval.is_some() {
                 self.display.line(&format!(
-                    "stage {j}: evaluation recomputes the frozen prefix every epoch: caching it would take {:.0} MiB more, past cache.limit_mib = {}",
-                    prefix_cache::mib(need).ceil(),
+                    "stage {j}: evaluation runs stages 0..{} every epoch (their validation output would take {:.0} MiB, past cache.limit_mib = {}); the frozen heads' predictions are cached",
+                    j - 1,
+                    prefix_cache::mib(features).ceil(),
                     self.cfg.cache.limit_mib
                 ));
             }

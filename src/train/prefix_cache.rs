@@ -1,8 +1,9 @@
 //! Greedy training's frozen-prefix caches. While stage j trains, stages 0..j-1 and heads 0..j-1 are
 //! frozen in evaluation mode, so their outputs for a given image never change during the stage:
-//! - evaluation (on by default) computes once per stage, over the validation split, stage j's input
-//!   and the frozen heads' weighted probabilities, then every epoch runs only stage j and head j on
-//!   them. The frozen heads' accuracies are constants of the stage.
+//! - evaluation (on by default) computes once per stage, over the validation split, the frozen heads'
+//!   weighted probabilities and, memory permitting, stage j's input; every epoch then runs stage j and
+//!   head j only (plus stages 0..j-1 when their output did not fit). The frozen heads' accuracies are
+//!   constants of the stage.
 //! - training (`cache.train`, augmentation off) does the same for every training image, so a step
 //!   gathers its batch's features instead of running the prefix.
 //!
@@ -86,9 +87,9 @@ pub fn train_cache_bytes(model: &Model, j: usize, images: usize) -> u64 {
     RowCache::bytes(images, input_len(model, j))
 }
 
-/// Bytes the evaluation cache of stage `j` takes for `images` validation images.
-pub fn eval_cache_bytes(model: &Model, j: usize, images: usize) -> u64 {
-    RowCache::bytes(images, input_len(model, j) + model.spec.classes)
+/// Bytes the evaluation cache's features of stage `j` take for `images` validation images.
+pub fn eval_features_bytes(model: &Model, j: usize, images: usize) -> u64 {
+    RowCache::bytes(images, input_len(model, j))
 }
 
 pub fn mib(bytes: u64) -> f64 {
@@ -183,12 +184,19 @@ pub struct PrefixCaches {
     pub eval: Option<EvalCache>,
 }
 
-/// The validation split's stage-`j` input and the frozen heads' weighted probabilities.
+/// The frozen heads' weighted probabilities for the validation split and, when they fit, stage j's
+/// input: the heads are cached always (one row of `classes` floats per image), the features only
+/// within the memory limit (without them, evaluation still runs stages 0..j-1, but no frozen head).
 pub struct EvalCache {
-    features: RowCache,
+    features: Option<RowCache>,
     probs: RowCache,
     /// Accuracy (%) of heads 0..j-1: fixed while they are frozen.
     pub frozen_acc: Vec<f64>,
+}
+
+/// Bytes of the evaluation cache's probability rows for `images` validation images.
+pub fn eval_probs_bytes(model: &Model, images: usize) -> u64 {
+    RowCache::bytes(images, model.spec.classes)
 }
 
 /// Ensemble weight of head `h` when heads 0..=j are evaluated: 2^h normalised, exactly as
@@ -198,31 +206,59 @@ fn ensemble_weight(h: usize, j: usize) -> f32 {
     (2f64.powi(h as i32) / total) as f32
 }
 
+/// Record the input pipeline (evaluation mode) and stages 0..j-1 forward, each stage into its own
+/// tensor as `plans::eval_step` does; with `heads`, also every frozen head: its correct count into
+/// `heads.counts[s]` and its weighted probabilities into `heads.sum`. Returns stage j's input.
+fn record_eval_prefix(p: &mut PlanBuilder, cfg: &Config, model: &Model, j: usize, feed: &Feed, io: &StepIo, scratch: &Scratch, heads: Option<(&Tensor, &[Tensor])>) -> Result<Tensor> {
+    let gpu = p.gpu();
+    let (n, classes) = (feed.batch, model.spec.classes);
+    let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;
+    ops::augment_batch(p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
+    let logits = gpu.tensor(&[n, classes], "eval logits")?;
+    let mut x = x0;
+    for s in 0..j {
+        let out = gpu.tensor(&model.stages[s].spec.output().batched(n), "stage output")?;
+        x = model.stages[s].forward_eval(p, &x, scratch, Some(&out))?;
+        if let Some((sum, counts)) = heads {
+            model.heads[s].forward_eval(p, &x, scratch, Some(&logits))?;
+            ops::count_correct(p, &logits, &feed.labels, &counts[s])?;
+            ops::softmax_accumulate(p, &logits, sum, ensemble_weight(s, j))?;
+        }
+    }
+    Ok(x)
+}
+
 /// One pass over the validation split through the frozen prefix of stage `j` (j >= 1), storing what
-/// every later epoch's evaluation needs.
-pub fn build_eval_cache(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, pass: &mut Pass, io: &StepIo, scratch: &Scratch, readback: &crate::gpu::Readback) -> Result<EvalCache> {
+/// every later epoch's evaluation needs: the frozen heads' probabilities, and stage j's input when
+/// `with_features`.
+pub fn build_eval_cache(
+    gpu: &Gpu,
+    cfg: &Config,
+    model: &Model,
+    j: usize,
+    pass: &mut Pass,
+    io: &StepIo,
+    scratch: &Scratch,
+    readback: &crate::gpu::Readback,
+    with_features: bool,
+) -> Result<EvalCache> {
     assert!(j >= 1);
     let (n, classes, images) = (pass.feed.batch, model.spec.classes, pass.data.len());
-    let features = RowCache::new(gpu, images, &model.spec.stages[j].input.batched(1)[1..], "validation feature cache")?;
+    let features = match with_features {
+        true => Some(RowCache::new(gpu, images, &model.spec.stages[j].input.batched(1)[1..], "validation feature cache")?),
+        false => None,
+    };
     let probs = RowCache::new(gpu, images, &[classes], "validation probability cache")?;
     let mut p = PlanBuilder::new(gpu, format!("cache stage {j} validation input"));
     let feed = &*pass.feed;
-    let x0 = gpu.tensor(&model.spec.input.batched(n), "cache input")?;
-    ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
-    let logits = gpu.tensor(&[n, classes], "eval logits")?;
     let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
     let counts = (0..j).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
     p.copy(&zeros, &sum);
-    let mut x = x0;
-    for (s, count) in counts.iter().enumerate() {
-        let out = gpu.tensor(&model.stages[s].spec.output().batched(n), "stage output")?;
-        x = model.stages[s].forward_eval(&mut p, &x, scratch, Some(&out))?;
-        model.heads[s].forward_eval(&mut p, &x, scratch, Some(&logits))?;
-        ops::count_correct(&mut p, &logits, &feed.labels, count)?;
-        ops::softmax_accumulate(&mut p, &logits, &sum, ensemble_weight(s, j))?;
+    let x = record_eval_prefix(&mut p, cfg, model, j, feed, io, scratch, Some((&sum, &counts)))?;
+    if let Some(f) = &features {
+        f.record_scatter(&mut p, &x, &feed.ids, &feed.valid)?;
     }
-    features.record_scatter(&mut p, &x, &feed.ids, &feed.valid)?;
     probs.record_scatter(&mut p, &sum, &feed.ids, &feed.valid)?;
     let plan = p.finish()?;
     for c in &counts {
@@ -236,18 +272,25 @@ pub fn build_eval_cache(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, pass: 
     Ok(EvalCache { features, probs, frozen_acc })
 }
 
-/// Evaluation of stage `j` from `cache`: stage j and head j only, then the ensemble from the cached
-/// probabilities. `counts` = [head j, ensemble of heads 0..=j].
-pub fn eval_step_cached(gpu: &Gpu, model: &Model, j: usize, cache: &EvalCache, feed: &Feed, scratch: &Scratch) -> Result<EvalStep> {
+/// Evaluation of stage `j` from `cache`: stage j's input gathered from the cache (or recomputed by
+/// stages 0..j-1 when it is not cached), stage j and head j, then the ensemble from the cached
+/// probabilities of the frozen heads. `counts` = [head j, ensemble of heads 0..=j].
+pub fn eval_step_cached(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, cache: &EvalCache, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<EvalStep> {
     let (n, classes) = (feed.batch, model.spec.classes);
     let mut p = PlanBuilder::new(gpu, format!("eval stage {j} (cached prefix)"));
-    let x = gpu.tensor(&model.spec.stages[j].input.batched(n), "cached stage input")?;
+    let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
+    cache.probs.record_gather(&mut p, &feed.ids, &feed.valid, &sum)?;
+    let x = match &cache.features {
+        Some(f) => {
+            let x = gpu.tensor(&model.spec.stages[j].input.batched(n), "cached stage input")?;
+            f.record_gather(&mut p, &feed.ids, &feed.valid, &x)?;
+            x
+        }
+        None => record_eval_prefix(&mut p, cfg, model, j, feed, io, scratch, None)?,
+    };
     let out = gpu.tensor(&model.stages[j].spec.output().batched(n), "stage output")?;
     let logits = gpu.tensor(&[n, classes], "eval logits")?;
-    let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
     let counts = (0..2).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
-    cache.features.record_gather(&mut p, &feed.ids, &feed.valid, &x)?;
-    cache.probs.record_gather(&mut p, &feed.ids, &feed.valid, &sum)?;
     let y = model.stages[j].forward_eval(&mut p, &x, scratch, Some(&out))?;
     model.heads[j].forward_eval(&mut p, &y, scratch, Some(&logits))?;
     ops::count_correct(&mut p, &logits, &feed.labels, &counts[0])?;
