@@ -322,6 +322,7 @@ impl Run {
         if self.cfg.cache.train {
             // Checked against the limit before training started (prefix_cache::check_train_cache).
             used = prefix_cache::train_cache_bytes(&self.model, j, self.data.train.len());
+            self.display.line(&format!("stage {j}: caching its input for {} training images ({:.0} MiB)", self.data.train.len(), prefix_cache::mib(used).ceil()));
             let mut pass = Pass { feed: &mut self.train_feed, data: &self.data.train };
             let built = prefix_cache::build_train_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch);
             caches.train = Some(built.map_err(|e| match e {
@@ -345,6 +346,8 @@ impl Run {
                 ));
                 return Ok(caches);
             }
+            let what = if with_features { format!("output ({:.0} MiB) and their heads' predictions", prefix_cache::mib(features).ceil()) } else { "heads' predictions".into() };
+            self.display.line(&format!("stage {j}: caching the frozen stages' {what} for {} validation images", self.data.val.len()));
             loop {
                 let mut pass = Pass { feed: &mut self.eval_feed, data: &self.data.val };
                 match prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch, &self.readback, with_features) {
