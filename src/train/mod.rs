@@ -314,7 +314,8 @@ impl Run {
     fn prefix_caches(&mut self, j: usize, scratch: &Scratch) -> Result<PrefixCaches> {
         self.train_feed.with_images = true;
         let mut caches = PrefixCaches { train: None, eval: None };
-        if j == 0 {
+        // Stage 0 reads images; a stage resumed after its last epoch has nothing left to run.
+        if j == 0 || self.progress.epoch >= self.cfg.epochs {
             return Ok(caches);
         }
         let limit = self.cfg.cache.limit_mib as u64 * 1024 * 1024;
