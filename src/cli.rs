@@ -133,6 +133,9 @@ pub enum BenchCommand {
         /// Timed steps per stage.
         #[arg(long)]
         steps: Option<usize>,
+        /// Untimed steps per stage before timing (default 5; 0 for a quick peak-memory survey on slow adapters).
+        #[arg(long)]
+        warmup: Option<usize>,
         /// Write the result as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -281,7 +284,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { what: BenchCommand::Train { presets, quick, batch, steps, json, compare_pytorch } } => {
+        Command::Bench { what: BenchCommand::Train { presets, quick, batch, steps, warmup, json, compare_pytorch } } => {
             let gpu = Gpu::new(&cli.gpu.options()?)?;
             let mut opts = if quick { TrainBenchOptions::quick() } else { TrainBenchOptions::default() };
             if !presets.is_empty() {
@@ -292,6 +295,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             if let Some(s) = steps {
                 opts.steps = s;
+            }
+            if let Some(w) = warmup {
+                opts.warmup = w;
             }
             let report = bench_training(&gpu, &opts)?;
             println!("{}", report.markdown());
