@@ -29,7 +29,7 @@ fn main() -> layerwise::Result<()> {
         let summaries = train(cfg, &opts)?;
         rows.push((method, summaries, start.elapsed().as_secs_f64()));
     }
-    println!("{images} training images, {epochs} epoch(s){}; test accuracy of each stage's head:", " (per stage for greedy)");
+    println!("{images} training images, {epochs} epoch(s) (per stage for greedy); test accuracy of each stage's head:");
     for (method, summaries, secs) in &rows {
         let accs: Vec<String> = summaries.iter().map(|s| format!("stage {} {:.2}%", s.stage, s.head_acc)).collect();
         println!("  {:<7} {}  ({secs:.0} s with evaluation)", format!("{method:?}"), accs.join(", "));
