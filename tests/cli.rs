@@ -222,7 +222,10 @@ fn frozen_prefix_caches_change_no_result() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(tmp.path(), "");
+    // A third stage, whose frozen prefix (convs from 1 and 16 channels) is worth caching; stage 1's
+    // (one conv from 1 channel, 18 FLOPs per output) is not.
+    let third = "[[stages]]\nwidth = 8\ndownsample = \"space-to-depth\"\nbatchnorm = true\nhead = { kind = \"conv\", k = 1, batchnorm = true }\n";
+    let cfg = tiny_config(tmp.path(), third);
     let c = cfg.to_str().unwrap();
     let train = |name: &str, sets: &[&str]| -> (PathBuf, String) {
         let out = tmp.path().join(name);
@@ -235,15 +238,17 @@ fn frozen_prefix_caches_change_no_result() {
         (out, text(&o))
     };
     // With augmentation: cached evaluation against a limit too small for any cache.
-    let (cached, _) = train("eval-cached", &[]);
+    let (cached, log) = train("eval-cached", &[]);
+    assert!(log.contains("stage 1: evaluation runs stages 0..0 every epoch (at 18 FLOPs per float"), "{log}");
+    assert!(log.contains("stage 2: caching the frozen stages' output (2 MiB) and their heads' predictions for 300 validation images"), "{log}");
     let (recomputed, log) = train("eval-recomputed", &["cache.limit_mib=0"]);
     assert!(log.contains("evaluation recomputes the frozen prefix every epoch"), "{log}");
     assert_same_results(&cached, &recomputed, "evaluation cache");
-    // A limit that holds the frozen heads' predictions but not stage 1's input (3.6 MiB here).
+    // A limit that holds the frozen heads' predictions but not stage 2's input (1.8 MiB here).
     let (heads_only, log) = train("eval-heads-cached", &["cache.limit_mib=1"]);
-    assert!(log.contains("stage 1: evaluation runs stages 0..0 every epoch (their validation output would take 4 MiB"), "{log}");
+    assert!(log.contains("stage 2: evaluation runs stages 0..1 every epoch (their validation output would take 2 MiB, past cache.limit_mib = 1)"), "{log}");
     assert_same_results(&cached, &heads_only, "evaluation cache of the frozen heads only");
-    assert_eq!(records(&cached).last().unwrap().val_acc.len(), 2, "both heads reported");
+    assert_eq!(records(&cached).last().unwrap().val_acc.len(), 3, "every head reported");
     // Without augmentation: the training cache too, against neither cache.
     let plain = ["augment.pad=0", "augment.flip=false"];
     let (both, _) = train("train-cached", &[plain[0], plain[1], "cache.train=true"]);

@@ -339,7 +339,9 @@ impl Run {
             let probs = prefix_cache::eval_probs_bytes(&self.model, self.data.val.len());
             let features = prefix_cache::eval_features_bytes(&self.model, j, self.data.val.len());
             let features_fit = used + probs + features <= limit;
-            let mut with_features = features_fit;
+            let flops_per_float = prefix_cache::prefix_flops_per_float(&self.model, j);
+            let features_pay = flops_per_float >= prefix_cache::MIN_FLOPS_PER_CACHED_FLOAT;
+            let mut with_features = features_fit && features_pay;
             if used + probs > limit {
                 self.display.line(&format!(
                     "stage {j}: evaluation recomputes the frozen prefix every epoch: even the frozen heads' predictions would pass cache.limit_mib = {}",
@@ -368,7 +370,12 @@ impl Run {
                     Err(e) => return Err(e),
                 }
             }
-            if !features_fit && caches.eval.is_some() {
+            if caches.eval.is_some() && !features_pay {
+                self.display.line(&format!(
+                    "stage {j}: evaluation runs stages 0..{} every epoch (at {flops_per_float:.0} FLOPs per float of their output, recomputing costs about what caching would save); the frozen heads' predictions are cached",
+                    j - 1
+                ));
+            } else if caches.eval.is_some() && !features_fit {
                 self.display.line(&format!(
                     "stage {j}: evaluation runs stages 0..{} every epoch (their validation output would take {:.0} MiB, past cache.limit_mib = {}); the frozen heads' predictions are cached",
                     j - 1,

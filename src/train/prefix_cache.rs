@@ -194,6 +194,18 @@ pub struct EvalCache {
     pub frozen_acc: Vec<f64>,
 }
 
+/// Below this many forward FLOPs per float of stage j's input, recomputing the frozen stages is about as
+/// cheap as writing their output once and reading it back every epoch (4 bytes out, 4 in, per float
+/// and epoch), and the cache would only cost memory: the case of a first stage over a 1-3 channel image
+/// (a 3x3 conv from 1 channel spends 18 FLOPs per output; from 16 channels, 288).
+pub const MIN_FLOPS_PER_CACHED_FLOAT: f64 = 64.0;
+
+/// Forward FLOPs the frozen stages 0..j-1 spend per float of stage j's input.
+pub fn prefix_flops_per_float(model: &Model, j: usize) -> f64 {
+    let flops: u64 = model.spec.stages[..j].iter().map(|s| s.flops()).sum();
+    flops as f64 / input_len(model, j).max(1) as f64
+}
+
 /// Bytes of the evaluation cache's probability rows for `images` validation images.
 pub fn eval_probs_bytes(model: &Model, images: usize) -> u64 {
     RowCache::bytes(images, model.spec.classes)
