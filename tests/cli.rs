@@ -251,7 +251,9 @@ fn frozen_prefix_caches_change_no_result() {
     assert_eq!(records(&cached).last().unwrap().val_acc.len(), 3, "every head reported");
     // Without augmentation: the training cache too, against neither cache.
     let plain = ["augment.pad=0", "augment.flip=false"];
-    let (both, _) = train("train-cached", &[plain[0], plain[1], "cache.train=true"]);
+    let (both, log) = train("train-cached", &[plain[0], plain[1], "cache.train=true"]);
+    assert!(log.contains("stage 1: training recomputes stages 0..0 every step (at 18 FLOPs per float"), "{log}");
+    assert!(log.contains("stage 2: caching its input for 640 training images (4 MiB)"), "{log}");
     let (neither, _) = train("train-recomputed", &[plain[0], plain[1], "cache.eval=false"]);
     assert_same_results(&both, &neither, "training cache");
 
@@ -259,7 +261,7 @@ fn frozen_prefix_caches_change_no_result() {
     let o = o.to_str().unwrap();
     expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "cache.train=true"]), 2, "cache.train needs augmentation off");
     let r = run(&["train", "--config", c, "--out", o, "--set", "cache.train=true", "--set", plain[0], "--set", plain[1], "--set", "cache.limit_mib=1"]);
-    expect_fail(&r, 2, "stage 1's input for 640 training images takes 8 MiB, more than cache.limit_mib = 1");
+    expect_fail(&r, 2, "stage 2's input for 640 training images takes 4 MiB, more than cache.limit_mib = 1");
     assert!(!Path::new(o).exists(), "a refused run must not create its folder");
 }
 

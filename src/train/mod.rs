@@ -320,7 +320,14 @@ impl Run {
         }
         let limit = self.cfg.cache.limit_mib as u64 * 1024 * 1024;
         let mut used = 0;
-        if self.cfg.cache.train {
+        let flops_per_float = prefix_cache::prefix_flops_per_float(&self.model, j);
+        let features_pay = prefix_cache::cache_pays(&self.model, j);
+        if self.cfg.cache.train && !features_pay {
+            self.display.line(&format!(
+                "stage {j}: training recomputes stages 0..{} every step (at {flops_per_float:.0} FLOPs per float of their output, recomputing costs about what caching would save)",
+                j - 1
+            ));
+        } else if self.cfg.cache.train {
             // Checked against the limit before training started (prefix_cache::check_train_cache).
             used = prefix_cache::train_cache_bytes(&self.model, j, self.data.train.len());
             self.display.line(&format!("stage {j}: caching its input for {} training images ({:.0} MiB)", self.data.train.len(), prefix_cache::mib(used).ceil()));
@@ -339,8 +346,6 @@ impl Run {
             let probs = prefix_cache::eval_probs_bytes(&self.model, self.data.val.len());
             let features = prefix_cache::eval_features_bytes(&self.model, j, self.data.val.len());
             let features_fit = used + probs + features <= limit;
-            let flops_per_float = prefix_cache::prefix_flops_per_float(&self.model, j);
-            let features_pay = flops_per_float >= prefix_cache::MIN_FLOPS_PER_CACHED_FLOAT;
             let mut with_features = features_fit && features_pay;
             if used + probs > limit {
                 self.display.line(&format!(

@@ -102,7 +102,7 @@ pub fn check_train_cache(cfg: &Config, model: &Model, images: usize) -> Result<(
         return Ok(());
     }
     let limit = cfg.cache.limit_mib as u64 * 1024 * 1024;
-    for j in 1..model.stages.len() {
+    for j in (1..model.stages.len()).filter(|&j| cache_pays(model, j)) {
         let need = train_cache_bytes(model, j, images);
         if need > limit {
             return Err(Error::usage(format!(
@@ -204,6 +204,11 @@ pub const MIN_FLOPS_PER_CACHED_FLOAT: f64 = 64.0;
 pub fn prefix_flops_per_float(model: &Model, j: usize) -> f64 {
     let flops: u64 = model.spec.stages[..j].iter().map(|s| s.flops()).sum();
     flops as f64 / input_len(model, j).max(1) as f64
+}
+
+/// Whether caching stage j's input saves more than it costs (see `MIN_FLOPS_PER_CACHED_FLOAT`).
+pub fn cache_pays(model: &Model, j: usize) -> bool {
+    prefix_flops_per_float(model, j) >= MIN_FLOPS_PER_CACHED_FLOAT
 }
 
 /// Bytes of the evaluation cache's probability rows for `images` validation images.
