@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::TrainingBaseline;
 use crate::config::{Config, Method};
 use crate::error::{Error, Result};
-use crate::gpu::{AdapterSummary, Gpu, Submission};
+use crate::gpu::{AdapterSummary, Gpu, InFlight};
 use crate::model::{Model, ModelSpec, Shape};
 use crate::train::feed::Feed;
 use crate::gpu::PlanBuilder;
@@ -149,14 +149,10 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
             } else {
                 train_step(gpu, &cfg, &model, j, false, &feed, &io, &scratch)?
             };
-            let mut in_flight: std::collections::VecDeque<Submission> = Default::default();
+            let mut in_flight = InFlight::default();
             let mut step = |feed: &mut Feed| -> Result<()> {
                 feed.load(gpu, &data, &idx);
-                in_flight.push_back(gpu.run(&[&plan])?);
-                if in_flight.len() > 2 {
-                    gpu.wait_for_submission(&in_flight.pop_front().expect("queued"))?;
-                }
-                Ok(())
+                in_flight.submit(gpu, &[&plan])
             };
             for _ in 0..opts.warmup {
                 step(&mut feed)?;

@@ -13,7 +13,7 @@ mod tensor;
 
 pub use context::{list_adapters, AdapterSummary, BackendChoice, Gpu, GpuOptions};
 pub use kernels::{Access, KernelSpec};
-pub use plan::{Plan, PlanBuilder, Submission};
+pub use plan::{InFlight, Plan, PlanBuilder, Submission};
 pub use readback::Readback;
 pub use tensor::{DType, ParamArena, Tensor};
 

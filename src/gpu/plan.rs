@@ -192,6 +192,37 @@ impl Gpu {
     }
 }
 
+/// Submissions the device may still be running: at most two, so the host loads the next batch while
+/// the device runs the previous steps, without running ahead of it (every training and evaluation
+/// loop submits through one of these).
+#[derive(Default)]
+pub struct InFlight(std::collections::VecDeque<Submission>);
+
+impl InFlight {
+    const DEPTH: usize = 2;
+
+    /// Submit `plans` as one command buffer (nothing when empty), first waiting for the oldest
+    /// submission if `DEPTH` are queued.
+    pub fn submit(&mut self, gpu: &Gpu, plans: &[&Plan]) -> Result<()> {
+        if plans.is_empty() {
+            return Ok(());
+        }
+        self.0.push_back(gpu.run(plans)?);
+        if self.0.len() > Self::DEPTH {
+            gpu.wait_for_submission(&self.0.pop_front().expect("non-empty"))?;
+        }
+        Ok(())
+    }
+
+    /// Wait until everything submitted has finished.
+    pub fn drain(&mut self, gpu: &Gpu) -> Result<()> {
+        while let Some(s) = self.0.pop_front() {
+            gpu.wait_for_submission(&s)?;
+        }
+        Ok(())
+    }
+}
+
 impl Plan {
     /// Time every command of the plan on its own (submit, wait), best of `reps`: where a step's time
     /// goes, kernel by kernel. Includes each submit's fixed cost, which `dispatch_overhead` measures.

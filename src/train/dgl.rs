@@ -26,7 +26,6 @@
 //! run's own device (the first of the list). Every device follows the same host-side schedule, so the
 //! results do not depend on thread timing: synchronous DGL gives the same numbers as on one device.
 
-use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
@@ -39,7 +38,7 @@ use super::Run;
 use crate::config::{Config, DglConfig, Method};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions, Plan, PlanBuilder, Readback, Submission, Tensor};
+use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions, InFlight, Plan, PlanBuilder, Readback, Tensor};
 use crate::metrics::EpochRecord;
 use crate::model::block::{Block, Scratch};
 use crate::model::{permutation, BlockSpec, Model};
@@ -457,15 +456,15 @@ impl Dgl {
         let feed = &mut run.train_feed;
         match &mut self.exec {
             Exec::Sync(plan) => {
-                let mut in_flight = VecDeque::new();
+                let mut in_flight = InFlight::default();
                 for b in actions.iter().filter_map(|a| a.batch) {
                     feed.load(gpu, data, &perm[b * batch..(b + 1) * batch]);
-                    submit(gpu, &mut in_flight, &[plan])?;
+                    in_flight.submit(gpu, &[plan])?;
                 }
                 Ok(())
             }
             Exec::Async { stages, loads, stores } => {
-                let mut in_flight = VecDeque::new();
+                let mut in_flight = InFlight::default();
                 let mut i = 0;
                 while i < actions.len() {
                     let tick = actions[i].tick;
@@ -484,7 +483,7 @@ impl Dgl {
                         i += 1;
                     }
                     // One submit per tick, whatever ran in it.
-                    submit(gpu, &mut in_flight, &plans)?;
+                    in_flight.submit(gpu, &plans)?;
                 }
                 Ok(())
             }
@@ -567,7 +566,7 @@ impl Dgl {
 
     /// Validation accuracy (%) of every head, and of the ensemble of heads 0..=j for every j.
     fn evaluate(&self, run: &mut Run) -> Result<(Vec<f64>, Vec<f64>)> {
-        let (mut acc, last) = super::evaluate_with(&run.gpu, &mut run.eval_feed, &run.readback, &self.eval, &run.data.val, run.cfg.batch_size)?;
+        let (mut acc, last) = super::evaluate_with(&run.gpu, &mut run.eval_feed, &run.readback, &self.eval, &run.data.val)?;
         acc.push(last);
         let ensembles = acc.split_off(self.stages);
         Ok((acc, ensembles))
@@ -587,17 +586,6 @@ impl Dgl {
     }
 }
 
-/// Submit `plans` as one command buffer, keeping at most two submissions queued.
-fn submit(gpu: &Gpu, in_flight: &mut VecDeque<Submission>, plans: &[&Plan]) -> Result<()> {
-    if plans.is_empty() {
-        return Ok(());
-    }
-    in_flight.push_back(gpu.run(plans)?);
-    if in_flight.len() > 2 {
-        gpu.wait_for_submission(&in_flight.pop_front().expect("non-empty"))?;
-    }
-    Ok(())
-}
 
 /// dgl-async on one device: per stage a plan that trains it on a fixed input batch (stage 0: the
 /// feed), per buffer slot a copy plan into that input and one from the previous stage's output.
@@ -711,7 +699,7 @@ fn run_lane(
     actions: &[Action],
     links: Links,
 ) -> Result<()> {
-    let mut in_flight = VecDeque::new();
+    let mut in_flight = InFlight::default();
     let stopped = |j: usize| Error::gpu(format!("{PEER_STOPPED} (the device of stage {j})"));
     for a in actions {
         if let Some(dest) = a.store {
@@ -745,7 +733,7 @@ fn run_lane(
             plans.push(&u.loads[k]);
         }
         plans.push(&u.plan);
-        submit(gpu, &mut in_flight, &plans)?;
+        in_flight.submit(gpu, &plans)?;
         if a.store.is_some() {
             let rb = u.readback.as_ref().expect("a stage with a successor reads its output back");
             let x = rb.read_f32(gpu, &u.output)?;

@@ -4,7 +4,7 @@
 
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{Gpu, InFlight, Plan, Tensor};
 use crate::ops::IGNORE_LABEL;
 
 pub struct Feed {
@@ -64,5 +64,18 @@ impl Feed {
         gpu.upload_u32(&self.labels, &self.host_labels);
         gpu.upload_u32(&self.ids, &self.host_ids);
         gpu.upload_u32(&self.valid, &[indices.len() as u32]);
+    }
+
+    /// Run `plan` once per batch over the whole of `data`, in order (evaluation and caching passes),
+    /// with the host loading each batch while the device runs the previous ones.
+    pub fn run_over(&mut self, gpu: &Gpu, data: &Dataset, plan: &Plan) -> Result<()> {
+        let idx: Vec<u32> = (0..data.len() as u32).collect();
+        let mut in_flight = InFlight::default();
+        for chunk in idx.chunks(self.batch) {
+            self.load(gpu, data, chunk);
+            in_flight.submit(gpu, &[plan])?;
+        }
+        in_flight.drain(gpu)?;
+        Ok(())
     }
 }

@@ -23,13 +23,13 @@ use crate::checkpoint::{self, Checkpoint, CheckpointMeta, Progress};
 use crate::config::{Config, Method};
 use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, GpuOptions, Plan, Readback, Submission};
+use crate::gpu::{Gpu, GpuOptions, InFlight, Plan, Readback};
 use crate::metrics::{EpochRecord, StageSummary};
 use crate::model::{permutation, Model, ModelSpec, Shape};
 use feed::Feed;
 use crate::model::block::Scratch;
 use plans::{EvalStep, StepIo};
-use prefix_cache::{Pass, PrefixCaches};
+use prefix_cache::PrefixCaches;
 use progress::Display;
 
 /// How `train` runs, beside the config itself.
@@ -253,15 +253,11 @@ impl Run {
         let t0 = Instant::now();
         let seconds_before = self.progress.epoch_seconds;
         let bar = self.display.epoch_bar(label, steps as u64, start as u64);
-        let mut in_flight: std::collections::VecDeque<Submission> = Default::default();
+        let mut in_flight = InFlight::default();
         let report_every = (steps / 20).clamp(1, 200);
         for s in start..steps {
             self.train_feed.load(&self.gpu, &self.data.train, &perm[s * b..(s + 1) * b]);
-            in_flight.push_back(self.gpu.run(&[step])?);
-            // Keep at most two steps queued: the CPU prepares the next batch while the GPU works.
-            if in_flight.len() > 2 {
-                self.gpu.wait_for_submission(&in_flight.pop_front().unwrap())?;
-            }
+            in_flight.submit(&self.gpu, &[step])?;
             batches += 1;
             let done = s + 1;
             let checkpoint_due = self.last_checkpoint.elapsed().as_secs_f64() > self.cfg.checkpoint_minutes * 60.0 && done < steps;
@@ -296,7 +292,7 @@ impl Run {
 
     /// Accuracy (%) of every evaluated head and of their ensemble on the validation split.
     fn evaluate(&mut self, eval: &EvalStep) -> Result<(Vec<f64>, f64)> {
-        evaluate_with(&self.gpu, &mut self.eval_feed, &self.readback, eval, &self.data.val, self.cfg.batch_size)
+        evaluate_with(&self.gpu, &mut self.eval_feed, &self.readback, eval, &self.data.val)
     }
 
     /// Accuracy (%) of heads 0..=j and their ensemble, for greedy stage `j`'s evaluation step; a
@@ -331,8 +327,7 @@ impl Run {
             // Checked against the limit before training started (prefix_cache::check_train_cache).
             used = prefix_cache::train_cache_bytes(&self.model, j, self.data.train.len());
             self.display.line(&format!("stage {j}: caching its input for {} training images ({:.0} MiB)", self.data.train.len(), prefix_cache::mib(used).ceil()));
-            let mut pass = Pass { feed: &mut self.train_feed, data: &self.data.train };
-            let built = prefix_cache::build_train_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch);
+            let built = prefix_cache::build_train_cache(&self.gpu, &self.cfg, &self.model, j, &mut self.train_feed, &self.data.train, &self.io, scratch);
             caches.train = Some(built.map_err(|e| match e {
                 Error::OutOfMemory { what, needed_mib, limit, .. } => {
                     Error::OutOfMemory { what, needed_mib, limit, hint: "Set cache.train = false to recompute the frozen stages every step instead.".into() }
@@ -357,8 +352,7 @@ impl Run {
             let what = if with_features { format!("output ({:.0} MiB) and their heads' predictions", prefix_cache::mib(features).ceil()) } else { "heads' predictions".into() };
             self.display.line(&format!("stage {j}: caching the frozen stages' {what} for {} validation images", self.data.val.len()));
             loop {
-                let mut pass = Pass { feed: &mut self.eval_feed, data: &self.data.val };
-                match prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut pass, &self.io, scratch, &self.readback, with_features) {
+                match prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut self.eval_feed, &self.data.val, &self.io, scratch, &self.readback, with_features) {
                     Ok(c) => {
                         caches.eval = Some(c);
                         break;
@@ -491,7 +485,7 @@ pub fn eval_run(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<
     let scratch = plans::scratch_for(&gpu, &model, upto, cfg.batch_size)?;
     let eval = plans::eval_step(&gpu, &cfg, &model, upto, &heads, &feed, &io, &scratch)?;
     let mut run = EvalOnly { gpu: &gpu, feed, readback: Readback::new(&gpu, 64) };
-    let (acc, ens) = run.evaluate(&eval, &data.val, cfg.batch_size)?;
+    let (acc, ens) = run.evaluate(&eval, &data.val)?;
     let mut out = format!("{} ({} images of {}):\n", path.display(), data.val.len(), data.val.source);
     for (h, a) in heads.iter().zip(&acc) {
         out.push_str(&format!("  head {h}: {a:.2}%\n"));
@@ -508,26 +502,18 @@ struct EvalOnly<'g> {
 }
 
 impl EvalOnly<'_> {
-    fn evaluate(&mut self, eval: &EvalStep, data: &Dataset, batch: usize) -> Result<(Vec<f64>, f64)> {
-        evaluate_with(self.gpu, &mut self.feed, &self.readback, eval, data, batch)
+    fn evaluate(&mut self, eval: &EvalStep, data: &Dataset) -> Result<(Vec<f64>, f64)> {
+        evaluate_with(self.gpu, &mut self.feed, &self.readback, eval, data)
     }
 }
 
 /// Run `eval` over all of `data`: accuracy (%) of each evaluated head and of their ensemble.
-fn evaluate_with(gpu: &Gpu, feed: &mut Feed, readback: &Readback, eval: &EvalStep, data: &Dataset, batch: usize) -> Result<(Vec<f64>, f64)> {
+fn evaluate_with(gpu: &Gpu, feed: &mut Feed, readback: &Readback, eval: &EvalStep, data: &Dataset) -> Result<(Vec<f64>, f64)> {
     for c in &eval.counts {
         gpu.fill(c, 0.0);
     }
+    feed.run_over(gpu, data, &eval.plan)?;
     let n = data.len();
-    let mut in_flight: std::collections::VecDeque<Submission> = Default::default();
-    let idx: Vec<u32> = (0..n as u32).collect();
-    for chunk in idx.chunks(batch) {
-        feed.load(gpu, data, chunk);
-        in_flight.push_back(gpu.run(&[&eval.plan])?);
-        if in_flight.len() > 2 {
-            gpu.wait_for_submission(&in_flight.pop_front().unwrap())?;
-        }
-    }
     let mut acc = Vec::new();
     for c in &eval.counts {
         acc.push(100.0 * readback.read_f32(gpu, c)?[0] as f64 / n as f64);

@@ -162,12 +162,8 @@ pub fn eval_step_prefixes(gpu: &Gpu, cfg: &Config, model: &Model, feed: &Feed, i
 }
 
 fn record_eval(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[usize], feed: &Feed, io: &StepIo, scratch: &Scratch, prefixes: bool) -> Result<EvalStep> {
-    let n = feed.batch;
-    let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;
+    let (n, classes) = (feed.batch, model.spec.classes);
     let mut p = PlanBuilder::new(gpu, format!("eval to stage {upto}"));
-    ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
-    let classes = model.spec.classes;
-    let logits = gpu.tensor(&[n, classes], "eval logits")?;
     let probs = gpu.tensor(&[n, classes], "ensemble probabilities")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
     let n_counts = if prefixes { 2 * heads.len() } else { heads.len() + 1 };
@@ -175,24 +171,49 @@ fn record_eval(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[usi
     p.copy(&zeros, &probs);
     // Ensemble weights 2^j, normalised over the evaluated heads.
     let total: f64 = heads.iter().map(|&h| 2f64.powi(h as i32)).sum();
-    let mut x = x0;
-    let mut k = 0;
-    for s in 0..=upto {
-        // Stage outputs get their own tensor: the heads reuse the scratch buffers.
-        let out = gpu.tensor(&model.stages[s].spec.output().batched(n), "stage output")?;
-        x = model.stages[s].forward_eval(&mut p, &x, scratch, Some(&out))?;
-        if heads.contains(&s) {
-            model.heads[s].forward_eval(&mut p, &x, scratch, Some(&logits))?;
-            ops::count_correct(&mut p, &logits, &feed.labels, &counts[k])?;
-            ops::softmax_accumulate(&mut p, &logits, &probs, (2f64.powi(s as i32) / total) as f32)?;
-            if prefixes {
-                ops::count_correct(&mut p, &probs, &feed.labels, &counts[heads.len() + k])?;
-            }
-            k += 1;
-        }
-    }
+    let heads = EvalHeads { heads, total, probs: &probs, counts: &counts, prefixes };
+    record_eval_stages(&mut p, cfg, model, upto + 1, Some(&heads), feed, io, scratch)?;
     if !prefixes {
-        ops::count_correct(&mut p, &probs, &feed.labels, &counts[k])?;
+        ops::count_correct(&mut p, &probs, &feed.labels, &counts[counts.len() - 1])?;
     }
     Ok(EvalStep { plan: p.finish()?, counts })
+}
+
+/// Which heads an evaluation plan runs after their stages, and where their results go.
+pub struct EvalHeads<'a> {
+    /// Stages whose head is evaluated, in order.
+    pub heads: &'a [usize],
+    /// Head h's probabilities are added to `probs` with weight 2^h / total.
+    pub total: f64,
+    pub probs: &'a Tensor,
+    /// counts[k]: correct count of heads[k]; with `prefixes`, counts[heads.len() + k] is the count of
+    /// the ensemble of heads[..=k].
+    pub counts: &'a [Tensor],
+    pub prefixes: bool,
+}
+
+/// The input pipeline (evaluation mode) and stages 0..`stages` forward, each stage into its own tensor
+/// (the heads reuse the scratch buffers), with `heads` (if any) evaluated after their stages. Returns
+/// the last stage's output.
+pub fn record_eval_stages(p: &mut PlanBuilder, cfg: &Config, model: &Model, stages: usize, heads: Option<&EvalHeads>, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<Tensor> {
+    let gpu = p.gpu();
+    let n = feed.batch;
+    let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;
+    ops::augment_batch(p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
+    let logits = gpu.tensor(&[n, model.spec.classes], "eval logits")?;
+    let mut x = x0;
+    for s in 0..stages {
+        let out = gpu.tensor(&model.stages[s].spec.output().batched(n), "stage output")?;
+        x = model.stages[s].forward_eval(p, &x, scratch, Some(&out))?;
+        let Some(heads) = heads else { continue };
+        if let Some(k) = heads.heads.iter().position(|&h| h == s) {
+            model.heads[s].forward_eval(p, &x, scratch, Some(&logits))?;
+            ops::count_correct(p, &logits, &feed.labels, &heads.counts[k])?;
+            ops::softmax_accumulate(p, &logits, heads.probs, (2f64.powi(s as i32) / heads.total) as f32)?;
+            if heads.prefixes {
+                ops::count_correct(p, heads.probs, &feed.labels, &heads.counts[heads.heads.len() + k])?;
+            }
+        }
+    }
+    Ok(x)
 }

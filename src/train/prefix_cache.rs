@@ -12,7 +12,7 @@
 //! checked against `cache.limit_mib` before anything is allocated.
 
 use super::feed::Feed;
-use super::plans::{augment_config, record_trained_blocks, trained_blocks, EvalStep, StepIo};
+use super::plans::{record_eval_stages, record_trained_blocks, trained_blocks, EvalHeads, EvalStep, StepIo};
 use crate::config::Config;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -115,55 +115,17 @@ pub fn check_train_cache(cfg: &Config, model: &Model, images: usize) -> Result<(
     Ok(())
 }
 
-/// What one pass of a plan over a dataset needs: the feed the plan reads, and the dataset.
-pub struct Pass<'a> {
-    pub feed: &'a mut Feed,
-    pub data: &'a Dataset,
-}
-
-impl Pass<'_> {
-    /// Run `plan` once per batch over the whole dataset, in order.
-    fn run(&mut self, gpu: &Gpu, plan: &Plan) -> Result<()> {
-        let idx: Vec<u32> = (0..self.data.len() as u32).collect();
-        let mut in_flight = std::collections::VecDeque::new();
-        for chunk in idx.chunks(self.feed.batch) {
-            self.feed.load(gpu, self.data, chunk);
-            in_flight.push_back(gpu.run(&[plan])?);
-            if in_flight.len() > 2 {
-                gpu.wait_for_submission(&in_flight.pop_front().unwrap())?;
-            }
-        }
-        while let Some(s) = in_flight.pop_front() {
-            gpu.wait_for_submission(&s)?;
-        }
-        Ok(())
-    }
-}
-
-/// Record the frozen prefix of stage `j` (stages 0..j-1 in evaluation mode) on the feed's images.
-fn record_prefix(p: &mut PlanBuilder, cfg: &Config, model: &Model, j: usize, feed: &Feed, io: &StepIo, scratch: &Scratch, train: bool) -> Result<Tensor> {
-    let gpu = p.gpu();
-    let n = feed.batch;
-    let x0 = gpu.tensor(&model.spec.input.batched(n), "cache input")?;
-    ops::augment_batch(p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, train))?;
-    let mut x = x0;
-    for s in &model.stages[..j] {
-        let out = gpu.tensor(&s.spec.output().batched(n), "cached stage output")?;
-        x = s.forward_eval(p, &x, scratch, Some(&out))?;
-    }
-    Ok(x)
-}
-
-/// Stage `j`'s input for every training image (j >= 1), as the training step would compute it.
-/// The step's input pipeline runs in training mode, which with augmentation off is the plain
-/// normalisation the training step applies.
-pub fn build_train_cache(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, pass: &mut Pass, io: &StepIo, scratch: &Scratch) -> Result<RowCache> {
+/// Stage `j`'s input for every training image (j >= 1), as the training step would compute it: with
+/// augmentation off (which `cache.train` requires) the training input pipeline is the evaluation one,
+/// plain normalisation.
+pub fn build_train_cache(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, feed: &mut Feed,
+    data: &Dataset, io: &StepIo, scratch: &Scratch) -> Result<RowCache> {
     assert!(j >= 1 && cfg.cache.train);
-    let cache = RowCache::new(gpu, pass.data.len(), &model.spec.stages[j].input.batched(1)[1..], "training feature cache")?;
+    let cache = RowCache::new(gpu, data.len(), &model.spec.stages[j].input.batched(1)[1..], "training feature cache")?;
     let mut p = PlanBuilder::new(gpu, format!("cache stage {j} training input"));
-    let x = record_prefix(&mut p, cfg, model, j, pass.feed, io, scratch, true)?;
-    cache.record_scatter(&mut p, &x, &pass.feed.ids, &pass.feed.valid)?;
-    pass.run(gpu, &p.finish()?)?;
+    let x = record_eval_stages(&mut p, cfg, model, j, None, feed, io, scratch)?;
+    cache.record_scatter(&mut p, &x, &feed.ids, &feed.valid)?;
+    feed.run_over(gpu, data, &p.finish()?)?;
     Ok(cache)
 }
 
@@ -216,33 +178,10 @@ pub fn eval_probs_bytes(model: &Model, images: usize) -> u64 {
     RowCache::bytes(images, model.spec.classes)
 }
 
-/// Ensemble weight of head `h` when heads 0..=j are evaluated: 2^h normalised, exactly as
-/// `plans::eval_step` computes it, so cached and recomputed ensembles agree to the bit.
-fn ensemble_weight(h: usize, j: usize) -> f32 {
-    let total: f64 = (0..=j).map(|i| 2f64.powi(i as i32)).sum();
-    (2f64.powi(h as i32) / total) as f32
-}
-
-/// Record the input pipeline (evaluation mode) and stages 0..j-1 forward, each stage into its own
-/// tensor as `plans::eval_step` does; with `heads`, also every frozen head: its correct count into
-/// `heads.counts[s]` and its weighted probabilities into `heads.sum`. Returns stage j's input.
-fn record_eval_prefix(p: &mut PlanBuilder, cfg: &Config, model: &Model, j: usize, feed: &Feed, io: &StepIo, scratch: &Scratch, heads: Option<(&Tensor, &[Tensor])>) -> Result<Tensor> {
-    let gpu = p.gpu();
-    let (n, classes) = (feed.batch, model.spec.classes);
-    let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;
-    ops::augment_batch(p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
-    let logits = gpu.tensor(&[n, classes], "eval logits")?;
-    let mut x = x0;
-    for s in 0..j {
-        let out = gpu.tensor(&model.stages[s].spec.output().batched(n), "stage output")?;
-        x = model.stages[s].forward_eval(p, &x, scratch, Some(&out))?;
-        if let Some((sum, counts)) = heads {
-            model.heads[s].forward_eval(p, &x, scratch, Some(&logits))?;
-            ops::count_correct(p, &logits, &feed.labels, &counts[s])?;
-            ops::softmax_accumulate(p, &logits, sum, ensemble_weight(s, j))?;
-        }
-    }
-    Ok(x)
+/// The ensemble weights' normaliser when heads 0..=j are evaluated: the same sum `plans::eval_step`
+/// takes, so cached and recomputed ensembles agree to the bit.
+fn ensemble_total(j: usize) -> f64 {
+    (0..=j).map(|i| 2f64.powi(i as i32)).sum()
 }
 
 /// One pass over the validation split through the frozen prefix of stage `j` (j >= 1), storing what
@@ -253,26 +192,28 @@ pub fn build_eval_cache(
     cfg: &Config,
     model: &Model,
     j: usize,
-    pass: &mut Pass,
+    feed: &mut Feed,
+    data: &Dataset,
     io: &StepIo,
     scratch: &Scratch,
     readback: &crate::gpu::Readback,
     with_features: bool,
 ) -> Result<EvalCache> {
     assert!(j >= 1);
-    let (n, classes, images) = (pass.feed.batch, model.spec.classes, pass.data.len());
+    let (n, classes, images) = (feed.batch, model.spec.classes, data.len());
     let features = match with_features {
         true => Some(RowCache::new(gpu, images, &model.spec.stages[j].input.batched(1)[1..], "validation feature cache")?),
         false => None,
     };
     let probs = RowCache::new(gpu, images, &[classes], "validation probability cache")?;
     let mut p = PlanBuilder::new(gpu, format!("cache stage {j} validation input"));
-    let feed = &*pass.feed;
     let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
     let counts = (0..j).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
     p.copy(&zeros, &sum);
-    let x = record_eval_prefix(&mut p, cfg, model, j, feed, io, scratch, Some((&sum, &counts)))?;
+    let frozen: Vec<usize> = (0..j).collect();
+    let heads = EvalHeads { heads: &frozen, total: ensemble_total(j), probs: &sum, counts: &counts, prefixes: false };
+    let x = record_eval_stages(&mut p, cfg, model, j, Some(&heads), feed, io, scratch)?;
     if let Some(f) = &features {
         f.record_scatter(&mut p, &x, &feed.ids, &feed.valid)?;
     }
@@ -281,7 +222,7 @@ pub fn build_eval_cache(
     for c in &counts {
         gpu.fill(c, 0.0);
     }
-    pass.run(gpu, &plan)?;
+    feed.run_over(gpu, data, &plan)?;
     let mut frozen_acc = Vec::with_capacity(j);
     for c in &counts {
         frozen_acc.push(100.0 * readback.read_f32(gpu, c)?[0] as f64 / images as f64);
@@ -303,7 +244,7 @@ pub fn eval_step_cached(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, cache:
             f.record_gather(&mut p, &feed.ids, &feed.valid, &x)?;
             x
         }
-        None => record_eval_prefix(&mut p, cfg, model, j, feed, io, scratch, None)?,
+        None => record_eval_stages(&mut p, cfg, model, j, None, feed, io, scratch)?,
     };
     let out = gpu.tensor(&model.stages[j].spec.output().batched(n), "stage output")?;
     let logits = gpu.tensor(&[n, classes], "eval logits")?;
@@ -311,7 +252,7 @@ pub fn eval_step_cached(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, cache:
     let y = model.stages[j].forward_eval(&mut p, &x, scratch, Some(&out))?;
     model.heads[j].forward_eval(&mut p, &y, scratch, Some(&logits))?;
     ops::count_correct(&mut p, &logits, &feed.labels, &counts[0])?;
-    ops::softmax_accumulate(&mut p, &logits, &sum, ensemble_weight(j, j))?;
+    ops::softmax_accumulate(&mut p, &logits, &sum, (2f64.powi(j as i32) / ensemble_total(j)) as f32)?;
     ops::count_correct(&mut p, &sum, &feed.labels, &counts[1])?;
     Ok(EvalStep { plan: p.finish()?, counts })
 }
