@@ -35,7 +35,7 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let s = grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
+    let s = grid_span(t, wg);
     if s.r0 >= s.r1 {
         return;
     }

@@ -31,9 +31,6 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn bn_span(t: u32, wg: vec3<u32>) -> GridSpan {
-    return grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
-}
 
 fn part_a(block: u32, u: u32) -> u32 {
     return block * p.len + u;

@@ -13,7 +13,7 @@ var<workgroup> s_gx: array<V, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let s = bn_span(t, wg);
+    let s = grid_span(t, wg);
     var sg = V(0.0);
     var sgx = V(0.0);
     if s.r0 < s.r1 {

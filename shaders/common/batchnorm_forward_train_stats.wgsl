@@ -11,7 +11,7 @@ var<workgroup> s_m2: array<V, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let s = bn_span(t, wg);
+    let s = grid_span(t, wg);
     var acc = Stat(0.0, V(0.0), V(0.0));
     if s.r0 < s.r1 {
         let shift = x[s.u];

@@ -18,7 +18,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> valid: array<u32>;
 
 fn rows_span(t: u32, wg: vec3<u32>) -> GridSpan {
-    var s = grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
+    var s = grid_span(t, wg);
     s.r1 = max(s.r0, min(s.r1, valid[0]));
     return s;
 }

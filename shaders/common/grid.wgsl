@@ -12,13 +12,14 @@ struct GridSpan {
     rl: u32,
 }
 
-// rows, len, cw, lanes, span: the first five fields of every grid kernel's uniform block.
-fn grid_span(t: u32, wg: vec3<u32>, rows: u32, len: u32, cw: u32, lanes: u32, span: u32) -> GridSpan {
-    let rl = t / cw;
-    let u = wg.x * cw + t % cw;
-    let r0 = (wg.y * lanes + rl) * span;
-    var r1 = min(r0 + span, rows);
-    if rl >= lanes || u >= len || r0 >= rows {
+// Every file that includes this one declares its uniform block as `p`, starting with the grid's
+// rows, len, cw, lanes and span (src/ops/grid.rs: RowGrid::params).
+fn grid_span(t: u32, wg: vec3<u32>) -> GridSpan {
+    let rl = t / p.cw;
+    let u = wg.x * p.cw + t % p.cw;
+    let r0 = (wg.y * p.lanes + rl) * p.span;
+    var r1 = min(r0 + p.span, p.rows);
+    if rl >= p.lanes || u >= p.len || r0 >= p.rows {
         r1 = r0;
     }
     return GridSpan(u, r0, r1, rl);

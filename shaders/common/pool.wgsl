@@ -19,9 +19,6 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn pool_span(t: u32, wg: vec3<u32>) -> GridSpan {
-    return grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
-}
 
 // Adaptive pooling windows (PyTorch AdaptiveAvgPool2d): cell i of `out` cells over `len` inputs covers
 // [floor(i * len / out), ceil((i + 1) * len / out)).

@@ -12,7 +12,3 @@ struct Params {
     _p1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-
-fn relu_span(t: u32, wg: vec3<u32>) -> GridSpan {
-    return grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
-}

@@ -6,7 +6,7 @@
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let s = relu_span(t, wg);
+    let s = grid_span(t, wg);
     let end = min(s.r1 * p.len, p.n);
     for (var i = s.r0 * p.len + s.u; i < end; i += p.len) {
         d_x[i] = select(V(0.0), d_y[i], x[i] > V(0.0));

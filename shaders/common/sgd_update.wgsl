@@ -12,7 +12,7 @@
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let s = relu_span(t, wg);
+    let s = grid_span(t, wg);
     if s.r0 >= s.r1 {
         return;
     }

@@ -25,9 +25,6 @@ struct S2dWalk {
     x: u32,
 }
 
-fn s2d_span(t: u32, wg: vec3<u32>) -> GridSpan {
-    return grid_span(t, wg, p.rows, p.len, p.cw, p.lanes, p.span);
-}
 
 // x's index for output pixel `px` = (j, i, n) at position `u` of its 4C.
 fn s2d_source(px: vec3<u32>, u: u32) -> u32 {
