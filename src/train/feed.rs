@@ -22,6 +22,8 @@ pub struct Feed {
     host_images: Vec<u8>,
     host_labels: Vec<u32>,
     host_ids: Vec<u32>,
+    /// What `valid` holds, so full batches (every training step) upload nothing for it.
+    host_valid: Option<u32>,
 }
 
 impl Feed {
@@ -38,6 +40,7 @@ impl Feed {
             host_images: vec![0; bytes],
             host_labels: vec![IGNORE_LABEL; batch],
             host_ids: vec![0; batch],
+            host_valid: None,
         })
     }
 
@@ -63,7 +66,11 @@ impl Feed {
         }
         gpu.upload_u32(&self.labels, &self.host_labels);
         gpu.upload_u32(&self.ids, &self.host_ids);
-        gpu.upload_u32(&self.valid, &[indices.len() as u32]);
+        let valid = indices.len() as u32;
+        if self.host_valid != Some(valid) {
+            gpu.upload_u32(&self.valid, &[valid]);
+            self.host_valid = Some(valid);
+        }
     }
 
     /// Run `plan` once per batch over the whole of `data`, in order (evaluation and caching passes),
