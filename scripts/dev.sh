@@ -2,7 +2,7 @@
 # One entry point for a fresh Debian/Ubuntu machine: installs what is missing (a Vulkan driver, the
 # Fashion-MNIST package, a Rust toolchain), then trains the default model or runs the tests.
 #   scripts/dev.sh train [layerwise train flags...]   train the default preset (fmnist-quick)
-#   scripts/dev.sh test  [cargo test flags...]        the whole test suite, as CI runs it
+#   scripts/dev.sh test  [cargo test flags...]        formatting, lints and the whole test suite, as CI runs it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +42,12 @@ cmd="${1:-train}"
 shift || true
 case "$cmd" in
   train) exec cargo run --release -- train "$@" ;;
-  test) exec cargo test --release "$@" ;;
+  test)
+    # Style is part of the suite: formatting and lints fail it like a wrong result would.
+    if command -v rustup >/dev/null 2>&1; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
+    cargo fmt --check
+    cargo clippy --release --all-targets -- -D warnings
+    exec cargo test --release "$@"
+    ;;
   *) echo "usage: scripts/dev.sh train|test [args...]" >&2; exit 2 ;;
 esac

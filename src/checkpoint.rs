@@ -146,7 +146,13 @@ pub fn save(path: &Path, gpu: &Gpu, model: &Model, meta: &CheckpointMeta) -> Res
         tensors.into_iter().map(|(n, s, v)| (n, s, bytemuck::cast_slice::<f32, u8>(&v).to_vec())).collect();
     let views = bytes
         .iter()
-        .map(|(n, s, b)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::gpu(e.to_string()))?)))
+        .map(|(n, s, b)| {
+            Ok((
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .map_err(|e| Error::gpu(e.to_string()))?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut info = HashMap::new();
     info.insert(META_KEY.to_string(), serde_json::to_string(meta).expect("metadata serialises"));
@@ -164,14 +170,17 @@ pub struct Checkpoint {
 impl Checkpoint {
     pub fn read(path: &Path) -> Result<Checkpoint> {
         let bytes = std::fs::read(path).at(path)?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::data(path, format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::data(path, e.to_string()))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::data(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, header) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::data(path, e.to_string()))?;
         let raw = header
             .metadata()
             .as_ref()
             .and_then(|m| m.get(META_KEY))
             .ok_or_else(|| Error::data(path, "no layerwise metadata: not a layerwise checkpoint"))?;
-        let meta: CheckpointMeta = serde_json::from_str(raw).map_err(|e| Error::data(path, format!("bad metadata: {e}")))?;
+        let meta: CheckpointMeta =
+            serde_json::from_str(raw).map_err(|e| Error::data(path, format!("bad metadata: {e}")))?;
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != safetensors::Dtype::F32 {

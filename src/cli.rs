@@ -12,7 +12,11 @@ use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions};
 use crate::train::{self, TrainOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "layerwise", version, about = "Greedy layerwise and decoupled greedy training of CNNs on any GPU (wgpu)")]
+#[command(
+    name = "layerwise",
+    version,
+    about = "Greedy layerwise and decoupled greedy training of CNNs on any GPU (wgpu)"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub gpu: GpuArgs,
@@ -249,7 +253,10 @@ pub fn run(cli: Cli) -> Result<()> {
             let summaries = train::train(cfg, &opts)?;
             println!("\nper-stage validation accuracy ({}):", out.display());
             for s in &summaries {
-                println!("  stage {}: head {:.2}%  ensemble {:.2}%  ({}; {:.0}s)", s.stage, s.head_acc, s.ensemble_acc, s.description, s.seconds);
+                println!(
+                    "  stage {}: head {:.2}%  ensemble {:.2}%  ({}; {:.0}s)",
+                    s.stage, s.head_acc, s.ensemble_acc, s.description, s.seconds
+                );
             }
             Ok(())
         }
@@ -284,7 +291,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { what: BenchCommand::Train { presets, quick, batch, steps, warmup, json, compare_pytorch } } => {
+        Command::Bench {
+            what: BenchCommand::Train { presets, quick, batch, steps, warmup, json, compare_pytorch },
+        } => {
             let gpu = Gpu::new(&cli.gpu.options()?)?;
             let mut opts = if quick { TrainBenchOptions::quick() } else { TrainBenchOptions::default() };
             if !presets.is_empty() {
@@ -320,11 +329,24 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Presets { name } => {
             match name {
-                Some(n) => print!("{}", PRESETS.iter().find(|(p, _)| *p == n).map(|(_, t)| *t).ok_or_else(|| Config::preset(&n).err().unwrap())?),
+                Some(n) => print!(
+                    "{}",
+                    PRESETS
+                        .iter()
+                        .find(|(p, _)| *p == n)
+                        .map(|(_, t)| *t)
+                        .ok_or_else(|| Config::preset(&n).err().unwrap())?
+                ),
                 None => {
                     for (n, _) in PRESETS {
                         let c = Config::preset(n)?;
-                        println!("{n:<18} {:?}, {} stage(s), {} epochs/stage, dataset {}", c.method, c.stages.len(), c.epochs, c.dataset);
+                        println!(
+                            "{n:<18} {:?}, {} stage(s), {} epochs/stage, dataset {}",
+                            c.method,
+                            c.stages.len(),
+                            c.epochs,
+                            c.dataset
+                        );
                     }
                 }
             }
@@ -357,7 +379,13 @@ fn devices(args: &GpuArgs, check: bool, json: bool) -> Result<()> {
             let all = crate::ops::all_kernels();
             let usable: Vec<_> = all.iter().copied().filter(|k| k.runs_on(&gpu.summary)).collect();
             match gpu.prepare(&usable) {
-                Ok(()) => println!("[{}] {}: all {} kernels it can use compile ({} need subgroups it lacks)", a.index, a.name, usable.len(), all.len() - usable.len()),
+                Ok(()) => println!(
+                    "[{}] {}: all {} kernels it can use compile ({} need subgroups it lacks)",
+                    a.index,
+                    a.name,
+                    usable.len(),
+                    all.len() - usable.len()
+                ),
                 Err(e) => println!("[{}] {}: {e}", a.index, a.name),
             }
         }

@@ -249,7 +249,8 @@ impl Config {
         }
         let mut value = toml::Value::try_from(self).expect("config serialises");
         for s in sets {
-            let (key, raw) = s.split_once('=').ok_or_else(|| Error::usage(format!("--set `{s}`: expected key=value")))?;
+            let (key, raw) =
+                s.split_once('=').ok_or_else(|| Error::usage(format!("--set `{s}`: expected key=value")))?;
             let parsed = parse_value(raw.trim());
             set_path(&mut value, key.trim(), parsed).map_err(|e| Error::usage(format!("--set `{s}`: {e}")))?;
         }
@@ -327,7 +328,11 @@ impl Config {
                 return bad("dgl.slowdown probabilities must be in [0, 1)".into());
             }
             if d.slowdown.len() > self.stages.len() {
-                return bad(format!("dgl.slowdown has {} entries but there are {} stages", d.slowdown.len(), self.stages.len()));
+                return bad(format!(
+                    "dgl.slowdown has {} entries but there are {} stages",
+                    d.slowdown.len(),
+                    self.stages.len()
+                ));
             }
         }
         Ok(())

@@ -27,7 +27,8 @@ pub struct EpochRecord {
 }
 
 impl EpochRecord {
-    pub const CSV_HEADER: &'static str = "method,stage,epoch,lr,train_loss,train_acc,val_acc_last,ensemble_acc,img_per_s,seconds,elapsed,val_acc_all";
+    pub const CSV_HEADER: &'static str =
+        "method,stage,epoch,lr,train_loss,train_acc,val_acc_last,ensemble_acc,img_per_s,seconds,elapsed,val_acc_all";
 
     /// The accuracy of this stage's own head.
     pub fn head_acc(&self) -> f64 {

@@ -70,7 +70,10 @@ fn quick_benchmark_verifies_times_and_reports_every_row() {
     assert!(cmp.contains("| gemm_tf32 | 8192x8192x8192 | - | 377500.0 | - |"), "{cmp}");
     let gemm = cmp.lines().find(|l| l.starts_with("GEMM: ")).unwrap_or_else(|| panic!("no GEMM line:\n{cmp}"));
     let r: f64 = gemm.rsplit(' ').next().unwrap().trim_end_matches('x').parse().unwrap_or_else(|_| panic!("{gemm}"));
-    assert!(gemm.contains("vs 51900.0 GFLOP/s baseline") && (r / (report.gemm_gflops / 51900.0) - 1.0).abs() < 0.01, "{gemm}");
+    assert!(
+        gemm.contains("vs 51900.0 GFLOP/s baseline") && (r / (report.gemm_gflops / 51900.0) - 1.0).abs() < 0.01,
+        "{gemm}"
+    );
 }
 
 #[test]
@@ -84,10 +87,17 @@ fn pytorch_baseline_holds_the_issue_numbers() {
     }
     assert_eq!(training.batch, 128);
     let run = |preset: &str, precision: &str| {
-        training.runs.iter().find(|r| r.preset == preset && r.precision.starts_with(precision)).unwrap_or_else(|| panic!("{preset} {precision}"))
+        training
+            .runs
+            .iter()
+            .find(|r| r.preset == preset && r.precision.starts_with(precision))
+            .unwrap_or_else(|| panic!("{preset} {precision}"))
     };
     let k1 = run("paper1-cifar-k1", "fp32");
-    assert_eq!((k1.img_per_s.as_slice(), k1.total_seconds), ([85379.0, 20071.0, 9360.0, 6155.0, 5479.0].as_slice(), 1283.0));
+    assert_eq!(
+        (k1.img_per_s.as_slice(), k1.total_seconds),
+        ([85379.0, 20071.0, 9360.0, 6155.0, 5479.0].as_slice(), 1283.0)
+    );
     assert_eq!(run("paper1-cifar-k1", "tf32").total_seconds, 381.0);
     assert_eq!(run("paper1-cifar-k1", "bf16").img_per_s[1], 59700.0);
     assert_eq!(run("paper1-cifar-k3", "fp32").img_per_s.len(), 4);

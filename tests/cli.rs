@@ -88,7 +88,11 @@ fn timeless(mut r: Vec<EpochRecord>) -> Vec<EpochRecord> {
 }
 
 fn records(dir: &Path) -> Vec<EpochRecord> {
-    std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// Two runs ended alike: the same metrics (bar wall-clock) and bitwise the same weights, statistics and
@@ -96,7 +100,10 @@ fn records(dir: &Path) -> Vec<EpochRecord> {
 #[track_caller]
 fn assert_same_results(a: &Path, b: &Path, what: &str) {
     assert_eq!(timeless(records(a)), timeless(records(b)), "{what}");
-    let (ca, cb) = (Checkpoint::read(&a.join("checkpoint.safetensors")).unwrap(), Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap());
+    let (ca, cb) = (
+        Checkpoint::read(&a.join("checkpoint.safetensors")).unwrap(),
+        Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap(),
+    );
     assert_eq!(ca.names(), cb.names(), "{what}");
     for n in &ca.names() {
         assert!(ca.tensor(n) == cb.tensor(n), "{n} differs ({what})");
@@ -115,7 +122,15 @@ fn short_greedy_run_then_eval_and_viz() {
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("per-stage validation accuracy") && t.contains("stage 1: head"), "{t}");
-    for f in ["config.toml", "metrics.jsonl", "metrics.csv", "summary.json", "checkpoint.safetensors", "report.html", "filters_stage1.png"] {
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "metrics.csv",
+        "summary.json",
+        "checkpoint.safetensors",
+        "report.html",
+        "filters_stage1.png",
+    ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let recs = records(&out);
@@ -124,7 +139,12 @@ fn short_greedy_run_then_eval_and_viz() {
     assert_eq!(last.val_acc.len(), 2, "both heads evaluated at stage 1");
     // Fashion-MNIST has 10 balanced classes (chance: 10%): even this little training learns, and the
     // loss falls from the first epoch of a stage to the second.
-    assert!(last.head_acc() > 25.0 && recs[1].head_acc() > 25.0, "heads at {:.1}% / {:.1}%", recs[1].head_acc(), last.head_acc());
+    assert!(
+        last.head_acc() > 25.0 && recs[1].head_acc() > 25.0,
+        "heads at {:.1}% / {:.1}%",
+        recs[1].head_acc(),
+        last.head_acc()
+    );
     assert!(recs[1].train_loss < recs[0].train_loss && recs[3].train_loss < recs[2].train_loss, "{recs:?}");
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "header + 4 rows");
@@ -154,7 +174,8 @@ fn killed_run_resumes_to_the_same_result() {
     let tmp = tempfile::tempdir().unwrap();
     // Checkpoint at every progress read, so the kill lands mid-epoch after some checkpoint.
     let cfg = tiny_config(tmp.path(), "");
-    let text_cfg = std::fs::read_to_string(&cfg).unwrap().replace("checkpoint_minutes = 5.0", "checkpoint_minutes = 0.000001");
+    let text_cfg =
+        std::fs::read_to_string(&cfg).unwrap().replace("checkpoint_minutes = 5.0", "checkpoint_minutes = 0.000001");
     std::fs::write(&cfg, text_cfg).unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
@@ -194,7 +215,8 @@ fn killed_run_resumes_to_the_same_result() {
         let recs = timeless(records(dir));
         let lines: Vec<String> = recs.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
         std::fs::write(dir.join("metrics.jsonl"), lines.join("\n") + "\n").unwrap();
-        let mut sums: Vec<layerwise::metrics::StageSummary> = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        let mut sums: Vec<layerwise::metrics::StageSummary> =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
         for s in &mut sums {
             (s.seconds, s.img_per_s, s.peak_mib) = (0.0, 0.0, 0.0);
         }
@@ -209,7 +231,10 @@ fn killed_run_resumes_to_the_same_result() {
         .collect();
     assert!(report_files.len() >= 6, "{report_files:?}");
     for f in &report_files {
-        assert!(std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(), "{f} differs between the resumed and the uninterrupted run");
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between the resumed and the uninterrupted run"
+        );
     }
 }
 
@@ -240,7 +265,12 @@ fn frozen_prefix_caches_change_no_result() {
     // With augmentation: cached evaluation against a limit too small for any cache.
     let (cached, log) = train("eval-cached", &[]);
     assert!(log.contains("stage 1: evaluation runs stages 0..0 every epoch (at 18 FLOPs per float"), "{log}");
-    assert!(log.contains("stage 2: caching the frozen stages' output (2 MiB) and their heads' predictions for 300 validation images"), "{log}");
+    assert!(
+        log.contains(
+            "stage 2: caching the frozen stages' output (2 MiB) and their heads' predictions for 300 validation images"
+        ),
+        "{log}"
+    );
     let (recomputed, log) = train("eval-recomputed", &["cache.limit_mib=0"]);
     assert!(log.contains("evaluation recomputes the frozen prefix every epoch"), "{log}");
     assert_same_results(&cached, &recomputed, "evaluation cache");
@@ -259,8 +289,26 @@ fn frozen_prefix_caches_change_no_result() {
 
     let o = tmp.path().join("refused");
     let o = o.to_str().unwrap();
-    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "cache.train=true"]), 2, "cache.train needs augmentation off");
-    let r = run(&["train", "--config", c, "--out", o, "--set", "cache.train=true", "--set", plain[0], "--set", plain[1], "--set", "cache.limit_mib=1"]);
+    expect_fail(
+        &run(&["train", "--config", c, "--out", o, "--set", "cache.train=true"]),
+        2,
+        "cache.train needs augmentation off",
+    );
+    let r = run(&[
+        "train",
+        "--config",
+        c,
+        "--out",
+        o,
+        "--set",
+        "cache.train=true",
+        "--set",
+        plain[0],
+        "--set",
+        plain[1],
+        "--set",
+        "cache.limit_mib=1",
+    ]);
     expect_fail(&r, 2, "stage 2's input for 640 training images takes 4 MiB, more than cache.limit_mib = 1");
     assert!(!Path::new(o).exists(), "a refused run must not create its folder");
 }
@@ -288,10 +336,22 @@ fn invalid_configs_are_usage_errors() {
     let out = tmp.path().join("never");
     let o = out.to_str().unwrap();
     expect_fail(&run(&["train", "--preset", "no-such-preset", "--out", o]), 2, "unknown preset `no-such-preset`");
-    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "stages.1.head.k=0"]), 2, "stages.1.head.k must be at least 1");
+    expect_fail(
+        &run(&["train", "--config", c, "--out", o, "--set", "stages.1.head.k=0"]),
+        2,
+        "stages.1.head.k must be at least 1",
+    );
     expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "epochs=0"]), 2, "epochs must be at least 1");
-    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "optimizer.lr=-0.1"]), 2, "optimizer.lr must be a positive number");
-    expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "batch_size=0"]), 2, "batch_size must be at least 1");
+    expect_fail(
+        &run(&["train", "--config", c, "--out", o, "--set", "optimizer.lr=-0.1"]),
+        2,
+        "optimizer.lr must be a positive number",
+    );
+    expect_fail(
+        &run(&["train", "--config", c, "--out", o, "--set", "batch_size=0"]),
+        2,
+        "batch_size must be at least 1",
+    );
     expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "stages.7.width=3"]), 2, "out of range");
     expect_fail(&run(&["train", "--config", c, "--out", o, "--set", "nonsense"]), 2, "expected key=value");
     expect_fail(&run(&["train", "--config", "/nonexistent/cfg.toml", "--out", o]), 1, "/nonexistent/cfg.toml");
@@ -310,12 +370,24 @@ fn data_problems_are_clear_errors() {
     let o = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
 
     // Batch larger than the dataset.
-    expect_fail(&run(&["train", "--config", c, "--out", &o("a"), "--set", "max_train_images=100", "--set", "batch_size=128"]), 2, "larger than the 100 training images");
+    expect_fail(
+        &run(&["train", "--config", c, "--out", &o("a"), "--set", "max_train_images=100", "--set", "batch_size=128"]),
+        2,
+        "larger than the 100 training images",
+    );
     // Images of the wrong size for the model: a third space-to-depth meets a 7x7 map.
     let odd = tiny_config(&tmp.path().join("odd").tap_mkdir(), "[[stages]]\nwidth = 8\ndownsample = \"space-to-depth\"\nhead = { kind = \"conv\" }\n[[stages]]\nwidth = 8\ndownsample = \"space-to-depth\"\nhead = { kind = \"conv\" }\n");
-    expect_fail(&run(&["train", "--config", odd.to_str().unwrap(), "--out", &o("b")]), 2, "space-to-depth needs even height and width, got 7x7");
+    expect_fail(
+        &run(&["train", "--config", odd.to_str().unwrap(), "--out", &o("b")]),
+        2,
+        "space-to-depth needs even height and width, got 7x7",
+    );
     // A preset for colour images on grey Fashion-MNIST.
-    expect_fail(&run(&["train", "--preset", "paper1-cifar-k2", "--set", "dataset=fashion-mnist", "--out", &o("c")]), 2, "normalises 3 channel(s)");
+    expect_fail(
+        &run(&["train", "--preset", "paper1-cifar-k2", "--set", "dataset=fashion-mnist", "--out", &o("c")]),
+        2,
+        "normalises 3 channel(s)",
+    );
     // Missing dataset: every place searched is listed, with how to get it.
     let empty = tmp.path().join("empty").tap_mkdir();
     let out = bin()
@@ -327,7 +399,11 @@ fn data_problems_are_clear_errors() {
         .output()
         .unwrap();
     expect_fail(&out, 1, "dataset not found");
-    assert!(text(&out).contains("layerwise data fetch cifar10") && text(&out).contains(empty.to_str().unwrap()), "{}", text(&out));
+    assert!(
+        text(&out).contains("layerwise data fetch cifar10") && text(&out).contains(empty.to_str().unwrap()),
+        "{}",
+        text(&out)
+    );
     // A truncated IDX file and an out-of-range label, named with the file.
     let fm = Path::new("/usr/share/datasets/fashion-mnist");
     let bad = tmp.path().join("bad").tap_mkdir();
@@ -338,11 +414,19 @@ fn data_problems_are_clear_errors() {
     labels.extend(std::iter::repeat_n(3u8, 60000));
     labels[8 + 17] = 12;
     std::fs::write(bad.join("train-labels-idx1-ubyte"), &labels).unwrap();
-    expect_fail(&run(&["train", "--config", c, "--out", &o("e"), "--data", bad.to_str().unwrap()]), 1, "train-labels-idx1-ubyte: record 17");
+    expect_fail(
+        &run(&["train", "--config", c, "--out", &o("e"), "--data", bad.to_str().unwrap()]),
+        1,
+        "train-labels-idx1-ubyte: record 17",
+    );
     assert!(!tmp.path().join("e").exists(), "a run refused for bad data leaves no folder");
     labels.truncate(5000);
     std::fs::write(bad.join("train-labels-idx1-ubyte"), &labels).unwrap();
-    expect_fail(&run(&["train", "--config", c, "--out", &o("f"), "--data", bad.to_str().unwrap()]), 1, "train-labels-idx1-ubyte");
+    expect_fail(
+        &run(&["train", "--config", c, "--out", &o("f"), "--data", bad.to_str().unwrap()]),
+        1,
+        "train-labels-idx1-ubyte",
+    );
 }
 
 #[test]
@@ -355,7 +439,19 @@ fn resource_problems_are_clear_errors() {
     let c = cfg.to_str().unwrap();
     // A batch whose activations exceed what the adapter can bind: says how much and what to do.
     let out = tmp.path().join("big");
-    let o = run(&["train", "--config", c, "--out", out.to_str().unwrap(), "--set", "max_train_images=60000", "--set", "batch_size=60000", "--set", "stages.0.width=64"]);
+    let o = run(&[
+        "train",
+        "--config",
+        c,
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "max_train_images=60000",
+        "--set",
+        "batch_size=60000",
+        "--set",
+        "stages.0.width=64",
+    ]);
     expect_fail(&o, 1, "the GPU cannot hold this");
     assert!(text(&o).contains("MiB") && text(&o).contains("batch size"), "{}", text(&o));
     // Divergence: NaN/Inf loss stops the stage and says the last good checkpoint is kept.
@@ -374,7 +470,8 @@ fn presets_and_devices() {
         assert!(text(&o).contains(p), "{p} missing from {}", text(&o));
         let t = run(&["presets", p]);
         assert!(t.status.success());
-        layerwise::config::Config::from_toml(&String::from_utf8_lossy(&t.stdout), p).expect("printed preset parses back");
+        layerwise::config::Config::from_toml(&String::from_utf8_lossy(&t.stdout), p)
+            .expect("printed preset parses back");
     }
     if gpu_available() {
         let d = run(&["devices", "--json"]);

@@ -201,12 +201,20 @@ fn dgl_step_equals_a_greedy_step_of_each_stage() {
             let got = tensors_of(g, &[&dgl.stages[j], &dgl.heads[j]]);
             let before = tensors_of(g, &[&initial.stages[j], &initial.heads[j]]);
             for (((name, w), (_, v)), (_, b)) in want.iter().zip(&got).zip(&before) {
-                assert!(w == v, "{name} after one DGL step differs from the greedy step of stage {j} (checks={})", g.runtime_checks);
+                assert!(
+                    w == v,
+                    "{name} after one DGL step differs from the greedy step of stage {j} (checks={})",
+                    g.runtime_checks
+                );
                 if !name.contains("running_var") {
                     assert!(w != b, "{name} did not change in one step");
                 }
             }
-            assert_eq!(g.download(&dgl_stats[j]).unwrap(), g.download(&io[j].stats).unwrap(), "stage {j} loss and accuracy");
+            assert_eq!(
+                g.download(&dgl_stats[j]).unwrap(),
+                g.download(&io[j].stats).unwrap(),
+                "stage {j} loss and accuracy"
+            );
         }
     });
 }
@@ -268,7 +276,11 @@ fn text(o: &Output) -> String {
 fn config(dir: &Path, name: &str, sets: &[(&str, &str)]) -> PathBuf {
     let mut t = TINY.to_string();
     for (k, v) in sets {
-        t = t.lines().map(|l| if l.starts_with(&format!("{k} =")) { format!("{k} = {v}") } else { l.to_string() }).collect::<Vec<_>>().join("\n");
+        t = t
+            .lines()
+            .map(|l| if l.starts_with(&format!("{k} =")) { format!("{k} = {v}") } else { l.to_string() })
+            .collect::<Vec<_>>()
+            .join("\n");
     }
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, t).unwrap();
@@ -276,13 +288,21 @@ fn config(dir: &Path, name: &str, sets: &[(&str, &str)]) -> PathBuf {
 }
 
 fn train(cfg: &Path, out: &Path, extra: &[&str]) -> Output {
-    let o = bin().args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]).args(extra).output().unwrap();
+    let o = bin()
+        .args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     o
 }
 
 fn records(dir: &Path) -> Vec<EpochRecord> {
-    let mut r: Vec<EpochRecord> = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut r: Vec<EpochRecord> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     // Without the wall-clock fields, which differ between any two runs.
     for x in &mut r {
         (x.img_per_s, x.seconds, x.elapsed) = (0.0, 0.0, 0.0);
@@ -305,7 +325,10 @@ fn same_weights(a: &Path, b: &Path, what: &str) {
 
 /// Start a run, SIGKILL it once a checkpoint shows progress, resume it to the end.
 fn kill_and_resume(cfg: &Path, out: &Path) -> layerwise::checkpoint::Progress {
-    let mut child = bin().args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]).spawn().unwrap();
+    let mut child = bin()
+        .args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .spawn()
+        .unwrap();
     let t0 = Instant::now();
     loop {
         if let Ok(c) = Checkpoint::read(&out.join("checkpoint.safetensors")) {
@@ -338,7 +361,10 @@ fn sync_dgl_learns_resumes_exactly_and_runs_on_two_devices() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path(), "sync", &[("checkpoint_minutes", "0.000001")]);
     let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
-    let o = bin().args(["train", "--no-report", "--config", cfg.to_str().unwrap(), "--out", a.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args(["train", "--no-report", "--config", cfg.to_str().unwrap(), "--out", a.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("stage 1: head"), "{}", text(&o));
     let ra = records(&a);
@@ -349,9 +375,15 @@ fn sync_dgl_learns_resumes_exactly_and_runs_on_two_devices() {
         assert_eq!(e2.val_acc.len(), j + 1, "heads 0..={j}");
         assert!(e2.train_loss < e1.train_loss, "stage {j}'s loss did not fall: {ra:?}");
         // Fashion-MNIST's 10 classes are balanced: chance is 10%.
-        assert!(e2.head_acc() > 25.0 && e2.train_acc > 25.0, "stage {j}'s head at {:.1}% (train {:.1}%)", e2.head_acc(), e2.train_acc);
+        assert!(
+            e2.head_acc() > 25.0 && e2.train_acc > 25.0,
+            "stage {j}'s head at {:.1}% (train {:.1}%)",
+            e2.head_acc(),
+            e2.train_acc
+        );
     }
-    let summary: Vec<layerwise::metrics::StageSummary> = serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    let summary: Vec<layerwise::metrics::StageSummary> =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary.len(), 2);
     let e = bin().args(["eval", a.to_str().unwrap()]).output().unwrap();
     assert!(text(&e).contains(&format!("head 1: {:.2}%", ra[3].head_acc())), "{}", text(&e));
@@ -399,7 +431,18 @@ fn async_dgl_is_seeded_resumes_and_runs_on_two_devices() {
     assert_eq!(rk[..2 * at.epoch], ra[..2 * at.epoch], "epochs finished before the kill are kept as they were");
 
     // Buffers the warm-up could never fill are refused before a run folder exists.
-    let o = bin().args(["train", "--config", cfg.to_str().unwrap(), "--out", d("big").to_str().unwrap(), "--set", "dgl.buffer_size=40"]).output().unwrap();
+    let o = bin()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            d("big").to_str().unwrap(),
+            "--set",
+            "dgl.buffer_size=40",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("dgl.buffer_size 40 is too large"), "{}", text(&o));
     assert!(!d("big").exists());
@@ -417,7 +460,10 @@ fn dgl_presets_mirror_the_reference_networks() {
     let cifar = Shape::Map { h: 32, w: 32, c: 3 };
     let cfg = Config::preset("dgl-cifar-4layer").unwrap();
     assert_eq!(cfg.method, layerwise::config::Method::Dgl);
-    assert_eq!((cfg.batch_size, cfg.epochs, cfg.val_split, cfg.augment.pad, cfg.augment.flip), (128, 50, 10000, 4, true));
+    assert_eq!(
+        (cfg.batch_size, cfg.epochs, cfg.val_split, cfg.augment.pad, cfg.augment.flip),
+        (128, 50, 10000, 4, true)
+    );
     let o = &cfg.optimizer;
     assert_eq!((o.lr, o.momentum, o.weight_decay, o.lr_decay, o.lr_step, o.nesterov), (0.1, 0.9, 5e-4, 0.2, 15, false));
     let spec = ModelSpec::new(&cfg, cifar, 10).unwrap();
@@ -454,14 +500,20 @@ fn dgl_presets_mirror_the_reference_networks() {
     let six = ModelSpec::new(&Config::preset("dgl-cifar-6layer").unwrap(), cifar, 10).unwrap();
     let widths: Vec<(usize, String)> = six.stages.iter().map(|s| (s.output().channels(), s.describe())).collect();
     assert_eq!(widths.iter().map(|w| w.0).collect::<Vec<_>>(), [128, 256, 256, 512, 512, 512]);
-    assert!(widths[1].1.starts_with("maxpool2") && widths[3].1.starts_with("maxpool2") && widths[5].1.ends_with("@8x8"), "{widths:?}");
+    assert!(
+        widths[1].1.starts_with("maxpool2") && widths[3].1.starts_with("maxpool2") && widths[5].1.ends_with("@8x8"),
+        "{widths:?}"
+    );
     assert!(six.heads.iter().all(|h| matches!(h.layers.last(), Some(Linear { outputs: 10, .. }))));
 
     let fm = Config::preset("dgl-fmnist").unwrap();
     ModelSpec::new(&fm, Shape::Map { h: 28, w: 28, c: 1 }, 10).unwrap();
     // Every DGL preset also runs asynchronously and on several devices by --set.
     for p in ["dgl-fmnist", "dgl-cifar-4layer", "dgl-cifar-6layer"] {
-        let c = Config::preset(p).unwrap().with_overrides(&["method=dgl-async".into(), "dgl.devices=[0,1]".into(), "dgl.slowdown=[0.0,0.5]".into()]).unwrap();
+        let c = Config::preset(p)
+            .unwrap()
+            .with_overrides(&["method=dgl-async".into(), "dgl.devices=[0,1]".into(), "dgl.slowdown=[0.0,0.5]".into()])
+            .unwrap();
         assert_eq!(c.dgl.unwrap().devices, [0, 1]);
     }
 }

@@ -3,26 +3,26 @@
 
 mod common;
 
+#[path = "gpu_kernels/augment.rs"]
+mod augment;
 #[path = "gpu_kernels/avgpool2d.rs"]
 mod avgpool2d;
+#[path = "gpu_kernels/batchnorm.rs"]
+mod batchnorm;
+#[path = "gpu_kernels/conv2d.rs"]
+mod conv2d;
 #[path = "gpu_kernels/count_correct.rs"]
 mod count_correct;
 #[path = "gpu_kernels/cross_entropy.rs"]
 mod cross_entropy;
 #[path = "gpu_kernels/gather_rows.rs"]
 mod gather_rows;
-#[path = "gpu_kernels/maxpool2d.rs"]
-mod maxpool2d;
-#[path = "gpu_kernels/augment.rs"]
-mod augment;
-#[path = "gpu_kernels/batchnorm.rs"]
-mod batchnorm;
-#[path = "gpu_kernels/relu.rs"]
-mod relu;
-#[path = "gpu_kernels/conv2d.rs"]
-mod conv2d;
 #[path = "gpu_kernels/linear.rs"]
 mod linear;
+#[path = "gpu_kernels/maxpool2d.rs"]
+mod maxpool2d;
+#[path = "gpu_kernels/relu.rs"]
+mod relu;
 #[path = "gpu_kernels/sgd_update.rs"]
 mod sgd_update;
 #[path = "gpu_kernels/softmax_accumulate.rs"]

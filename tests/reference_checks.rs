@@ -3,24 +3,24 @@
 
 mod common;
 
+#[path = "reference_checks/augment.rs"]
+mod augment;
 #[path = "reference_checks/avgpool2d.rs"]
 mod avgpool2d;
+#[path = "reference_checks/batchnorm.rs"]
+mod batchnorm;
+#[path = "reference_checks/conv2d.rs"]
+mod conv2d;
 #[path = "reference_checks/count_correct.rs"]
 mod count_correct;
 #[path = "reference_checks/cross_entropy.rs"]
 mod cross_entropy;
-#[path = "reference_checks/maxpool2d.rs"]
-mod maxpool2d;
-#[path = "reference_checks/augment.rs"]
-mod augment;
-#[path = "reference_checks/batchnorm.rs"]
-mod batchnorm;
-#[path = "reference_checks/relu.rs"]
-mod relu;
-#[path = "reference_checks/conv2d.rs"]
-mod conv2d;
 #[path = "reference_checks/linear.rs"]
 mod linear;
+#[path = "reference_checks/maxpool2d.rs"]
+mod maxpool2d;
+#[path = "reference_checks/relu.rs"]
+mod relu;
 #[path = "reference_checks/sgd_update.rs"]
 mod sgd_update;
 #[path = "reference_checks/softmax_accumulate.rs"]

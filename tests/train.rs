@@ -51,7 +51,10 @@ head = { kind = "conv", k = 3, width = 6, batchnorm = true }
     let spec = ModelSpec::new(&cfg, Shape::Map { h: 8, w: 8, c: 3 }, 10).unwrap();
     // Our names -> the oracle's: stage 1 has the space-to-depth at index 0, PyTorch's module has none.
     let rename = |ours: &str| -> String {
-        ours.replace("stages.0.", "frozen.").replace("stages.1.1.", "stage.0.").replace("stages.1.2.", "stage.1.").replace("heads.1.", "head.")
+        ours.replace("stages.0.", "frozen.")
+            .replace("stages.1.1.", "stage.0.")
+            .replace("stages.1.2.", "stage.1.")
+            .replace("heads.1.", "head.")
     };
     both_modes(|g| {
         let model = Model::new(g, spec.clone(), 0).unwrap();
@@ -63,7 +66,12 @@ head = { kind = "conv", k = 3, width = 6, batchnorm = true }
                 tensors.insert(name, (shape, v.iter().map(|&x| x as f32).collect()));
             }
         }
-        let meta = CheckpointMeta { format: 1, config_name: "oracle".into(), adapter: String::new(), progress: Progress::default() };
+        let meta = CheckpointMeta {
+            format: 1,
+            config_name: "oracle".into(),
+            adapter: String::new(),
+            progress: Progress::default(),
+        };
         Checkpoint::from_tensors(meta, tensors).restore_blocks(Path::new("torch vectors"), g, &blocks).unwrap();
 
         let (x, xs) = torch("greedy_step.x");
@@ -146,7 +154,11 @@ fn every_preset_records_and_runs_a_step() {
             s.width = (s.width / 16).max(4);
             s.head.width = (s.head.width / 16).max(if s.head.width > 0 { 4 } else { 0 });
         }
-        let input = if cfg.dataset == "cifar10" { Shape::Map { h: 32, w: 32, c: 3 } } else { Shape::Map { h: 28, w: 28, c: 1 } };
+        let input = if cfg.dataset == "cifar10" {
+            Shape::Map { h: 32, w: 32, c: 3 }
+        } else {
+            Shape::Map { h: 28, w: 28, c: 1 }
+        };
         assert_eq!(cfg.augment.mean.len(), input.channels(), "{name}: normalisation channels");
         let model = Model::new(g, ModelSpec::new(&cfg, input, 10).unwrap(), 0).unwrap();
         let batch = 4;
@@ -226,7 +238,11 @@ fn row_cache_round_trips_across_chunks() {
         for (r, &i) in pick.iter().enumerate() {
             let row_got = &got[r * len..(r + 1) * len];
             if r < n_valid {
-                assert_eq!(row_got, &to_f32(&data[i as usize * len..(i as usize + 1) * len])[..], "row {r} (dataset row {i})");
+                assert_eq!(
+                    row_got,
+                    &to_f32(&data[i as usize * len..(i as usize + 1) * len])[..],
+                    "row {r} (dataset row {i})"
+                );
             } else {
                 assert!(row_got.iter().all(|v| v.is_nan()), "padding row {r} was written");
             }

@@ -21,8 +21,16 @@ use crate::reference;
 pub const VERIFY_TOL: f64 = 1e-4;
 
 /// The paper's CIFAR convolutions as (Cin, Cout, map size), all 3x3.
-const CIFAR_CONVS: [(usize, usize, usize); 8] =
-    [(3, 128, 32), (128, 128, 32), (512, 256, 16), (256, 256, 16), (256, 256, 32), (1024, 512, 16), (2048, 1024, 8), (1024, 1024, 8)];
+const CIFAR_CONVS: [(usize, usize, usize); 8] = [
+    (3, 128, 32),
+    (128, 128, 32),
+    (512, 256, 16),
+    (256, 256, 16),
+    (256, 256, 32),
+    (1024, 512, 16),
+    (2048, 1024, 8),
+    (1024, 1024, 8),
+];
 
 /// `quick` divides the batch by this and every channel count above `QUICK_MIN_CHANNELS` by `QUICK_CHANNEL_DIV`.
 const QUICK_BATCH_DIV: usize = 32;
@@ -58,7 +66,16 @@ pub struct KernelBenchOptions {
 
 impl Default for KernelBenchOptions {
     fn default() -> Self {
-        KernelBenchOptions { batch: 128, quick: false, reps: 10, min_seconds: 0.5, gemm_size: 4096, verify: true, shapes: Vec::new(), progress: false }
+        KernelBenchOptions {
+            batch: 128,
+            quick: false,
+            reps: 10,
+            min_seconds: 0.5,
+            gemm_size: 4096,
+            verify: true,
+            shapes: Vec::new(),
+            progress: false,
+        }
     }
 }
 
@@ -104,7 +121,10 @@ pub fn bench_kernels(gpu: &Gpu, opts: &KernelBenchOptions) -> Result<KernelBench
         return Err(Error::usage("kernel benchmark: batch, gemm size and reps must be at least 1"));
     }
     if !(opts.min_seconds >= 0.0 && opts.min_seconds.is_finite()) {
-        return Err(Error::usage(format!("kernel benchmark: min seconds must be a finite number >= 0, got {}", opts.min_seconds)));
+        return Err(Error::usage(format!(
+            "kernel benchmark: min seconds must be a finite number >= 0, got {}",
+            opts.min_seconds
+        )));
     }
     gpu.reset_peak();
     let mut rows = Vec::new();
@@ -132,7 +152,13 @@ pub fn conv_shapes(opts: &KernelBenchOptions) -> Vec<Conv2dShape> {
         return opts.shapes.clone();
     }
     let n = if opts.quick { (opts.batch / QUICK_BATCH_DIV).max(1) } else { opts.batch };
-    let channels = |c: usize| if opts.quick && c > QUICK_MIN_CHANNELS { (c / QUICK_CHANNEL_DIV).max(QUICK_MIN_CHANNELS) } else { c };
+    let channels = |c: usize| {
+        if opts.quick && c > QUICK_MIN_CHANNELS {
+            (c / QUICK_CHANNEL_DIV).max(QUICK_MIN_CHANNELS)
+        } else {
+            c
+        }
+    };
     CIFAR_CONVS
         .iter()
         .map(|&(cin, cout, hw)| Conv2dShape { n, h: hw, w: hw, cin: channels(cin), cout: channels(cout), kh: 3, kw: 3 })
@@ -160,7 +186,8 @@ fn bench_conv(gpu: &Gpu, s: &Conv2dShape, opts: &KernelBenchOptions, rows: &mut 
     let label = shape_label(s);
     // The kernel variants the library picks for this shape on this adapter; verified on the reduced shape
     // with the same variants.
-    let kernels = [Conv2dDirection::Forward, Conv2dDirection::BackwardInput, Conv2dDirection::BackwardWeight].map(|d| ops::conv2d_choose(gpu, s, d));
+    let kernels = [Conv2dDirection::Forward, Conv2dDirection::BackwardInput, Conv2dDirection::BackwardWeight]
+        .map(|d| ops::conv2d_choose(gpu, s, d));
     let errors = if opts.verify {
         let small = Conv2dShape { n: 1, h: s.h.min(VERIFY_H), w: s.w.min(VERIFY_W), ..*s };
         let errs = verify_conv(gpu, &small, kernels)?;
@@ -187,7 +214,9 @@ fn bench_conv(gpu: &Gpu, s: &Conv2dShape, opts: &KernelBenchOptions, rows: &mut 
     let plans = [
         record(gpu, CONV_OPS[0], opts.reps, |p| ops::conv2d_forward_with(p, kernels[0], &x, &w, None, &y, false))?,
         record(gpu, CONV_OPS[1], opts.reps, |p| ops::conv2d_backward_input_with(p, kernels[1], &d_y, &w, &d_x))?,
-        record(gpu, CONV_OPS[2], opts.reps, |p| ops::conv2d_backward_weight_with(p, kernels[2], &x, &d_y, &d_w, None, &workspace))?,
+        record(gpu, CONV_OPS[2], opts.reps, |p| {
+            ops::conv2d_backward_weight_with(p, kernels[2], &x, &d_y, &d_w, None, &workspace)
+        })?,
     ];
     for (((op, plan), err), k) in CONV_OPS.iter().zip(&plans).zip(errors).zip(kernels) {
         let r = row(op, label.clone(), s.flops(), time_plan(gpu, plan, opts)?, err, k.name());
@@ -222,9 +251,24 @@ fn bench_gemm(gpu: &Gpu, n: usize, opts: &KernelBenchOptions) -> Result<KernelBe
     Ok(row("gemm", label, flops, time_plan(gpu, &plan, opts)?, err, kernel.name()))
 }
 
-fn row(op: &str, shape: String, flops: u64, seconds_per_call: f64, max_rel_err: Option<f64>, kernel: &str) -> KernelBenchRow {
+fn row(
+    op: &str,
+    shape: String,
+    flops: u64,
+    seconds_per_call: f64,
+    max_rel_err: Option<f64>,
+    kernel: &str,
+) -> KernelBenchRow {
     let gflops = flops as f64 / seconds_per_call / 1e9;
-    KernelBenchRow { op: op.to_string(), shape, flops, seconds_per_call, gflops, max_rel_err, kernel: kernel.to_string() }
+    KernelBenchRow {
+        op: op.to_string(),
+        shape,
+        flops,
+        seconds_per_call,
+        gflops,
+        max_rel_err,
+        kernel: kernel.to_string(),
+    }
 }
 
 fn check_err(gpu: &Gpu, op: &str, shape: &str, reduced: &str, err: f64) -> Result<()> {
@@ -316,7 +360,11 @@ fn verify_conv(gpu: &Gpu, s: &Conv2dShape, kernels: [&'static Conv2dKernel; 3]) 
     reference::conv2d_forward(&x, &w, None, &mut y_ref, false, s);
     reference::conv2d_backward_input(&d_y, &w, &mut dx_ref, s);
     reference::conv2d_backward_weight(&x, &d_y, &mut dw_ref, None, s);
-    Ok([rel_err(&gpu.download(&ty)?, &y_ref), rel_err(&gpu.download(&tdx)?, &dx_ref), rel_err(&gpu.download(&tdw)?, &dw_ref)])
+    Ok([
+        rel_err(&gpu.download(&ty)?, &y_ref),
+        rel_err(&gpu.download(&tdx)?, &dx_ref),
+        rel_err(&gpu.download(&tdw)?, &dw_ref),
+    ])
 }
 
 /// Run the GEMM once with `rows` rows (x [rows, n], w [n, n]) and return its relative error.
@@ -391,7 +439,9 @@ impl KernelBenchReport {
             self.peak_gpu_bytes as f64 / (1u64 << 20) as f64,
             self.gemm_gflops
         );
-        s.push_str("| op | shape | GFLOP | ms/call | GFLOP/s | rel. error | kernel |\n|---|---|---:|---:|---:|---:|---|\n");
+        s.push_str(
+            "| op | shape | GFLOP | ms/call | GFLOP/s | rel. error | kernel |\n|---|---|---:|---:|---:|---:|---|\n",
+        );
         for r in &self.rows {
             let err = r.max_rel_err.map_or("-".to_string(), |e| format!("{e:.1e}"));
             let _ = writeln!(
@@ -427,12 +477,14 @@ impl KernelBenchReport {
     pub fn compare(&self, baseline: &KernelBenchReport) -> String {
         let mut s = format!("### {} vs {}\n\n", self.adapter.name, baseline.adapter.name);
         s.push_str("| op | shape | GFLOP/s | baseline GFLOP/s | ratio |\n|---|---|---:|---:|---:|\n");
-        let find = |rows: &[KernelBenchRow], r: &KernelBenchRow| rows.iter().position(|b| b.op == r.op && b.shape == r.shape);
+        let find =
+            |rows: &[KernelBenchRow], r: &KernelBenchRow| rows.iter().position(|b| b.op == r.op && b.shape == r.shape);
         for r in &self.rows {
             match find(&baseline.rows, r) {
                 Some(i) => {
                     let b = baseline.rows[i].gflops;
-                    let _ = writeln!(s, "| {} | {} | {:.1} | {b:.1} | {} |", r.op, r.shape, r.gflops, ratio(r.gflops, b));
+                    let _ =
+                        writeln!(s, "| {} | {} | {:.1} | {b:.1} | {} |", r.op, r.shape, r.gflops, ratio(r.gflops, b));
                 }
                 None => {
                     let _ = writeln!(s, "| {} | {} | {:.1} | - | - |", r.op, r.shape, r.gflops);

@@ -6,5 +6,7 @@ pub mod kernels;
 pub mod training;
 
 pub use baseline::{pytorch_h100, TrainingBaseline, TrainingRun, PYTORCH_H100_JSON};
+pub use kernels::{
+    bench_kernels, conv_shapes, fmnist_quick_shapes, KernelBenchOptions, KernelBenchReport, KernelBenchRow, VERIFY_TOL,
+};
 pub use training::{bench_training, StageBench, TrainBenchOptions, TrainBenchReport};
-pub use kernels::{bench_kernels, conv_shapes, fmnist_quick_shapes, KernelBenchOptions, KernelBenchReport, KernelBenchRow, VERIFY_TOL};

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::baseline::TrainingBaseline;
 use crate::config::{Config, Method};
 use crate::error::{Error, Result};
+use crate::gpu::PlanBuilder;
 use crate::gpu::{AdapterSummary, Gpu, InFlight};
 use crate::model::{Model, ModelSpec, Shape};
-use crate::train::feed::Feed;
-use crate::gpu::PlanBuilder;
 use crate::ops;
+use crate::train::feed::Feed;
 use crate::train::plans::{augment_config, record_dgl_body, scratch_for, train_step, StepIo};
 
 #[derive(Debug, Clone)]
@@ -177,7 +177,13 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
         }
     }
     let submit_overhead_us = gpu.dispatch_overhead(20)? * 1e6;
-    Ok(TrainBenchReport { adapter: gpu.summary.clone(), batch: opts.batch, quick: opts.quick, rows, submit_overhead_us })
+    Ok(TrainBenchReport {
+        adapter: gpu.summary.clone(),
+        batch: opts.batch,
+        quick: opts.quick,
+        rows,
+        submit_overhead_us,
+    })
 }
 
 impl TrainBenchReport {
@@ -196,14 +202,25 @@ impl TrainBenchReport {
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
         for r in &self.rows {
             let stage = if r.method == "dgl" { format!("all {} (dgl)", r.stage) } else { r.stage.to_string() };
-            let _ = writeln!(s, "| {} | {stage} | {:.0} | {:.2} | {} | {:.1} |", r.preset, r.img_per_s, r.ms_per_step, r.dispatches, r.peak_mib);
+            let _ = writeln!(
+                s,
+                "| {} | {stage} | {:.0} | {:.2} | {} | {:.1} |",
+                r.preset, r.img_per_s, r.ms_per_step, r.dispatches, r.peak_mib
+            );
         }
         for preset in self.presets() {
             let (epochs, images) = preset_schedule(&preset);
             let total = self.full_training_seconds(&preset, epochs, images);
-            let what = if self.rows.iter().any(|r| r.preset == preset && r.method == "dgl") { "DGL training" } else { "greedy training" };
+            let what = if self.rows.iter().any(|r| r.preset == preset && r.method == "dgl") {
+                "DGL training"
+            } else {
+                "greedy training"
+            };
             let per = if what == "DGL training" { "" } else { "/stage" };
-            let _ = writeln!(s, "\n{preset}: full {what} ({epochs} epochs{per}, {images} images) at these rates: {total:.0} s");
+            let _ = writeln!(
+                s,
+                "\n{preset}: full {what} ({epochs} epochs{per}, {images} images) at these rates: {total:.0} s"
+            );
         }
         if self.submit_overhead_us > 0.0 {
             let _ = writeln!(
@@ -237,7 +254,8 @@ impl TrainBenchReport {
         for preset in self.presets() {
             let ours: Vec<f64> = self.rows.iter().filter(|r| r.preset == preset).map(|r| r.img_per_s).collect();
             for run in baseline.runs.iter().filter(|r| r.preset == preset) {
-                let ratios: Vec<String> = ours.iter().zip(&run.img_per_s).map(|(a, b)| format!("{:.2}x", a / b)).collect();
+                let ratios: Vec<String> =
+                    ours.iter().zip(&run.img_per_s).map(|(a, b)| format!("{:.2}x", a / b)).collect();
                 let total = self.full_training_seconds(&preset, run.epochs_per_stage, 50_000);
                 let _ = writeln!(
                     s,

@@ -63,7 +63,12 @@ pub struct GpuOptions {
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { backend: BackendChoice::Auto, adapter: None, runtime_checks: cfg!(debug_assertions), low_power: false }
+        GpuOptions {
+            backend: BackendChoice::Auto,
+            adapter: None,
+            runtime_checks: cfg!(debug_assertions),
+            low_power: false,
+        }
     }
 }
 
@@ -74,7 +79,11 @@ impl GpuOptions {
             o.backend = BackendChoice::parse(&b)?;
         }
         if let Ok(a) = std::env::var("LAYERWISE_ADAPTER") {
-            o.adapter = Some(a.trim().parse().map_err(|_| Error::usage(format!("LAYERWISE_ADAPTER=`{a}` is not an adapter index")))?);
+            o.adapter = Some(
+                a.trim()
+                    .parse()
+                    .map_err(|_| Error::usage(format!("LAYERWISE_ADAPTER=`{a}` is not an adapter index")))?,
+            );
         }
         if let Ok(c) = std::env::var("LAYERWISE_SHADER_CHECKS") {
             o.runtime_checks = matches!(c.as_str(), "1" | "true" | "on" | "yes");
@@ -149,7 +158,9 @@ impl AdapterSummary {
             feats.push(format!("subgroup({}..{})", self.subgroup_size.0, self.subgroup_size.1));
         }
         if self.timestamp_query {
-            feats.push(if self.timestamp_inside_passes { "timestamp-query(+inside passes)" } else { "timestamp-query" }.into());
+            feats.push(
+                if self.timestamp_inside_passes { "timestamp-query(+inside passes)" } else { "timestamp-query" }.into(),
+            );
         }
         if !self.cooperative_matrix.is_empty() {
             feats.push(format!("cooperative-matrix[{}]", self.cooperative_matrix.join(", ")));

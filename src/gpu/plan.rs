@@ -45,16 +45,31 @@ impl<'g> PlanBuilder<'g> {
 
     /// Record one dispatch of `spec` with shape parameters `params` (binding 0) and `tensors`
     /// (bindings 1..) over `groups` workgroups.
-    pub fn dispatch<P: bytemuck::Pod>(&mut self, spec: &'static KernelSpec, params: &P, tensors: &[&Tensor], groups: [u32; 3]) -> Result<()> {
+    pub fn dispatch<P: bytemuck::Pod>(
+        &mut self,
+        spec: &'static KernelSpec,
+        params: &P,
+        tensors: &[&Tensor],
+        groups: [u32; 3],
+    ) -> Result<()> {
         if tensors.len() != spec.bindings.len() {
-            return Err(Error::gpu(format!("kernel `{}` takes {} tensors, got {}", spec.name, spec.bindings.len(), tensors.len())));
+            return Err(Error::gpu(format!(
+                "kernel `{}` takes {} tensors, got {}",
+                spec.name,
+                spec.bindings.len(),
+                tensors.len()
+            )));
         }
         for (i, (t, a)) in tensors.iter().zip(spec.bindings).enumerate() {
             if t.bytes() > self.gpu.max_storage_binding() {
                 return Err(Error::OutOfMemory {
                     what: format!("binding {} of `{}` ({:?})", i + 1, spec.name, t.shape()),
                     needed_mib: t.bytes() as f64 / (1u64 << 20) as f64,
-                    limit: format!("{} binds at most {} MiB", self.gpu.summary.name, self.gpu.max_storage_binding() >> 20),
+                    limit: format!(
+                        "{} binds at most {} MiB",
+                        self.gpu.summary.name,
+                        self.gpu.max_storage_binding() >> 20
+                    ),
                     hint: "Try a smaller batch size.".into(),
                 });
             }
@@ -62,7 +77,10 @@ impl<'g> PlanBuilder<'g> {
             // usage rule); several writable views of one buffer (disjoint arena slices) are fine.
             for (u, b) in tensors.iter().zip(spec.bindings).take(i) {
                 if t.same_buffer(u) && a != b {
-                    return Err(Error::gpu(format!("kernel `{}`: a buffer is bound both read-only and read-write", spec.name)));
+                    return Err(Error::gpu(format!(
+                        "kernel `{}`: a buffer is bound both read-only and read-write",
+                        spec.name
+                    )));
                 }
             }
         }
@@ -124,8 +142,11 @@ impl<'g> PlanBuilder<'g> {
                     for (i, t) in tensors.iter().enumerate() {
                         entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.binding() });
                     }
-                    let bind_group =
-                        g.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.spec.name), layout: &kernel.layout, entries: &entries });
+                    let bind_group = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(kernel.spec.name),
+                        layout: &kernel.layout,
+                        entries: &entries,
+                    });
                     Step::Dispatch { kernel, bind_group, groups, _tensors: tensors }
                 }
                 Cmd::Copy { src, dst } => Step::Copy { src, dst },
@@ -156,7 +177,10 @@ impl Plan {
                     i += 1;
                 }
                 Step::Dispatch { .. } => {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&self.label), timestamp_writes: None });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(&self.label),
+                        timestamp_writes: None,
+                    });
                     while let Some(Step::Dispatch { kernel, bind_group, groups, .. }) = self.steps.get(i) {
                         pass.set_pipeline(&kernel.pipeline);
                         pass.set_bind_group(0, bind_group, &[]);

@@ -184,7 +184,13 @@ impl Block {
     /// Record an evaluation-mode forward pass through the scratch activation buffers; returns the
     /// output view (valid until the next pass that uses the same scratch). `out` receives the final
     /// result instead when given (for outputs that must survive, such as logits).
-    pub fn forward_eval(&self, p: &mut PlanBuilder, input: &Tensor, scratch: &Scratch, out: Option<&Tensor>) -> Result<Tensor> {
+    pub fn forward_eval(
+        &self,
+        p: &mut PlanBuilder,
+        input: &Tensor,
+        scratch: &Scratch,
+        out: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let n = input.shape()[0];
         let last = self.spec.layers.iter().enumerate().rev().find(|(i, l)| !self.is_view(*i, l)).map(|(i, _)| i);
         let mut x = input.clone();
@@ -215,7 +221,15 @@ impl Block {
     }
 
     /// One layer's forward kernel(s) x -> y. Returns batchnorm's saved (mean, invstd) in training.
-    fn record_layer(&self, p: &mut PlanBuilder, i: usize, x: &Tensor, y: &Tensor, mode: Mode, scratch: &Scratch) -> Result<Option<(Tensor, Tensor)>> {
+    fn record_layer(
+        &self,
+        p: &mut PlanBuilder,
+        i: usize,
+        x: &Tensor,
+        y: &Tensor,
+        mode: Mode,
+        scratch: &Scratch,
+    ) -> Result<Option<(Tensor, Tensor)>> {
         let relu = self.fused_relu[i];
         match self.spec.layers[i] {
             Layer::SpaceToDepth => ops::space_to_depth_forward(p, x, y)?,
@@ -239,7 +253,19 @@ impl Block {
                         let gpu = p.gpu();
                         let mean = gpu.tensor(&[c], "batchnorm saved mean")?;
                         let invstd = gpu.tensor(&[c], "batchnorm saved invstd")?;
-                        ops::batchnorm_forward_train(p, x, gamma, beta, rm, rv, &mean, &invstd, y, &scratch.bn_ws, relu)?;
+                        ops::batchnorm_forward_train(
+                            p,
+                            x,
+                            gamma,
+                            beta,
+                            rm,
+                            rv,
+                            &mean,
+                            &invstd,
+                            y,
+                            &scratch.bn_ws,
+                            relu,
+                        )?;
                         return Ok(Some((mean, invstd)));
                     }
                 }
@@ -252,7 +278,14 @@ impl Block {
     /// Record the backward pass: parameter gradients into `self.grads` from `d_out` (gradient of the
     /// block's output). Returns the gradient of the block's input when `need_input_grad` (greedy
     /// training skips it for a stage: nothing below it learns from this loss).
-    pub fn backward(&self, p: &mut PlanBuilder, trace: &Trace, d_out: &Tensor, need_input_grad: bool, scratch: &Scratch) -> Result<Option<Tensor>> {
+    pub fn backward(
+        &self,
+        p: &mut PlanBuilder,
+        trace: &Trace,
+        d_out: &Tensor,
+        need_input_grad: bool,
+        scratch: &Scratch,
+    ) -> Result<Option<Tensor>> {
         let n = trace.input.shape()[0];
         let mut g = d_out.clone();
         // Without an input gradient, nothing below the first layer with parameters needs a gradient

@@ -58,17 +58,31 @@ pub enum Layer {
     /// 2x2 max-pool, stride 2.
     MaxPool,
     /// Adaptive average pool to oh x ow.
-    AvgPool { oh: usize, ow: usize },
+    AvgPool {
+        oh: usize,
+        ow: usize,
+    },
     /// k x k conv, stride 1, "same" padding.
-    Conv { cin: usize, cout: usize, k: usize, bias: bool },
+    Conv {
+        cin: usize,
+        cout: usize,
+        k: usize,
+        bias: bool,
+    },
     /// Batchnorm over channels (2-d on maps, 1-d on flat features).
-    BatchNorm { c: usize },
+    BatchNorm {
+        c: usize,
+    },
     Relu,
     /// Placeholder PyTorch keeps where an optional layer is off (e.g. `nn.Identity()` for no BN).
     Identity,
     /// NHWC map -> flat features in (h, w, c) order (PyTorch flattens (c, h, w); checkpoints convert).
     Flatten,
-    Linear { inputs: usize, outputs: usize, bias: bool },
+    Linear {
+        inputs: usize,
+        outputs: usize,
+        bias: bool,
+    },
 }
 
 impl Layer {
@@ -226,7 +240,9 @@ impl BlockSpec {
                 Layer::SpaceToDepth => "space-to-depth".to_string(),
                 Layer::MaxPool => "maxpool2".to_string(),
                 Layer::AvgPool { oh, ow } => format!("avg->{oh}x{ow}"),
-                Layer::Conv { cin, cout, k, bias } => format!("conv{k}x{k} {cin}->{cout}{}", if bias { "+b" } else { "" }),
+                Layer::Conv { cin, cout, k, bias } => {
+                    format!("conv{k}x{k} {cin}->{cout}{}", if bias { "+b" } else { "" })
+                }
                 Layer::BatchNorm { .. } => "bn".to_string(),
                 Layer::Relu => "relu".to_string(),
                 Layer::Identity => continue,
@@ -319,9 +335,8 @@ impl ModelSpec {
         let mut heads = Vec::new();
         let mut x = input;
         for (j, s) in cfg.stages.iter().enumerate() {
-            let stage = BlockSpec::new(format!("stages.{j}"), x, stage_layers(s, x)).map_err(|e| {
-                Error::usage(format!("config `{}` does not fit {input} images: {e}", cfg.name))
-            })?;
+            let stage = BlockSpec::new(format!("stages.{j}"), x, stage_layers(s, x))
+                .map_err(|e| Error::usage(format!("config `{}` does not fit {input} images: {e}", cfg.name)))?;
             x = stage.output();
             heads.push(BlockSpec::new(format!("heads.{j}"), x, head_layers(s, x, classes)?)?);
             stages.push(stage);

@@ -3,8 +3,8 @@
 //! Only bytes cross the bus (4x less than f32), and the random draws are a pure function of
 //! (seed, epoch, sample id) computed in the shader, so nothing is uploaded per step but the batch.
 
-use crate::error::{Error, Result};
 use super::grid::RowGrid;
+use crate::error::{Error, Result};
 use crate::gpu::{Access, DType, KernelSpec, PlanBuilder, Tensor};
 
 pub static AUGMENT_BATCH: KernelSpec =
@@ -44,7 +44,9 @@ impl AugmentConfig {
         for c in 0..channels {
             let (m, s) = (self.mean[c], self.std[c]);
             if !m.is_finite() || !s.is_finite() || s == 0.0 {
-                return Err(Error::usage(format!("normalisation of channel {c}: mean {m}, std {s} (std must be finite and non-zero)")));
+                return Err(Error::usage(format!(
+                    "normalisation of channel {c}: mean {m}, std {s} (std must be finite and non-zero)"
+                )));
             }
         }
         Ok(())
@@ -70,7 +72,14 @@ struct Params {
 /// images: u32 holding N*H*W*C bytes (little-endian, four per word, image n contiguous in HWC order);
 /// sample_ids: u32 [N] (or longer), the dataset index of each row (keys the random draws); rng: u32 [2] =
 /// (seed, epoch), rewritten by the host each epoch and read when the plan runs; out: f32 [N, H, W, C].
-pub fn augment_batch(p: &mut PlanBuilder, images: &Tensor, sample_ids: &Tensor, rng: &Tensor, out: &Tensor, cfg: &AugmentConfig) -> Result<()> {
+pub fn augment_batch(
+    p: &mut PlanBuilder,
+    images: &Tensor,
+    sample_ids: &Tensor,
+    rng: &Tensor,
+    out: &Tensor,
+    cfg: &AugmentConfig,
+) -> Result<()> {
     let &[n, h, w, c] = out.shape() else {
         panic!("augment_batch: out {:?} is not [N, H, W, C]", out.shape());
     };
@@ -79,7 +88,13 @@ pub fn augment_batch(p: &mut PlanBuilder, images: &Tensor, sample_ids: &Tensor, 
     for (name, t) in [("images", images), ("sample_ids", sample_ids), ("rng", rng)] {
         assert_eq!(t.dtype(), DType::U32, "augment_batch: {name} must be u32");
     }
-    assert!(images.len() * 4 >= out.len(), "augment_batch: images hold {} bytes, out {:?} needs {}", images.len() * 4, out.shape(), out.len());
+    assert!(
+        images.len() * 4 >= out.len(),
+        "augment_batch: images hold {} bytes, out {:?} needs {}",
+        images.len() * 4,
+        out.shape(),
+        out.len()
+    );
     // Longer id/image buffers are fine: a short last batch reuses the full-size ones.
     assert!(sample_ids.len() >= n, "augment_batch: sample_ids {:?} for a batch of {n}", sample_ids.shape());
     assert!(rng.len() >= 2, "augment_batch: rng must hold (seed, epoch)");

@@ -13,7 +13,8 @@ use crate::gpu::{Access, KernelSpec, PlanBuilder, Tensor};
 
 pub(crate) static AVGPOOL2D_FORWARD: Variants = variants!("avgpool2d_forward", &[Access::Read, Access::ReadWrite]);
 pub(crate) static AVGPOOL2D_BACKWARD: Variants = variants!("avgpool2d_backward", &[Access::Read, Access::ReadWrite]);
-pub(crate) static AVGPOOL2D_BACKWARD_STRIDED: Variants = variants!("avgpool2d_backward_strided", &[Access::Read, Access::ReadWrite]);
+pub(crate) static AVGPOOL2D_BACKWARD_STRIDED: Variants =
+    variants!("avgpool2d_backward_strided", &[Access::Read, Access::ReadWrite]);
 
 /// Every avgpool2d kernel spec, for `ops::all_kernels()`.
 pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
@@ -36,7 +37,10 @@ struct Params {
 /// [N, H, W, C] of the full-resolution tensor and [OH, OW] of the pooled one.
 fn shapes(full: &Tensor, pooled: &Tensor) -> ([usize; 4], [usize; 2]) {
     let (f, s) = (full.shape(), pooled.shape());
-    assert!(f.len() == 4 && s.len() == 4 && f[0] == s[0] && f[3] == s[3], "avgpool2d: {full:?} and {pooled:?} do not match");
+    assert!(
+        f.len() == 4 && s.len() == 4 && f[0] == s[0] && f[3] == s[3],
+        "avgpool2d: {full:?} and {pooled:?} do not match"
+    );
     assert!((s[1] > 0 && s[2] > 0) || f[1] * f[2] == 0, "avgpool2d: empty output grid {pooled:?} for {full:?}");
     ([f[0], f[1], f[2], f[3]], [s[1], s[2]])
 }
@@ -53,7 +57,8 @@ fn record(
     let vec4 = vec4_fits(p.gpu(), c);
     let cv = if vec4 { c / 4 } else { c };
     let g = RowGrid::new(p.gpu(), n * rows, cols * cv)?;
-    let params = Params { grid: g.params(), h: h as u32, w: w as u32, c: cv as u32, oh: oh as u32, ow: ow as u32, _pad: [0; 2] };
+    let params =
+        Params { grid: g.params(), h: h as u32, w: w as u32, c: cv as u32, oh: oh as u32, ow: ow as u32, _pad: [0; 2] };
     p.dispatch(kernel.pick(vec4), &params, tensors, g.groups())
 }
 

@@ -32,7 +32,15 @@ static BACKWARD_STATS: Variants = variants!("batchnorm_backward_stats", &[R, R, 
 static BACKWARD_COMBINE: Variants = variants!("batchnorm_backward_combine", &[R, R, R, W, W, W]);
 static BACKWARD: Variants = variants!("batchnorm_backward", &[R, R, R, R, W]);
 
-static PASSES: [&Variants; 7] = [&FORWARD_TRAIN_STATS, &FORWARD_TRAIN_COMBINE, &FORWARD_TRAIN, &FORWARD_EVAL, &BACKWARD_STATS, &BACKWARD_COMBINE, &BACKWARD];
+static PASSES: [&Variants; 7] = [
+    &FORWARD_TRAIN_STATS,
+    &FORWARD_TRAIN_COMBINE,
+    &FORWARD_TRAIN,
+    &FORWARD_EVAL,
+    &BACKWARD_STATS,
+    &BACKWARD_COMBINE,
+    &BACKWARD,
+];
 
 /// Every batchnorm kernel spec, for `ops::all_kernels()`.
 pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
@@ -148,7 +156,13 @@ pub fn batchnorm_forward_train(
     let c = gamma.len();
     check_channels(
         c,
-        &[("beta", beta), ("running_mean", running_mean), ("running_var", running_var), ("save_mean", save_mean), ("save_invstd", save_invstd)],
+        &[
+            ("beta", beta),
+            ("running_mean", running_mean),
+            ("running_var", running_var),
+            ("save_mean", save_mean),
+            ("save_invstd", save_invstd),
+        ],
     );
     assert_eq!(y.len(), x.len(), "batchnorm: y {:?} vs x {:?}", y.shape(), x.shape());
     g.check_workspace(workspace);
@@ -159,7 +173,12 @@ pub fn batchnorm_forward_train(
         )));
     }
     p.dispatch(g.spec(&FORWARD_TRAIN_STATS), &g.stats, &[x, workspace], g.stats_groups)?;
-    p.dispatch(g.spec(&FORWARD_TRAIN_COMBINE), &g.stats, &[workspace, save_mean, save_invstd, running_mean, running_var], g.channel_groups)?;
+    p.dispatch(
+        g.spec(&FORWARD_TRAIN_COMBINE),
+        &g.stats,
+        &[workspace, save_mean, save_invstd, running_mean, running_var],
+        g.channel_groups,
+    )?;
     p.dispatch(g.spec(&FORWARD_TRAIN), &g.elements, &[x, gamma, beta, workspace, y], g.element_groups)
 }
 
@@ -203,12 +222,20 @@ pub fn batchnorm_backward(
     relu: bool,
 ) -> Result<()> {
     let g = Geometry::new(p.gpu(), x, gamma, relu)?;
-    check_channels(gamma.len(), &[("save_mean", save_mean), ("save_invstd", save_invstd), ("d_gamma", d_gamma), ("d_beta", d_beta)]);
+    check_channels(
+        gamma.len(),
+        &[("save_mean", save_mean), ("save_invstd", save_invstd), ("d_gamma", d_gamma), ("d_beta", d_beta)],
+    );
     for (name, t) in [("y", y), ("d_y", d_y), ("d_x", d_x)] {
         assert_eq!(t.len(), x.len(), "batchnorm backward: {name} {:?} vs x {:?}", t.shape(), x.shape());
     }
     g.check_workspace(workspace);
     p.dispatch(g.spec(&BACKWARD_STATS), &g.stats, &[x, y, d_y, save_mean, workspace], g.stats_groups)?;
-    p.dispatch(g.spec(&BACKWARD_COMBINE), &g.stats, &[gamma, save_mean, save_invstd, workspace, d_gamma, d_beta], g.channel_groups)?;
+    p.dispatch(
+        g.spec(&BACKWARD_COMBINE),
+        &g.stats,
+        &[gamma, save_mean, save_invstd, workspace, d_gamma, d_beta],
+        g.channel_groups,
+    )?;
     p.dispatch(g.spec(&BACKWARD), &g.elements, &[x, y, d_y, workspace, d_x], g.element_groups)
 }

@@ -296,7 +296,9 @@ fn cost(k: &Conv2dKernel, s: &Conv2dShape) -> f64 {
             let groups = (s.k() + 1).div_ceil(8 * tm) * s.cout.div_ceil(tn);
             lanes(groups, s.m(), tm + tn / 8, tm * tn, tm * tn)
         }
-        (Lanes { tm, tn }, _) => lanes(s.m().div_ceil(8 * tm) * cols.div_ceil(tn), s.kh * s.kw * src, tm + tn / 8, tm * tn, tm * tn),
+        (Lanes { tm, tn }, _) => {
+            lanes(s.m().div_ceil(8 * tm) * cols.div_ceil(tn), s.kh * s.kw * src, tm + tn / 8, tm * tn, tm * tn)
+        }
         (Runs { tm, tn }, _) => {
             let groups = (s.n * s.h * s.w.div_ceil(tm)).div_ceil(8) * cols.div_ceil(tn);
             lanes(groups, s.kh * src, tm + 2 + 3 * tn / 8, 3 * tm * tn, tm * tn)
@@ -315,7 +317,11 @@ fn cost(k: &Conv2dKernel, s: &Conv2dShape) -> f64 {
             };
             let tiles = rows.div_ceil(bm) * cols.div_ceil(bn);
             let slots = 132 * per_sm;
-            let waves = if dir == Conv2dDirection::BackwardWeight { tiles as f64 / slots as f64 } else { tiles.div_ceil(slots) as f64 };
+            let waves = if dir == Conv2dDirection::BackwardWeight {
+                tiles as f64 / slots as f64
+            } else {
+                tiles.div_ceil(slots) as f64
+            };
             waves * (per_sm * bm * bn) as f64 / eff
         }
     }
@@ -329,7 +335,11 @@ pub fn conv2d_choose(gpu: &Gpu, s: &Conv2dShape, direction: Conv2dDirection) -> 
 }
 
 /// `conv2d_choose` for an adapter described by its summary.
-pub fn conv2d_choose_for(adapter: &AdapterSummary, s: &Conv2dShape, direction: Conv2dDirection) -> &'static Conv2dKernel {
+pub fn conv2d_choose_for(
+    adapter: &AdapterSummary,
+    s: &Conv2dShape,
+    direction: Conv2dDirection,
+) -> &'static Conv2dKernel {
     let lanes = prefers_lanes(adapter);
     conv2d_kernels(direction)
         .filter(|k| matches!(k.tiling, Tiled { .. }) != lanes && k.supports_on(adapter, s))
@@ -363,7 +373,14 @@ fn forward_like_grid(k: &Conv2dKernel, s: &Conv2dShape, cols: usize) -> ([u32; 3
 }
 
 /// y = conv2d(x, w) + bias, then ReLU when `relu`.
-pub fn conv2d_forward(p: &mut PlanBuilder, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, y: &Tensor, relu: bool) -> Result<()> {
+pub fn conv2d_forward(
+    p: &mut PlanBuilder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    y: &Tensor,
+    relu: bool,
+) -> Result<()> {
     let k = conv2d_choose(p.gpu(), &Conv2dShape::of(x, w), Conv2dDirection::Forward);
     conv2d_forward_with(p, k, x, w, bias, y, relu)
 }
@@ -398,7 +415,13 @@ pub fn conv2d_backward_input(p: &mut PlanBuilder, d_y: &Tensor, w: &Tensor, d_x:
 }
 
 /// `conv2d_backward_input` with a chosen kernel variant (tests, benchmarks).
-pub fn conv2d_backward_input_with(p: &mut PlanBuilder, k: &'static Conv2dKernel, d_y: &Tensor, w: &Tensor, d_x: &Tensor) -> Result<()> {
+pub fn conv2d_backward_input_with(
+    p: &mut PlanBuilder,
+    k: &'static Conv2dKernel,
+    d_y: &Tensor,
+    w: &Tensor,
+    d_x: &Tensor,
+) -> Result<()> {
     let s = Conv2dShape::of(d_x, w);
     assert_eq!(d_y.shape(), [s.n, s.h, s.w, s.cout], "conv2d_backward_input d_y shape");
     k.check(p.gpu(), &s, Conv2dDirection::BackwardInput)?;
@@ -430,7 +453,8 @@ fn weight_split(k: &Conv2dKernel, s: &Conv2dShape, bias: bool) -> (usize, usize)
         Tiled { .. } => (1024usize, 256),
         _ => (64, 512),
     };
-    let max_splits = (s.m() / min_chunk).min(WORKSPACE_CAP / (s.cout * cols).max(1)).clamp(1, MAX_GROUPS_PER_DIM as usize);
+    let max_splits =
+        (s.m() / min_chunk).min(WORKSPACE_CAP / (s.cout * cols).max(1)).clamp(1, MAX_GROUPS_PER_DIM as usize);
     let splits = target.div_ceil(x * y).clamp(1, max_splits);
     let chunk = s.m().div_ceil(splits);
     (s.m().div_ceil(chunk), chunk)

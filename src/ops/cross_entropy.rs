@@ -29,7 +29,13 @@ struct Params {
 /// from the mean, zero gradient), d_logits: [N, K] = (softmax - onehot) / n_valid, stats: [2] f32
 /// with stats[0] += mean loss over valid rows and stats[1] += valid rows whose first argmax is the
 /// label. Accumulating lets an epoch keep its statistics on the GPU and read them every few steps.
-pub fn cross_entropy(p: &mut PlanBuilder, logits: &Tensor, labels: &Tensor, d_logits: &Tensor, stats: &Tensor) -> Result<()> {
+pub fn cross_entropy(
+    p: &mut PlanBuilder,
+    logits: &Tensor,
+    labels: &Tensor,
+    d_logits: &Tensor,
+    stats: &Tensor,
+) -> Result<()> {
     let s = logits.shape();
     assert_eq!(s.len(), 2, "cross_entropy: logits {logits:?} is not [N, K]");
     let (n, k) = (s[0], s[1]);

@@ -28,7 +28,16 @@ struct Params {
 }
 
 /// `batch`: [n, ...row]; `chunk`: [chunk_rows, ...row] holding dataset rows base..base + chunk_rows.
-fn record(p: &mut PlanBuilder, kernel: &'static Variants, chunk: &Tensor, base: usize, ids: &Tensor, valid: &Tensor, batch: &Tensor, order: [&Tensor; 2]) -> Result<()> {
+fn record(
+    p: &mut PlanBuilder,
+    kernel: &'static Variants,
+    chunk: &Tensor,
+    base: usize,
+    ids: &Tensor,
+    valid: &Tensor,
+    batch: &Tensor,
+    order: [&Tensor; 2],
+) -> Result<()> {
     let n = ids.len();
     assert!(n > 0 && batch.len() % n == 0, "batch rows must match ids");
     let row = batch.len() / n;
@@ -46,13 +55,27 @@ fn record(p: &mut PlanBuilder, kernel: &'static Variants, chunk: &Tensor, base: 
 /// dst[r] = chunk[ids[r] - base] for every batch row r < valid[0] whose dataset row ids[r] lies in
 /// [base, base + chunk_rows); other rows of dst are left as they are.
 /// chunk: [chunk_rows, ...row], ids: [n] u32, valid: [1] u32, dst: [n, ...row].
-pub fn gather_rows(p: &mut PlanBuilder, chunk: &Tensor, base: usize, ids: &Tensor, valid: &Tensor, dst: &Tensor) -> Result<()> {
+pub fn gather_rows(
+    p: &mut PlanBuilder,
+    chunk: &Tensor,
+    base: usize,
+    ids: &Tensor,
+    valid: &Tensor,
+    dst: &Tensor,
+) -> Result<()> {
     record(p, &GATHER_ROWS, chunk, base, ids, valid, dst, [chunk, dst])
 }
 
 /// chunk[ids[r] - base] = src[r] for every batch row r < valid[0] whose dataset row ids[r] lies in
 /// [base, base + chunk_rows); other chunk rows are left as they are.
 /// src: [n, ...row], ids: [n] u32, valid: [1] u32, chunk: [chunk_rows, ...row].
-pub fn scatter_rows(p: &mut PlanBuilder, src: &Tensor, base: usize, ids: &Tensor, valid: &Tensor, chunk: &Tensor) -> Result<()> {
+pub fn scatter_rows(
+    p: &mut PlanBuilder,
+    src: &Tensor,
+    base: usize,
+    ids: &Tensor,
+    valid: &Tensor,
+    chunk: &Tensor,
+) -> Result<()> {
     record(p, &SCATTER_ROWS, chunk, base, ids, valid, src, [src, chunk])
 }

@@ -140,7 +140,9 @@ impl RowGrid {
         let lanes = GRID_WG / cw;
         let tiles = len.div_ceil(cw);
         if tiles > MAX_GROUPS_PER_DIM as usize {
-            return Err(Error::gpu(format!("an element-wise kernel's row of {len} elements needs more than {MAX_GROUPS_PER_DIM} workgroups")));
+            return Err(Error::gpu(format!(
+                "an element-wise kernel's row of {len} elements needs more than {MAX_GROUPS_PER_DIM} workgroups"
+            )));
         }
         let rows_per_lane = rows.div_ceil(lanes).max(1);
         let mut span = match FORCED_SPAN.with(|s| s.get()) {
@@ -154,11 +156,23 @@ impl RowGrid {
         let max_blocks = max_blocks.clamp(1, MAX_GROUPS_PER_DIM as usize);
         span = span.max(rows_per_lane.div_ceil(max_blocks));
         let blocks = rows.div_ceil(lanes * span).max(1);
-        let u = |v: usize| u32::try_from(v).map_err(|_| Error::gpu(format!("an element-wise kernel's grid of {rows} x {len} exceeds u32 indexing")));
+        let u = |v: usize| {
+            u32::try_from(v).map_err(|_| {
+                Error::gpu(format!("an element-wise kernel's grid of {rows} x {len} exceeds u32 indexing"))
+            })
+        };
         // Row indices reach blocks * lanes * span; element indices rows * len.
         u(blocks * lanes * span)?;
         u(rows * len)?;
-        Ok(RowGrid { rows: rows as u32, len: len as u32, cw: cw as u32, lanes: lanes as u32, span: span as u32, tiles: tiles as u32, blocks: blocks as u32 })
+        Ok(RowGrid {
+            rows: rows as u32,
+            len: len as u32,
+            cw: cw as u32,
+            lanes: lanes as u32,
+            span: span as u32,
+            tiles: tiles as u32,
+            blocks: blocks as u32,
+        })
     }
 
     /// `plan` for the adapter `gpu` runs on, with as many blocks as the grid allows.
@@ -205,7 +219,16 @@ mod tests {
     #[test]
     fn grids_cover_every_element_once() {
         for target in [GridTarget::Cpu, GridTarget::Gpu] {
-            for (rows, len, max_blocks) in [(1, 1, 65535), (7, 3, 65535), (3584, 112, 65535), (1000, 300, 65535), (100352, 4, 1024), (5, 600, 2), (33, 257, 3), (64, 1, 1)] {
+            for (rows, len, max_blocks) in [
+                (1, 1, 65535),
+                (7, 3, 65535),
+                (3584, 112, 65535),
+                (1000, 300, 65535),
+                (100352, 4, 1024),
+                (5, 600, 2),
+                (33, 257, 3),
+                (64, 1, 1),
+            ] {
                 let g = RowGrid::plan(target, rows, len, max_blocks).unwrap();
                 assert!(g.blocks as usize <= max_blocks, "{g:?}");
                 check_cover(&g);

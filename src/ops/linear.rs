@@ -1,7 +1,9 @@
 //! Linear layers, y = x W^T + b, as 1x1 convolutions over a 1x1 map: the same implicit-GEMM kernels
 //! (and the same tuning) serve both. x: [N, In], w: [Out, In], bias: [Out], y: [N, Out].
 
-use super::conv2d::{conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_workspace_len, conv2d_forward, Conv2dShape};
+use super::conv2d::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_workspace_len, conv2d_forward, Conv2dShape,
+};
 use crate::error::Result;
 use crate::gpu::{PlanBuilder, Tensor};
 
@@ -23,7 +25,14 @@ pub fn linear_shape(n: usize, inputs: usize, outputs: usize) -> Conv2dShape {
 }
 
 /// y = x W^T + bias, then ReLU when `relu`.
-pub fn linear_forward(p: &mut PlanBuilder, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, y: &Tensor, relu: bool) -> Result<()> {
+pub fn linear_forward(
+    p: &mut PlanBuilder,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    y: &Tensor,
+    relu: bool,
+) -> Result<()> {
     conv2d_forward(p, &as_map(x), &as_kernel(w), bias, &as_map(y), relu)
 }
 

@@ -10,7 +10,8 @@ use crate::error::Result;
 use crate::gpu::{Access, KernelSpec, PlanBuilder, Tensor};
 
 pub(crate) static MAXPOOL2D_FORWARD: Variants = variants!("maxpool2d_forward", &[Access::Read, Access::ReadWrite]);
-pub(crate) static MAXPOOL2D_BACKWARD: Variants = variants!("maxpool2d_backward", &[Access::Read, Access::Read, Access::ReadWrite]);
+pub(crate) static MAXPOOL2D_BACKWARD: Variants =
+    variants!("maxpool2d_backward", &[Access::Read, Access::Read, Access::ReadWrite]);
 
 /// Every maxpool2d kernel spec, for `ops::all_kernels()`.
 pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
@@ -37,11 +38,25 @@ fn nhwc(t: &Tensor) -> [usize; 4] {
 }
 
 /// Record `kernel` over a grid of N * `pixels` rows of C.
-fn record(p: &mut PlanBuilder, kernel: &'static Variants, [n, h, w, c]: [usize; 4], pixels: usize, tensors: &[&Tensor]) -> Result<()> {
+fn record(
+    p: &mut PlanBuilder,
+    kernel: &'static Variants,
+    [n, h, w, c]: [usize; 4],
+    pixels: usize,
+    tensors: &[&Tensor],
+) -> Result<()> {
     let vec4 = vec4_fits(p.gpu(), c);
     let cv = if vec4 { c / 4 } else { c };
     let g = RowGrid::new(p.gpu(), n * pixels, cv)?;
-    let params = Params { grid: g.params(), h: h as u32, w: w as u32, c: cv as u32, oh: (h / 2) as u32, ow: (w / 2) as u32, _pad: [0; 2] };
+    let params = Params {
+        grid: g.params(),
+        h: h as u32,
+        w: w as u32,
+        c: cv as u32,
+        oh: (h / 2) as u32,
+        ow: (w / 2) as u32,
+        _pad: [0; 2],
+    };
     p.dispatch(kernel.pick(vec4), &params, tensors, g.groups())
 }
 

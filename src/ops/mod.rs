@@ -4,34 +4,39 @@
 //! Layout: activations are NHWC (channels last) f32; conv weights are [Cout][KH][KW][Cin]; linear
 //! weights are [out][in]. Checkpoints convert to PyTorch's NCHW/OIHW order on the way out.
 
-pub mod conv2d;
-pub mod linear;
+// A host function takes every tensor of its kernel explicitly, in the order of the CPU mirror's
+// arguments (llm.c style): an options struct would hide which buffers a dispatch binds.
+#![allow(clippy::too_many_arguments)]
+
+pub mod augment;
 pub mod avgpool2d;
+pub mod batchnorm;
+pub mod conv2d;
 pub mod count_correct;
+pub mod cross_entropy;
 pub mod gather_rows;
 pub mod grid;
-pub mod cross_entropy;
+pub mod linear;
 pub mod maxpool2d;
-pub mod augment;
-pub mod batchnorm;
 pub mod relu;
 pub mod sgd_update;
 pub mod softmax_accumulate;
 pub mod space_to_depth;
 
-pub use conv2d::{
-    conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight, conv2d_backward_weight_with, conv2d_backward_weight_workspace_len,
-    conv2d_choose, conv2d_choose_for, conv2d_forward, conv2d_forward_with, conv2d_kernels, Conv2dDirection, Conv2dKernel, Conv2dShape, Conv2dTiling,
-};
-pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
+pub use augment::{augment_batch, AugmentConfig};
 pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
+pub use batchnorm::{batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train, batchnorm_workspace_len};
+pub use conv2d::{
+    conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight, conv2d_backward_weight_with,
+    conv2d_backward_weight_workspace_len, conv2d_choose, conv2d_choose_for, conv2d_forward, conv2d_forward_with,
+    conv2d_kernels, Conv2dDirection, Conv2dKernel, Conv2dShape, Conv2dTiling,
+};
 pub use count_correct::count_correct;
+pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
 pub use gather_rows::{gather_rows, scatter_rows};
 pub use grid::with_grid_span;
-pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
+pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
 pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
-pub use augment::{augment_batch, AugmentConfig};
-pub use batchnorm::{batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train, batchnorm_workspace_len};
 pub use relu::{relu_backward, relu_forward};
 pub use sgd_update::sgd_update;
 pub use softmax_accumulate::softmax_accumulate;

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::gpu::{Access, KernelSpec, PlanBuilder, Tensor};
 
 pub(crate) static RELU_FORWARD: Variants = variants!("relu_forward", &[Access::Read, Access::ReadWrite]);
-pub(crate) static RELU_BACKWARD: Variants = variants!("relu_backward", &[Access::Read, Access::Read, Access::ReadWrite]);
+pub(crate) static RELU_BACKWARD: Variants =
+    variants!("relu_backward", &[Access::Read, Access::Read, Access::ReadWrite]);
 
 /// Every ReLU kernel spec, for `ops::all_kernels()`.
 pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {

@@ -6,7 +6,8 @@ use super::grid::{variants, vec4_fits, RowGrid, Variants};
 use crate::error::Result;
 use crate::gpu::{Access, KernelSpec, ParamArena, PlanBuilder, Tensor};
 
-pub(crate) static SGD_UPDATE: Variants = variants!("sgd_update", &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::Read]);
+pub(crate) static SGD_UPDATE: Variants =
+    variants!("sgd_update", &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::Read]);
 
 /// Both sgd_update kernel specs, for `ops::all_kernels()`.
 pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
@@ -30,7 +31,13 @@ struct Params {
 /// params, grads, momentum: arenas of one layout (`momentum` zeroed before the first step);
 /// hyper: [4] f32 = (lr, momentum, weight_decay, nesterov 0.0/1.0), read when the plan runs, so a
 /// learning-rate schedule only uploads four numbers.
-pub fn sgd_update(p: &mut PlanBuilder, params: &ParamArena, grads: &ParamArena, momentum: &ParamArena, hyper: &Tensor) -> Result<()> {
+pub fn sgd_update(
+    p: &mut PlanBuilder,
+    params: &ParamArena,
+    grads: &ParamArena,
+    momentum: &ParamArena,
+    hyper: &Tensor,
+) -> Result<()> {
     let n = params.all.len();
     assert_eq!(grads.all.len(), n, "sgd_update: grads and params arenas differ");
     assert_eq!(momentum.all.len(), n, "sgd_update: momentum and params arenas differ");

@@ -9,8 +9,10 @@ use super::grid::{variants, vec4_fits, RowGrid, Variants};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, KernelSpec, PlanBuilder, Tensor};
 
-pub(crate) static SPACE_TO_DEPTH_FORWARD: Variants = variants!("space_to_depth_forward", &[Access::Read, Access::ReadWrite]);
-pub(crate) static SPACE_TO_DEPTH_BACKWARD: Variants = variants!("space_to_depth_backward", &[Access::Read, Access::ReadWrite]);
+pub(crate) static SPACE_TO_DEPTH_FORWARD: Variants =
+    variants!("space_to_depth_forward", &[Access::Read, Access::ReadWrite]);
+pub(crate) static SPACE_TO_DEPTH_BACKWARD: Variants =
+    variants!("space_to_depth_backward", &[Access::Read, Access::ReadWrite]);
 
 /// Every space_to_depth kernel spec, for `ops::all_kernels()`.
 pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
@@ -41,7 +43,13 @@ fn full_shape(t: &Tensor) -> Result<[usize; 4]> {
 }
 
 /// Record `kernel` over the grid of y's pixels x 4C (in V elements), whichever direction.
-fn record(p: &mut PlanBuilder, kernel: &'static Variants, full: &Tensor, other: &Tensor, tensors: &[&Tensor]) -> Result<()> {
+fn record(
+    p: &mut PlanBuilder,
+    kernel: &'static Variants,
+    full: &Tensor,
+    other: &Tensor,
+    tensors: &[&Tensor],
+) -> Result<()> {
     let [n, h, w, c] = full_shape(full)?;
     assert_eq!(other.shape(), [n, h / 2, w / 2, 4 * c], "space_to_depth: {full:?} and {other:?} do not match");
     let vec4 = vec4_fits(p.gpu(), c);

@@ -36,7 +36,16 @@ pub fn augment_draw(seed: u32, epoch: u32, sample_id: u32, pad: u32) -> (u32, u3
 /// out: [N, H, W, C]. v = (byte / 255 - mean[c]) / std[c]; then the random crop of the zero-padded
 /// normalised image and the horizontal flip, as `ops::augment_batch`.
 #[allow(clippy::too_many_arguments)]
-pub fn augment_batch(images: &[u8], sample_ids: &[u32], rng: &[u32], out: &mut [f64], cfg: &AugmentConfig, h: usize, w: usize, c: usize) {
+pub fn augment_batch(
+    images: &[u8],
+    sample_ids: &[u32],
+    rng: &[u32],
+    out: &mut [f64],
+    cfg: &AugmentConfig,
+    h: usize,
+    w: usize,
+    c: usize,
+) {
     let n = sample_ids.len();
     assert_eq!(out.len(), n * h * w * c);
     assert!(images.len() >= out.len());

@@ -46,7 +46,15 @@ pub fn batchnorm_forward_train(
 }
 
 /// Evaluation forward with the running statistics. x, y: [M, C]; the rest [C].
-pub fn batchnorm_forward_eval(x: &[f64], gamma: &[f64], beta: &[f64], running_mean: &[f64], running_var: &[f64], y: &mut [f64], relu: bool) {
+pub fn batchnorm_forward_eval(
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    running_mean: &[f64],
+    running_var: &[f64],
+    y: &mut [f64],
+    relu: bool,
+) {
     let c = gamma.len();
     for (i, (y, &x)) in y.iter_mut().zip(x).enumerate() {
         let ch = i % c;

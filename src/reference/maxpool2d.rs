@@ -21,7 +21,8 @@ pub fn maxpool2d_forward(x: &[f64], y: &mut [f64], n: usize, h: usize, w: usize,
         for i in 0..oh {
             for j in 0..ow {
                 for ci in 0..c {
-                    y[((ni * oh + i) * ow + j) * c + ci] = x[argmax(x, ((ni * h + 2 * i) * w + 2 * j) * c + ci, c, w * c)];
+                    y[((ni * oh + i) * ow + j) * c + ci] =
+                        x[argmax(x, ((ni * h + 2 * i) * w + 2 * j) * c + ci, c, w * c)];
                 }
             }
         }
@@ -39,7 +40,8 @@ pub fn maxpool2d_backward(x: &[f64], d_y: &[f64], d_x: &mut [f64], n: usize, h: 
         for i in 0..oh {
             for j in 0..ow {
                 for ci in 0..c {
-                    d_x[argmax(x, ((ni * h + 2 * i) * w + 2 * j) * c + ci, c, w * c)] += d_y[((ni * oh + i) * ow + j) * c + ci];
+                    d_x[argmax(x, ((ni * h + 2 * i) * w + 2 * j) * c + ci, c, w * c)] +=
+                        d_y[((ni * oh + i) * ow + j) * c + ci];
                 }
             }
         }

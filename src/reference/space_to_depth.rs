@@ -10,7 +10,8 @@ pub fn space_to_depth_forward(x: &[f64], y: &mut [f64], n: usize, h: usize, w: u
             for wi in 0..w {
                 for ci in 0..c {
                     let q = (hi % 2) * 2 + wi % 2;
-                    y[((ni * (h / 2) + hi / 2) * (w / 2) + wi / 2) * 4 * c + q * c + ci] = x[((ni * h + hi) * w + wi) * c + ci];
+                    y[((ni * (h / 2) + hi / 2) * (w / 2) + wi / 2) * 4 * c + q * c + ci] =
+                        x[((ni * h + hi) * w + wi) * c + ci];
                 }
             }
         }
@@ -27,7 +28,8 @@ pub fn space_to_depth_backward(d_y: &[f64], d_x: &mut [f64], n: usize, h: usize,
             for wi in 0..w {
                 for ci in 0..c {
                     let q = (hi % 2) * 2 + wi % 2;
-                    d_x[((ni * h + hi) * w + wi) * c + ci] = d_y[((ni * (h / 2) + hi / 2) * (w / 2) + wi / 2) * 4 * c + q * c + ci];
+                    d_x[((ni * h + hi) * w + wi) * c + ci] =
+                        d_y[((ni * (h / 2) + hi / 2) * (w / 2) + wi / 2) * 4 * c + q * c + ci];
                 }
             }
         }

@@ -26,13 +26,18 @@
 //! run's own device (the first of the list). Every device follows the same host-side schedule, so the
 //! results do not depend on thread timing: synchronous DGL gives the same numbers as on one device.
 
+// The recorders take (gpu, cfg, model, feed, io, scratch) one by one until they share a step context.
+#![allow(clippy::too_many_arguments)]
+
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::feed::Feed;
-use super::plans::{augment_config, eval_step_prefixes, record_dgl_body, record_dgl_stage, scratch_for, EvalStep, StepIo};
+use super::plans::{
+    augment_config, eval_step_prefixes, record_dgl_body, record_dgl_stage, scratch_for, EvalStep, StepIo,
+};
 use super::replay::{sync_actions, Action, Schedule, Store};
 use super::Run;
 use crate::config::{Config, DglConfig, Method};
@@ -68,7 +73,11 @@ pub fn device_options(base: &GpuOptions, index: usize) -> Result<GpuOptions> {
     if base.backend == BackendChoice::Auto {
         let all = list_adapters(BackendChoice::All);
         let a = all.get(index).ok_or_else(|| {
-            Error::usage(format!("dgl.devices: there is no adapter {index}; `layerwise devices` lists {} (0..{})", all.len(), all.len().saturating_sub(1)))
+            Error::usage(format!(
+                "dgl.devices: there is no adapter {index}; `layerwise devices` lists {} (0..{})",
+                all.len(),
+                all.len().saturating_sub(1)
+            ))
         })?;
         o.backend = BackendChoice::parse(&a.backend)?;
         // Its place among its own backend's adapters, which is what `Gpu::new` indexes.
@@ -106,7 +115,9 @@ pub fn check_buffers(cfg: &Config, train_images: usize) -> Result<()> {
 /// How to open a run's own device: for DGL with `dgl.devices`, the first of them.
 pub fn home_options(cfg: &Config, base: &GpuOptions) -> Result<GpuOptions> {
     match &cfg.dgl {
-        Some(d) if matches!(cfg.method, Method::Dgl | Method::DglAsync) && !d.devices.is_empty() => device_options(base, d.devices[0]),
+        Some(d) if matches!(cfg.method, Method::Dgl | Method::DglAsync) && !d.devices.is_empty() => {
+            device_options(base, d.devices[0])
+        }
         _ => Ok(base.clone()),
     }
 }
@@ -331,7 +342,14 @@ impl Dgl {
             } else {
                 let x0 = run.gpu.tensor(&run.model.spec.input.batched(batch), "normalised input")?;
                 let mut p = PlanBuilder::new(&run.gpu, "dgl step");
-                ops::augment_batch(&mut p, &run.train_feed.images, &run.train_feed.ids, &run.io.rng, &x0, &augment_config(&run.cfg, true))?;
+                ops::augment_batch(
+                    &mut p,
+                    &run.train_feed.images,
+                    &run.train_feed.ids,
+                    &run.io.rng,
+                    &x0,
+                    &augment_config(&run.cfg, true),
+                )?;
                 record_dgl_body(&mut p, &run.model, &x0, &run.train_feed.labels, &run.io.hyper, &stats, &home_scratch)?;
                 Exec::Sync(p.finish()?)
             }
@@ -370,8 +388,11 @@ impl Dgl {
         }
         let start = run.progress.step;
         let resumed = start > 0 && saved.batches.len() == n;
-        let (mut loss_sum, mut correct, mut batches) =
-            if resumed { (saved.loss_sum.clone(), saved.correct.clone(), saved.batches.clone()) } else { (vec![0.0; n], vec![0.0; n], vec![0; n]) };
+        let (mut loss_sum, mut correct, mut batches) = if resumed {
+            (saved.loss_sum.clone(), saved.correct.clone(), saved.batches.clone())
+        } else {
+            (vec![0.0; n], vec![0.0; n], vec![0; n])
+        };
         for j in 0..n {
             self.gpu_of(run, j).upload(&self.stats[j], &[loss_sum[j] as f32, correct[j] as f32]);
         }
@@ -489,8 +510,9 @@ impl Dgl {
             }
             Exec::Lanes(lanes) => {
                 let n = self.stages;
-                let mut links: Vec<Links> =
-                    (0..lanes.len()).map(|_| Links { tx: (0..n).map(|_| None).collect(), rx: (0..n).map(|_| None).collect() }).collect();
+                let mut links: Vec<Links> = (0..lanes.len())
+                    .map(|_| Links { tx: (0..n).map(|_| None).collect(), rx: (0..n).map(|_| None).collect() })
+                    .collect();
                 for j in 0..n - 1 {
                     let (tx, rx) = sync_channel(2);
                     links[j % self.lanes].tx[j] = Some(tx);
@@ -509,7 +531,10 @@ impl Dgl {
                             sc.spawn(move || run_lane(lane, g, f, data, perm, batch, actions, links))
                         })
                         .collect();
-                    handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::gpu("a device thread panicked")))).collect()
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(Error::gpu("a device thread panicked"))))
+                        .collect()
                 });
                 // The first real failure, not the ones it caused on the other devices.
                 let mut errors: Vec<Error> = results.into_iter().filter_map(|r| r.err()).collect();
@@ -566,7 +591,8 @@ impl Dgl {
 
     /// Validation accuracy (%) of every head, and of the ensemble of heads 0..=j for every j.
     fn evaluate(&self, run: &mut Run) -> Result<(Vec<f64>, Vec<f64>)> {
-        let (mut acc, last) = super::evaluate_with(&run.gpu, &mut run.eval_feed, &run.readback, &self.eval, &run.data.val)?;
+        let (mut acc, last) =
+            super::evaluate_with(&run.gpu, &mut run.eval_feed, &run.readback, &self.eval, &run.data.val)?;
         acc.push(last);
         let ensembles = acc.split_off(self.stages);
         Ok((acc, ensembles))
@@ -580,12 +606,14 @@ impl Dgl {
             let (head, ens, img_s) = (r.head_acc(), r.ensemble_acc, r.img_per_s);
             let seconds = recs.iter().map(|r| r.seconds).sum::<f64>();
             run.summarise_stage(j, seconds, img_s, head, ens)?;
-            run.display.line(&format!("{} stage {j}: head {head:.2}%, ensemble of heads 0..{j} {ens:.2}% ({seconds:.1}s of training)", self.method));
+            run.display.line(&format!(
+                "{} stage {j}: head {head:.2}%, ensemble of heads 0..{j} {ens:.2}% ({seconds:.1}s of training)",
+                self.method
+            ));
         }
         Ok(())
     }
 }
-
 
 /// dgl-async on one device: per stage a plan that trains it on a fixed input batch (stage 0: the
 /// feed), per buffer slot a copy plan into that input and one from the previous stage's output.
@@ -738,7 +766,8 @@ fn run_lane(
             let rb = u.readback.as_ref().expect("a stage with a successor reads its output back");
             let x = rb.read_f32(gpu, &u.output)?;
             let tx = links.tx[u.stage].as_ref().expect("a channel out of every stage but the last");
-            tx.send(Message { x, labels: u.current.0.clone(), ids: u.current.1.clone() }).map_err(|_| stopped(a.stage + 1))?;
+            tx.send(Message { x, labels: u.current.0.clone(), ids: u.current.1.clone() })
+                .map_err(|_| stopped(a.stage + 1))?;
         }
     }
     gpu.wait()

@@ -37,7 +37,16 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
         };
         let eval = match &caches.eval {
             Some(c) => eval_step_cached(&run.gpu, &run.cfg, &run.model, j, c, &run.eval_feed, &run.io, &scratch)?,
-            None => eval_step(&run.gpu, &run.cfg, &run.model, j, &(0..=j).collect::<Vec<_>>(), &run.eval_feed, &run.io, &scratch)?,
+            None => eval_step(
+                &run.gpu,
+                &run.cfg,
+                &run.model,
+                j,
+                &(0..=j).collect::<Vec<_>>(),
+                &run.eval_feed,
+                &run.io,
+                &scratch,
+            )?,
         };
         let (mut img_s, mut head_acc, mut ens_acc) = (0.0, f64::NAN, f64::NAN);
         for epoch in run.progress.epoch..run.cfg.epochs {
@@ -106,7 +115,8 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
     let (mut img_s, mut acc) = (0.0, f64::NAN);
     for epoch in run.progress.epoch..run.cfg.epochs {
         let lr = run.cfg.lr_at(epoch);
-        let (loss, train_acc, ips, secs) = run.run_epoch(&step, last, epoch, &format!("e2e epoch {}/{}", epoch + 1, run.cfg.epochs))?;
+        let (loss, train_acc, ips, secs) =
+            run.run_epoch(&step, last, epoch, &format!("e2e epoch {}/{}", epoch + 1, run.cfg.epochs))?;
         let (val_acc, _) = run.evaluate(&eval)?;
         img_s = ips;
         acc = val_acc[0];

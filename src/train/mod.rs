@@ -25,9 +25,9 @@ use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuOptions, InFlight, Plan, Readback};
 use crate::metrics::{EpochRecord, StageSummary};
+use crate::model::block::Scratch;
 use crate::model::{permutation, Model, ModelSpec, Shape};
 use feed::Feed;
-use crate::model::block::Scratch;
 use plans::{EvalStep, StepIo};
 use prefix_cache::PrefixCaches;
 use progress::Display;
@@ -60,7 +60,11 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
     let train = splits.train;
     let (train, val, val_name) = if cfg.val_split > 0 {
         if cfg.val_split >= train.len() {
-            return Err(Error::usage(format!("val_split {} leaves no training images ({} in total)", cfg.val_split, train.len())));
+            return Err(Error::usage(format!(
+                "val_split {} leaves no training images ({} in total)",
+                cfg.val_split,
+                train.len()
+            )));
         }
         // A seeded random hold-out, not the last N: folder datasets come sorted by class, so the last
         // N images would be the last classes only. The seed is fixed, so the split does not move with
@@ -78,13 +82,17 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
         (rest, val, format!("{} training images held out at random", cfg.val_split))
     } else {
         let test = splits.test.ok_or_else(|| {
-            Error::usage(format!("{} has no test split: set val_split (e.g. --set val_split=10000) to hold out validation images", train.source))
+            Error::usage(format!(
+                "{} has no test split: set val_split (e.g. --set val_split=10000) to hold out validation images",
+                train.source
+            ))
         })?;
         (train, test, "test split".to_string())
     };
     let train = if cfg.max_train_images > 0 && cfg.max_train_images < train.len() {
         // A fixed random subset, not the first N (which for a class-sorted folder is one class).
-        let mut idx: Vec<usize> = permutation(train.len(), VAL_SPLIT_SEED ^ 1)[..cfg.max_train_images].iter().map(|&i| i as usize).collect();
+        let mut idx: Vec<usize> =
+            permutation(train.len(), VAL_SPLIT_SEED ^ 1)[..cfg.max_train_images].iter().map(|&i| i as usize).collect();
         idx.sort_unstable();
         train.subset(&idx)
     } else {
@@ -106,7 +114,11 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
         )));
     }
     if cfg.batch_size > train.len() {
-        return Err(Error::usage(format!("batch_size {} is larger than the {} training images", cfg.batch_size, train.len())));
+        return Err(Error::usage(format!(
+            "batch_size {} is larger than the {} training images",
+            cfg.batch_size,
+            train.len()
+        )));
     }
     dgl::check_buffers(cfg, train.len())?;
     Ok(Data { train, val, val_name })
@@ -181,13 +193,20 @@ impl Run {
                 c.restore(&dir.checkpoint_path(), &gpu, &model)?;
                 let records = dir.read_records()?;
                 if records.len() < c.meta.progress.records {
-                    return Err(Error::data(dir.metrics_path(), "holds fewer records than the checkpoint says were written"));
+                    return Err(Error::data(
+                        dir.metrics_path(),
+                        "holds fewer records than the checkpoint says were written",
+                    ));
                 }
                 let records = records[..c.meta.progress.records].to_vec();
                 dir.rewrite_records(&records)?;
                 (c.meta.progress.clone(), records, dir.read_summaries().unwrap_or_default())
             }
-            None => (Progress { method: dgl::method_name(cfg.method).to_string(), ..Default::default() }, Vec::new(), Vec::new()),
+            None => (
+                Progress { method: dgl::method_name(cfg.method).to_string(), ..Default::default() },
+                Vec::new(),
+                Vec::new(),
+            ),
         };
         let display = Display::new(opts.quiet);
         display.line(&format!(
@@ -201,7 +220,13 @@ impl Run {
             model.stages.len()
         ));
         if ckpt.is_some() {
-            display.line(&format!("resuming {} at stage {}, epoch {}, step {}", dir.path.display(), progress.stage, progress.epoch, progress.step));
+            display.line(&format!(
+                "resuming {} at stage {}, epoch {}, step {}",
+                dir.path.display(),
+                progress.stage,
+                progress.epoch,
+                progress.step
+            ));
         }
         let elapsed_before = progress.elapsed;
         Ok(Run {
@@ -248,7 +273,8 @@ impl Run {
         self.gpu.upload_u32(&self.io.rng, &[key as u32 ^ (key >> 32) as u32, (stage * 100_000 + epoch) as u32]);
         self.io.set_lr(&self.gpu, &self.cfg, self.cfg.lr_at(epoch));
         let start = self.progress.step;
-        let (mut loss_sum, mut correct, mut batches) = (self.progress.loss_sum, self.progress.correct, self.progress.batches);
+        let (mut loss_sum, mut correct, mut batches) =
+            (self.progress.loss_sum, self.progress.correct, self.progress.batches);
         self.gpu.upload(&self.io.stats, &[loss_sum as f32, correct as f32]);
         let t0 = Instant::now();
         let seconds_before = self.progress.epoch_seconds;
@@ -260,7 +286,8 @@ impl Run {
             in_flight.submit(&self.gpu, &[step])?;
             batches += 1;
             let done = s + 1;
-            let checkpoint_due = self.last_checkpoint.elapsed().as_secs_f64() > self.cfg.checkpoint_minutes * 60.0 && done < steps;
+            let checkpoint_due =
+                self.last_checkpoint.elapsed().as_secs_f64() > self.cfg.checkpoint_minutes * 60.0 && done < steps;
             if done % report_every == 0 || done == steps || checkpoint_due {
                 let st = self.readback.read_f32(&self.gpu, &self.io.stats)?;
                 (loss_sum, correct) = (st[0] as f64, st[1] as f64);
@@ -273,10 +300,16 @@ impl Run {
                     )));
                 }
                 let secs = t0.elapsed().as_secs_f64();
-                bar.update(done as u64, loss, 100.0 * correct / (batches * b) as f64, ((done - start) * b) as f64 / secs.max(1e-9));
+                bar.update(
+                    done as u64,
+                    loss,
+                    100.0 * correct / (batches * b) as f64,
+                    ((done - start) * b) as f64 / secs.max(1e-9),
+                );
                 if checkpoint_due {
                     self.progress.step = done;
-                    (self.progress.loss_sum, self.progress.correct, self.progress.batches) = (loss_sum, correct, batches);
+                    (self.progress.loss_sum, self.progress.correct, self.progress.batches) =
+                        (loss_sum, correct, batches);
                     self.progress.epoch_seconds = seconds_before + secs;
                     self.checkpoint()?;
                 }
@@ -286,8 +319,14 @@ impl Run {
         let secs = t0.elapsed().as_secs_f64();
         let img_s = ((steps - start) * b) as f64 / secs.max(1e-9);
         self.progress.step = 0;
-        (self.progress.loss_sum, self.progress.correct, self.progress.batches, self.progress.epoch_seconds) = (0.0, 0.0, 0, 0.0);
-        Ok((loss_sum / batches.max(1) as f64, 100.0 * correct / (batches.max(1) * b) as f64, img_s, seconds_before + secs))
+        (self.progress.loss_sum, self.progress.correct, self.progress.batches, self.progress.epoch_seconds) =
+            (0.0, 0.0, 0, 0.0);
+        Ok((
+            loss_sum / batches.max(1) as f64,
+            100.0 * correct / (batches.max(1) * b) as f64,
+            img_s,
+            seconds_before + secs,
+        ))
     }
 
     /// Accuracy (%) of every evaluated head and of their ensemble on the validation split.
@@ -326,12 +365,28 @@ impl Run {
         } else if self.cfg.cache.train {
             // Checked against the limit before training started (prefix_cache::check_train_cache).
             used = prefix_cache::train_cache_bytes(&self.model, j, self.data.train.len());
-            self.display.line(&format!("stage {j}: caching its input for {} training images ({:.0} MiB)", self.data.train.len(), prefix_cache::mib(used).ceil()));
-            let built = prefix_cache::build_train_cache(&self.gpu, &self.cfg, &self.model, j, &mut self.train_feed, &self.data.train, &self.io, scratch);
+            self.display.line(&format!(
+                "stage {j}: caching its input for {} training images ({:.0} MiB)",
+                self.data.train.len(),
+                prefix_cache::mib(used).ceil()
+            ));
+            let built = prefix_cache::build_train_cache(
+                &self.gpu,
+                &self.cfg,
+                &self.model,
+                j,
+                &mut self.train_feed,
+                &self.data.train,
+                &self.io,
+                scratch,
+            );
             caches.train = Some(built.map_err(|e| match e {
-                Error::OutOfMemory { what, needed_mib, limit, .. } => {
-                    Error::OutOfMemory { what, needed_mib, limit, hint: "Set cache.train = false to recompute the frozen stages every step instead.".into() }
-                }
+                Error::OutOfMemory { what, needed_mib, limit, .. } => Error::OutOfMemory {
+                    what,
+                    needed_mib,
+                    limit,
+                    hint: "Set cache.train = false to recompute the frozen stages every step instead.".into(),
+                },
                 e => e,
             })?);
             self.train_feed.with_images = false;
@@ -349,17 +404,36 @@ impl Run {
                 ));
                 return Ok(caches);
             }
-            let what = if with_features { format!("output ({:.0} MiB) and their heads' predictions", prefix_cache::mib(features).ceil()) } else { "heads' predictions".into() };
-            self.display.line(&format!("stage {j}: caching the frozen stages' {what} for {} validation images", self.data.val.len()));
+            let what = if with_features {
+                format!("output ({:.0} MiB) and their heads' predictions", prefix_cache::mib(features).ceil())
+            } else {
+                "heads' predictions".into()
+            };
+            self.display.line(&format!(
+                "stage {j}: caching the frozen stages' {what} for {} validation images",
+                self.data.val.len()
+            ));
             loop {
-                match prefix_cache::build_eval_cache(&self.gpu, &self.cfg, &self.model, j, &mut self.eval_feed, &self.data.val, &self.io, scratch, &self.readback, with_features) {
+                match prefix_cache::build_eval_cache(
+                    &self.gpu,
+                    &self.cfg,
+                    &self.model,
+                    j,
+                    &mut self.eval_feed,
+                    &self.data.val,
+                    &self.io,
+                    scratch,
+                    &self.readback,
+                    with_features,
+                ) {
                     Ok(c) => {
                         caches.eval = Some(c);
                         break;
                     }
                     // An optional saving: a device that cannot hold it still trains, recomputing.
                     Err(Error::OutOfMemory { limit, .. }) if with_features => {
-                        self.display.line(&format!("stage {j}: the device refused the validation feature cache ({limit})"));
+                        self.display
+                            .line(&format!("stage {j}: the device refused the validation feature cache ({limit})"));
                         with_features = false;
                     }
                     Err(Error::OutOfMemory { limit, .. }) => {
@@ -392,7 +466,15 @@ impl Run {
             return Ok(());
         }
         let upto = (self.progress.stage - 1).min(self.model.stages.len() - 1);
-        let input = report::report_input(&self.gpu, &self.cfg, &self.model, &self.data.val, upto, &self.records, &self.summaries)?;
+        let input = report::report_input(
+            &self.gpu,
+            &self.cfg,
+            &self.model,
+            &self.data.val,
+            upto,
+            &self.records,
+            &self.summaries,
+        )?;
         let files = report::write(&self.dir.path, &input)?;
         if let Some(html) = files.last() {
             self.display.line(&format!("report: {}", html.display()));
@@ -423,7 +505,12 @@ impl Run {
 
     fn checkpoint(&mut self) -> Result<()> {
         self.progress.elapsed = self.elapsed();
-        let meta = CheckpointMeta { format: 1, config_name: self.cfg.name.clone(), adapter: self.gpu.summary.name.clone(), progress: self.progress.clone() };
+        let meta = CheckpointMeta {
+            format: 1,
+            config_name: self.cfg.name.clone(),
+            adapter: self.gpu.summary.name.clone(),
+            progress: self.progress.clone(),
+        };
         checkpoint::save(&self.dir.checkpoint_path(), &self.gpu, &self.model, &meta)?;
         self.last_checkpoint = Instant::now();
         Ok(())
@@ -508,7 +595,13 @@ impl EvalOnly<'_> {
 }
 
 /// Run `eval` over all of `data`: accuracy (%) of each evaluated head and of their ensemble.
-fn evaluate_with(gpu: &Gpu, feed: &mut Feed, readback: &Readback, eval: &EvalStep, data: &Dataset) -> Result<(Vec<f64>, f64)> {
+fn evaluate_with(
+    gpu: &Gpu,
+    feed: &mut Feed,
+    readback: &Readback,
+    eval: &EvalStep,
+    data: &Dataset,
+) -> Result<(Vec<f64>, f64)> {
     for c in &eval.counts {
         gpu.fill(c, 0.0);
     }
@@ -543,12 +636,19 @@ pub fn viz_run(path: &Path, stage: Option<usize>, gpu: &GpuOptions) -> Result<Pa
     }
     let upto = match stage {
         Some(j) if j < trained => j,
-        Some(j) => return Err(Error::usage(format!("stage {j} is not trained in {} (stages 0..{} are)", path.display(), trained - 1))),
+        Some(j) => {
+            return Err(Error::usage(format!(
+                "stage {j} is not trained in {} (stages 0..{} are)",
+                path.display(),
+                trained - 1
+            )))
+        }
         None => trained - 1,
     };
     let records = dir.read_records()?;
     let records: Vec<EpochRecord> = records.into_iter().filter(|r| r.stage <= upto).collect();
-    let summaries: Vec<StageSummary> = dir.read_summaries().unwrap_or_default().into_iter().filter(|s| s.stage <= upto).collect();
+    let summaries: Vec<StageSummary> =
+        dir.read_summaries().unwrap_or_default().into_iter().filter(|s| s.stage <= upto).collect();
     let input = report::report_input(&gpu, &cfg, &model, &data.val, upto, &records, &summaries)?;
     let files = report::write(&dir.path, &input)?;
     Ok(files.last().cloned().unwrap_or_else(|| dir.path.join("report.html")))

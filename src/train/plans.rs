@@ -1,6 +1,9 @@
 //! The recorded steps: a greedy/e2e training step and an evaluation step. Each is built once per
 //! stage (all allocation happens here) and replayed with one submit per batch.
 
+// The recorders take (gpu, cfg, model, feed, io, scratch) one by one until they share a step context.
+#![allow(clippy::too_many_arguments)]
+
 use super::feed::Feed;
 use crate::config::Config;
 use crate::error::Result;
@@ -21,12 +24,19 @@ pub struct StepIo {
 
 impl StepIo {
     pub fn new(gpu: &Gpu) -> Result<StepIo> {
-        Ok(StepIo { rng: gpu.tensor_u32(&[2], "rng key")?, hyper: gpu.tensor(&[4], "sgd hyper")?, stats: gpu.tensor(&[2], "train stats")? })
+        Ok(StepIo {
+            rng: gpu.tensor_u32(&[2], "rng key")?,
+            hyper: gpu.tensor(&[4], "sgd hyper")?,
+            stats: gpu.tensor(&[2], "train stats")?,
+        })
     }
 
     pub fn set_lr(&self, gpu: &Gpu, cfg: &Config, lr: f64) {
         let o = &cfg.optimizer;
-        gpu.upload(&self.hyper, &[lr as f32, o.momentum as f32, o.weight_decay as f32, if o.nesterov { 1.0 } else { 0.0 }]);
+        gpu.upload(
+            &self.hyper,
+            &[lr as f32, o.momentum as f32, o.weight_decay as f32, if o.nesterov { 1.0 } else { 0.0 }],
+        );
     }
 }
 
@@ -55,14 +65,24 @@ pub fn trained_blocks(model: &Model, j: usize, e2e: bool) -> (&[Block], Vec<&Blo
 
 /// Scratch big enough for both the training and the evaluation step of stage `j`.
 pub fn scratch_for(gpu: &Gpu, model: &Model, j: usize, batch: usize) -> Result<Scratch> {
-    let specs: Vec<&BlockSpec> = model.stages[..=j].iter().chain(&model.heads[..=j]).chain(model.heads.last()).map(|b| &b.spec).collect();
+    let specs: Vec<&BlockSpec> =
+        model.stages[..=j].iter().chain(&model.heads[..=j]).chain(model.heads.last()).map(|b| &b.spec).collect();
     Scratch::new(gpu, &specs, batch)
 }
 
 /// Greedy step for stage `j` (`e2e` = false) or end-to-end step through every stage and the last head.
 /// Frozen stages run in evaluation mode (running statistics, never updated); the trained blocks run
 /// forward with batch statistics, backward, and take one SGD step each.
-pub fn train_step(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, e2e: bool, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<Plan> {
+pub fn train_step(
+    gpu: &Gpu,
+    cfg: &Config,
+    model: &Model,
+    j: usize,
+    e2e: bool,
+    feed: &Feed,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<Plan> {
     let x0 = gpu.tensor(&model.spec.input.batched(feed.batch), "normalised input")?;
     let mut p = PlanBuilder::new(gpu, if e2e { "e2e step".to_string() } else { format!("stage {j} step") });
     ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, true))?;
@@ -72,7 +92,16 @@ pub fn train_step(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, e2e: bool, f
 
 /// The part of a training step after the input pipeline, from the normalised batch `x0` and its
 /// labels (also used by the PyTorch-oracle test, which feeds its own floats).
-pub fn record_train_body(p: &mut PlanBuilder, model: &Model, j: usize, e2e: bool, x0: &Tensor, labels: &Tensor, io: &StepIo, scratch: &Scratch) -> Result<()> {
+pub fn record_train_body(
+    p: &mut PlanBuilder,
+    model: &Model,
+    j: usize,
+    e2e: bool,
+    x0: &Tensor,
+    labels: &Tensor,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<()> {
     let (frozen, trained) = trained_blocks(model, j, e2e);
     let mut x = x0.clone();
     for s in frozen {
@@ -83,7 +112,14 @@ pub fn record_train_body(p: &mut PlanBuilder, model: &Model, j: usize, e2e: bool
 
 /// The trained blocks' part of a step, from their input `x`: forward in training mode, loss, backward
 /// (no gradient for `x` itself), one SGD step of each.
-pub fn record_trained_blocks(p: &mut PlanBuilder, trained: &[&Block], x: &Tensor, labels: &Tensor, io: &StepIo, scratch: &Scratch) -> Result<()> {
+pub fn record_trained_blocks(
+    p: &mut PlanBuilder,
+    trained: &[&Block],
+    x: &Tensor,
+    labels: &Tensor,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<()> {
     let gpu = p.gpu();
     let mut x = x.clone();
     let mut traces: Vec<Trace> = Vec::with_capacity(trained.len());
@@ -114,7 +150,16 @@ pub fn record_trained_blocks(p: &mut PlanBuilder, trained: &[&Block], x: &Tensor
 /// back into what produced `x`), one SGD step of each with `hyper`. The same dispatches, in the same
 /// order, as `record_train_body` for stage j without its frozen prefix. Returns stage j's output,
 /// computed before the update: what stage j+1 trains on (PyTorch's `out.detach()`).
-pub fn record_dgl_stage(p: &mut PlanBuilder, model: &Model, j: usize, x: &Tensor, labels: &Tensor, hyper: &Tensor, stats: &Tensor, scratch: &Scratch) -> Result<Tensor> {
+pub fn record_dgl_stage(
+    p: &mut PlanBuilder,
+    model: &Model,
+    j: usize,
+    x: &Tensor,
+    labels: &Tensor,
+    hyper: &Tensor,
+    stats: &Tensor,
+    scratch: &Scratch,
+) -> Result<Tensor> {
     let gpu = p.gpu();
     let (stage, head) = (&model.stages[j], &model.heads[j]);
     let ts = stage.forward_train(p, x, scratch)?;
@@ -130,7 +175,15 @@ pub fn record_dgl_stage(p: &mut PlanBuilder, model: &Model, j: usize, x: &Tensor
 
 /// Synchronous DGL over every stage from the normalised batch `x0` ([n, H, W, C]): stage j trains on
 /// stage j-1's output of this same step, `stats[j]` collects head j's loss and accuracy.
-pub fn record_dgl_body(p: &mut PlanBuilder, model: &Model, x0: &Tensor, labels: &Tensor, hyper: &Tensor, stats: &[Tensor], scratch: &Scratch) -> Result<()> {
+pub fn record_dgl_body(
+    p: &mut PlanBuilder,
+    model: &Model,
+    x0: &Tensor,
+    labels: &Tensor,
+    hyper: &Tensor,
+    stats: &[Tensor],
+    scratch: &Scratch,
+) -> Result<()> {
     assert_eq!(stats.len(), model.stages.len(), "one stats tensor per stage");
     let mut x = x0.clone();
     for (j, st) in stats.iter().enumerate() {
@@ -148,20 +201,46 @@ pub struct EvalStep {
 }
 
 /// `heads`: which heads to evaluate (all up to `upto` for greedy; the last only for e2e).
-pub fn eval_step(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[usize], feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<EvalStep> {
+pub fn eval_step(
+    gpu: &Gpu,
+    cfg: &Config,
+    model: &Model,
+    upto: usize,
+    heads: &[usize],
+    feed: &Feed,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<EvalStep> {
     record_eval(gpu, cfg, model, upto, heads, feed, io, scratch, false)
 }
 
 /// Evaluation of every stage's head at once (DGL trains them together), counting the ensemble of
 /// heads 0..=j after each head j: `counts` = [head 0, .., head S-1, ensemble 0..=0, .., ensemble 0..=S-1].
 /// The 2^j weights are normalised over all heads, which leaves every prefix's argmax unchanged.
-pub fn eval_step_prefixes(gpu: &Gpu, cfg: &Config, model: &Model, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<EvalStep> {
+pub fn eval_step_prefixes(
+    gpu: &Gpu,
+    cfg: &Config,
+    model: &Model,
+    feed: &Feed,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<EvalStep> {
     let last = model.stages.len() - 1;
     let heads: Vec<usize> = (0..=last).collect();
     record_eval(gpu, cfg, model, last, &heads, feed, io, scratch, true)
 }
 
-fn record_eval(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, heads: &[usize], feed: &Feed, io: &StepIo, scratch: &Scratch, prefixes: bool) -> Result<EvalStep> {
+fn record_eval(
+    gpu: &Gpu,
+    cfg: &Config,
+    model: &Model,
+    upto: usize,
+    heads: &[usize],
+    feed: &Feed,
+    io: &StepIo,
+    scratch: &Scratch,
+    prefixes: bool,
+) -> Result<EvalStep> {
     let (n, classes) = (feed.batch, model.spec.classes);
     let mut p = PlanBuilder::new(gpu, format!("eval to stage {upto}"));
     let probs = gpu.tensor(&[n, classes], "ensemble probabilities")?;
@@ -195,7 +274,16 @@ pub struct EvalHeads<'a> {
 /// The input pipeline (evaluation mode) and stages 0..`stages` forward, each stage into its own tensor
 /// (the heads reuse the scratch buffers), with `heads` (if any) evaluated after their stages. Returns
 /// the last stage's output.
-pub fn record_eval_stages(p: &mut PlanBuilder, cfg: &Config, model: &Model, stages: usize, heads: Option<&EvalHeads>, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<Tensor> {
+pub fn record_eval_stages(
+    p: &mut PlanBuilder,
+    cfg: &Config,
+    model: &Model,
+    stages: usize,
+    heads: Option<&EvalHeads>,
+    feed: &Feed,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<Tensor> {
     let gpu = p.gpu();
     let n = feed.batch;
     let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;

@@ -11,6 +11,9 @@
 //! once. Memory: one row per image of stage j's input (plus the class probabilities for evaluation),
 //! checked against `cache.limit_mib` before anything is allocated.
 
+// The recorders take (gpu, cfg, model, feed, io, scratch) one by one until they share a step context.
+#![allow(clippy::too_many_arguments)]
+
 use super::feed::Feed;
 use super::plans::{record_eval_stages, record_trained_blocks, trained_blocks, EvalHeads, EvalStep, StepIo};
 use crate::config::Config;
@@ -118,8 +121,16 @@ pub fn check_train_cache(cfg: &Config, model: &Model, images: usize) -> Result<(
 /// Stage `j`'s input for every training image (j >= 1), as the training step would compute it: with
 /// augmentation off (which `cache.train` requires) the training input pipeline is the evaluation one,
 /// plain normalisation.
-pub fn build_train_cache(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, feed: &mut Feed,
-    data: &Dataset, io: &StepIo, scratch: &Scratch) -> Result<RowCache> {
+pub fn build_train_cache(
+    gpu: &Gpu,
+    cfg: &Config,
+    model: &Model,
+    j: usize,
+    feed: &mut Feed,
+    data: &Dataset,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<RowCache> {
     assert!(j >= 1 && cfg.cache.train);
     let cache = RowCache::new(gpu, data.len(), &model.spec.stages[j].input.batched(1)[1..], "training feature cache")?;
     let mut p = PlanBuilder::new(gpu, format!("cache stage {j} training input"));
@@ -131,7 +142,15 @@ pub fn build_train_cache(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, feed:
 
 /// The greedy step of stage `j` reading its input from `cache` by the batch's dataset indices: the
 /// same dispatches as `plans::train_step` after its frozen prefix.
-pub fn train_step_cached(gpu: &Gpu, model: &Model, j: usize, cache: &RowCache, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<Plan> {
+pub fn train_step_cached(
+    gpu: &Gpu,
+    model: &Model,
+    j: usize,
+    cache: &RowCache,
+    feed: &Feed,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<Plan> {
     let x = gpu.tensor(&model.spec.stages[j].input.batched(feed.batch), "cached stage input")?;
     let mut p = PlanBuilder::new(gpu, format!("stage {j} step (cached prefix)"));
     cache.record_gather(&mut p, &feed.ids, &feed.valid, &x)?;
@@ -202,7 +221,9 @@ pub fn build_eval_cache(
     assert!(j >= 1);
     let (n, classes, images) = (feed.batch, model.spec.classes, data.len());
     let features = match with_features {
-        true => Some(RowCache::new(gpu, images, &model.spec.stages[j].input.batched(1)[1..], "validation feature cache")?),
+        true => {
+            Some(RowCache::new(gpu, images, &model.spec.stages[j].input.batched(1)[1..], "validation feature cache")?)
+        }
         false => None,
     };
     let probs = RowCache::new(gpu, images, &[classes], "validation probability cache")?;
@@ -233,7 +254,16 @@ pub fn build_eval_cache(
 /// Evaluation of stage `j` from `cache`: stage j's input gathered from the cache (or recomputed by
 /// stages 0..j-1 when it is not cached), stage j and head j, then the ensemble from the cached
 /// probabilities of the frozen heads. `counts` = [head j, ensemble of heads 0..=j].
-pub fn eval_step_cached(gpu: &Gpu, cfg: &Config, model: &Model, j: usize, cache: &EvalCache, feed: &Feed, io: &StepIo, scratch: &Scratch) -> Result<EvalStep> {
+pub fn eval_step_cached(
+    gpu: &Gpu,
+    cfg: &Config,
+    model: &Model,
+    j: usize,
+    cache: &EvalCache,
+    feed: &Feed,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<EvalStep> {
     let (n, classes) = (feed.batch, model.spec.classes);
     let mut p = PlanBuilder::new(gpu, format!("eval stage {j} (cached prefix)"));
     let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;

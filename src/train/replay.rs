@@ -63,8 +63,10 @@ impl ReplayBuffer {
     /// entry has been used `max_reuse` times (its data stays valid for the tick that read it: a slot is
     /// only rewritten by a later `insert`). None when the buffer is empty.
     pub fn sample(&mut self) -> Option<usize> {
-        let slot =
-            (0..self.slots.len()).filter_map(|i| self.slots[i].map(|e| (i, e))).min_by_key(|(_, e)| (e.uses, std::cmp::Reverse(e.seq))).map(|(i, _)| i)?;
+        let slot = (0..self.slots.len())
+            .filter_map(|i| self.slots[i].map(|e| (i, e)))
+            .min_by_key(|(_, e)| (e.uses, std::cmp::Reverse(e.seq)))
+            .map(|(i, _)| i)?;
         let e = self.slots[slot].as_mut().expect("chosen among occupied slots");
         e.uses += 1;
         if self.max_reuse > 0 && e.uses >= self.max_reuse {

@@ -34,7 +34,12 @@ fn stage_weights(gpu: &Gpu, model: &Model, j: usize) -> Result<StageWeights> {
     let params = b.params.download(gpu)?;
     let s = &b.params.tensors[k];
     let shape = [s.shape()[0], s.shape()[1], s.shape()[2], s.shape()[3]];
-    Ok(StageWeights { stage: j, shape, weights: params[k].clone(), space_to_depth: b.spec.layers[0] == Layer::SpaceToDepth })
+    Ok(StageWeights {
+        stage: j,
+        shape,
+        weights: params[k].clone(),
+        space_to_depth: b.spec.layers[0] == Layer::SpaceToDepth,
+    })
 }
 
 /// Everything `viz::write_report` needs for stages 0..=upto.
@@ -79,7 +84,13 @@ pub fn report_input(
     for (j, o) in outs.iter().enumerate() {
         let Shape::Map { h, w, c } = model.stages[j].spec.output() else { unreachable!() };
         let all = gpu.download(o)?;
-        features.push(FeatureSample { stage: j, height: h, width: w, channels: c, maps: all[..shown.len() * h * w * c].to_vec() });
+        features.push(FeatureSample {
+            stage: j,
+            height: h,
+            width: w,
+            channels: c,
+            maps: all[..shown.len() * h * w * c].to_vec(),
+        });
     }
     let mut input_images = Vec::new();
     for &i in &shown {

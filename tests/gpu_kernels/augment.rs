@@ -11,7 +11,14 @@ fn cfg(pad: u32, flip: bool, augment: bool) -> AugmentConfig {
 }
 
 /// Run the kernel on one batch; returns out [N, H, W, C] (NaN-poisoned before the run).
-fn run_gpu(g: &Gpu, images: &[u8], ids: &[u32], seed_epoch: [u32; 2], shape: [usize; 4], cfg: &AugmentConfig) -> Vec<f32> {
+fn run_gpu(
+    g: &Gpu,
+    images: &[u8],
+    ids: &[u32],
+    seed_epoch: [u32; 2],
+    shape: [usize; 4],
+    cfg: &AugmentConfig,
+) -> Vec<f32> {
     let ti = g.tensor_u32(&[images.len().div_ceil(4)], "images").unwrap();
     g.upload_bytes(&ti, images);
     let tids = g.tensor_u32(&[ids.len()], "sample_ids").unwrap();
@@ -51,8 +58,17 @@ fn augment_matches_reference() {
         let mut rng = Rng::new(21);
         for (shape, ids) in batches(&mut rng) {
             let bytes = images(&mut rng, shape.iter().product());
-            for cfg in [cfg(0, false, false), cfg(4, true, false), cfg(0, true, true), cfg(4, false, true), cfg(4, true, true), cfg(1, true, true)] {
-                for (seed_epoch, span) in [[7, 0], [7, 1], [123_456, 9]].into_iter().flat_map(|s| GRID_SPANS.map(|g| (s, g))) {
+            for cfg in [
+                cfg(0, false, false),
+                cfg(4, true, false),
+                cfg(0, true, true),
+                cfg(4, false, true),
+                cfg(4, true, true),
+                cfg(1, true, true),
+            ] {
+                for (seed_epoch, span) in
+                    [[7, 0], [7, 1], [123_456, 9]].into_iter().flat_map(|s| GRID_SPANS.map(|g| (s, g)))
+                {
                     let got = with_span(span, || run_gpu(g, &bytes, &ids, seed_epoch, shape, &cfg));
                     let want = run_cpu(&bytes, &ids, seed_epoch, shape, &cfg);
                     let what = format!("{shape:?} {cfg:?} {seed_epoch:?} span {span:?}");
@@ -98,7 +114,10 @@ fn augment_is_reproducible_and_independent_of_batch_composition() {
         let c = cfg(4, true, true);
         let a = run_gpu(g, &bytes, &ids, [5, 2], shape, &c);
         let b = run_gpu(g, &bytes, &ids, [5, 2], shape, &c);
-        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "same seed and epoch gave different outputs");
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "same seed and epoch gave different outputs"
+        );
 
         // A new epoch draws new crops for most images.
         let e = run_gpu(g, &bytes, &ids, [5, 3], shape, &c);
@@ -113,7 +132,11 @@ fn augment_is_reproducible_and_independent_of_batch_composition() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for i in 0..8 {
             let j = 7 - i;
-            assert_eq!(bits(&a[i * per..(i + 1) * per]), bits(&r[j * per..(j + 1) * per]), "image {i} changed with its position in the batch");
+            assert_eq!(
+                bits(&a[i * per..(i + 1) * per]),
+                bits(&r[j * per..(j + 1) * per]),
+                "image {i} changed with its position in the batch"
+            );
         }
     });
 }
@@ -126,7 +149,8 @@ fn augment_refuses_more_than_four_channels() {
         let trng = g.tensor_u32(&[2], "rng").unwrap();
         let out = g.tensor(&[1, 2, 4, 5], "out").unwrap();
         let mut p = PlanBuilder::new(g, "augment c5");
-        let e = ops::augment_batch(&mut p, &ti, &tids, &trng, &out, &cfg(0, false, false)).expect_err("C = 5 must be refused");
+        let e = ops::augment_batch(&mut p, &ti, &tids, &trng, &out, &cfg(0, false, false))
+            .expect_err("C = 5 must be refused");
         assert!(e.to_string().contains("1 to 4 channels"), "{e}");
     });
 }

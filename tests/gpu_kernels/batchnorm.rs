@@ -67,14 +67,35 @@ fn check_case(g: &Gpu, k: &Case, relu: bool) {
     let mut rv = k.running_var.clone();
     let (mut save_mean, mut save_invstd) = (vec![0.0; c], vec![0.0; c]);
     let mut y = vec![0.0; len];
-    reference::batchnorm_forward_train(&k.x, &k.gamma, &k.beta, &mut rm, &mut rv, &mut save_mean, &mut save_invstd, &mut y, relu);
+    reference::batchnorm_forward_train(
+        &k.x,
+        &k.gamma,
+        &k.beta,
+        &mut rm,
+        &mut rv,
+        &mut save_mean,
+        &mut save_invstd,
+        &mut y,
+        relu,
+    );
     let mut y_eval = vec![0.0; len];
     reference::batchnorm_forward_eval(&k.x, &k.gamma, &k.beta, &k.running_mean, &k.running_var, &mut y_eval, relu);
     // The backward gets the f32 versions of what the forward saved, as the GPU backward does.
     let (y32, sm32, si32) = (to_f64(&to_f32(&y)), to_f64(&to_f32(&save_mean)), to_f64(&to_f32(&save_invstd)));
     let mut d_x = vec![0.0; len];
     let (mut d_gamma, mut d_beta) = (vec![0.0; c], vec![0.0; c]);
-    reference::batchnorm_backward(&k.x, &y32, &k.d_y, &k.gamma, &sm32, &si32, &mut d_x, &mut d_gamma, &mut d_beta, relu);
+    reference::batchnorm_backward(
+        &k.x,
+        &y32,
+        &k.d_y,
+        &k.gamma,
+        &sm32,
+        &si32,
+        &mut d_x,
+        &mut d_gamma,
+        &mut d_beta,
+        relu,
+    );
 
     let ch = channels(g, c);
     ch.params.upload(g, &[to_f32(&k.gamma), to_f32(&k.beta)]);
@@ -94,7 +115,17 @@ fn check_case(g: &Gpu, k: &Case, relu: bool) {
     let ws = poisoned(g, &[ops::batchnorm_workspace_len(m, c)], "bn workspace");
     let mut p = PlanBuilder::new(g, "bn forward");
     ops::batchnorm_forward_train(&mut p, &tx, gamma, beta, t_rm, t_rv, t_sm, t_si, &ty, &ws, relu).unwrap();
-    ops::batchnorm_forward_eval(&mut p, &tx, gamma, beta, &eval_stats.tensors[0], &eval_stats.tensors[1], &ty_eval, relu).unwrap();
+    ops::batchnorm_forward_eval(
+        &mut p,
+        &tx,
+        gamma,
+        beta,
+        &eval_stats.tensors[0],
+        &eval_stats.tensors[1],
+        &ty_eval,
+        relu,
+    )
+    .unwrap();
     g.run(&[&p.finish().unwrap()]).unwrap();
     assert_close(&format!("y {what}"), &g.download(&ty).unwrap(), &y);
     assert_close(&format!("y_eval {what}"), &g.download(&ty_eval).unwrap(), &y_eval);
@@ -196,7 +227,21 @@ fn batchnorm_is_deterministic() {
         let (t_sm, t_si) = (&ch.saved.tensors[0], &ch.saved.tensors[1]);
         let mut p = PlanBuilder::new(g, "bn step");
         ops::batchnorm_forward_train(&mut p, &tx, gamma, beta, t_rm, t_rv, t_sm, t_si, &ty, &ws, true).unwrap();
-        ops::batchnorm_backward(&mut p, &tx, &ty, &tdy, gamma, t_sm, t_si, &tdx, &ch.grads.tensors[0], &ch.grads.tensors[1], &ws, true).unwrap();
+        ops::batchnorm_backward(
+            &mut p,
+            &tx,
+            &ty,
+            &tdy,
+            gamma,
+            t_sm,
+            t_si,
+            &tdx,
+            &ch.grads.tensors[0],
+            &ch.grads.tensors[1],
+            &ws,
+            true,
+        )
+        .unwrap();
         let plan = p.finish().unwrap();
         ch.params.upload(g, &[to_f32(&k.gamma), to_f32(&k.beta)]);
         let bits = |t: &Tensor| g.download(t).unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();

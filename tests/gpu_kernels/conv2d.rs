@@ -14,7 +14,13 @@ struct Case {
 
 impl Case {
     fn new(s: Conv2dShape, rng: &mut Rng) -> Case {
-        Case { s, x: rng.normals(s.x_len()), w: rng.normals(s.w_len()), b: rng.normals(s.cout), d_y: rng.normals(s.y_len()) }
+        Case {
+            s,
+            x: rng.normals(s.x_len()),
+            w: rng.normals(s.w_len()),
+            b: rng.normals(s.cout),
+            d_y: rng.normals(s.y_len()),
+        }
     }
     fn forward_ref(&self, bias: bool, relu: bool) -> Vec<f64> {
         let mut y = vec![0.0; self.s.y_len()];
@@ -97,7 +103,8 @@ fn check_direction(g: &Gpu, c: &Case, dir: Conv2dDirection, pick: Pick, bias: bo
     }
 }
 
-const DIRECTIONS: [Conv2dDirection; 3] = [Conv2dDirection::Forward, Conv2dDirection::BackwardInput, Conv2dDirection::BackwardWeight];
+const DIRECTIONS: [Conv2dDirection; 3] =
+    [Conv2dDirection::Forward, Conv2dDirection::BackwardInput, Conv2dDirection::BackwardWeight];
 
 /// All three directions with the host's kernel choice.
 fn check(g: &Gpu, s: Conv2dShape, bias: bool, relu: bool, rng: &mut Rng) {
@@ -195,13 +202,23 @@ fn conv2d_backward_weight_splits_long_reductions() {
 fn conv2d_choice_fits_the_adapter() {
     let Some(g) = gpu(false) else { return };
     let cpu = g.summary.device_type == "Cpu" && g.summary.subgroup && g.summary.subgroup_size.0 >= 8;
-    for s in VARIANT_SHAPES.iter().chain(&[shape(128, 28, 28, 1, 16, 3), shape(128, 14, 14, 64, 32, 3), shape(128, 8, 8, 1024, 1024, 3)]) {
+    for s in VARIANT_SHAPES.iter().chain(&[
+        shape(128, 28, 28, 1, 16, 3),
+        shape(128, 14, 14, 64, 32, 3),
+        shape(128, 8, 8, 1024, 1024, 3),
+    ]) {
         for dir in DIRECTIONS {
             let k = ops::conv2d_choose(g, s, dir);
             assert_eq!(k.direction, dir);
             assert!(k.supports(g, s), "{} for {s:?}", k.name());
             // CPU adapters get the kernels built for them (10x faster there), GPUs the tiled ones.
-            assert_eq!(!matches!(k.tiling, Conv2dTiling::Tiled { .. }), cpu, "{} on {} for {s:?}", k.name(), g.summary.name);
+            assert_eq!(
+                !matches!(k.tiling, Conv2dTiling::Tiled { .. }),
+                cpu,
+                "{} on {} for {s:?}",
+                k.name(),
+                g.summary.name
+            );
         }
     }
 }
@@ -225,6 +242,11 @@ fn conv2d_is_deterministic() {
         let first = (g.download_u32(&tdw).unwrap(), g.download_u32(&tdb).unwrap());
         g.fill(&tdw, f32::NAN);
         g.run(&[&plan]).unwrap();
-        assert_eq!(first, (g.download_u32(&tdw).unwrap(), g.download_u32(&tdb).unwrap()), "{} bitwise repeatable", k.name());
+        assert_eq!(
+            first,
+            (g.download_u32(&tdw).unwrap(), g.download_u32(&tdb).unwrap()),
+            "{} bitwise repeatable",
+            k.name()
+        );
     }
 }

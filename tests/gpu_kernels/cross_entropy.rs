@@ -71,7 +71,11 @@ fn cross_entropy_matches_reference() {
             let what = format!("cross_entropy N={n} K={k}");
             assert_close(&format!("{what} d_logits"), &got.d_logits, &d_ref);
             let loss = got.stats[0] as f64 - 0.75;
-            assert!((loss - stats_ref[0]).abs() <= 1e-4 * stats_ref[0].abs().max(1e-3), "{what}: loss {loss} vs {}", stats_ref[0]);
+            assert!(
+                (loss - stats_ref[0]).abs() <= 1e-4 * stats_ref[0].abs().max(1e-3),
+                "{what}: loss {loss} vs {}",
+                stats_ref[0]
+            );
             assert_eq!(got.stats[1] as f64 - 3.0, stats_ref[1], "{what}: correct count");
             for (r, &l) in labels.iter().enumerate() {
                 if l as usize >= k {

@@ -18,7 +18,13 @@ fn gather_rows_and_scatter_rows_match_reference() {
         let mut rng = Rng::new(91);
         // (batch rows, row length, chunk rows, base, valid): vec4 and odd rows, one-row chunks, batches
         // larger than the chunk, padding rows, ids below, inside and above the chunk.
-        let cases = [(16, 12, 40, 100, 16), (7, 3, 5, 0, 5), (128, rng.range(1, 300), rng.range(1, 600), 37, 100), (1, 4, 1, 9, 1), (33, 64, 20, 20, 33)];
+        let cases = [
+            (16, 12, 40, 100, 16),
+            (7, 3, 5, 0, 5),
+            (128, rng.range(1, 300), rng.range(1, 600), 37, 100),
+            (1, 4, 1, 9, 1),
+            (33, 64, 20, 20, 33),
+        ];
         for (n, row, chunk_rows, base, valid) in cases {
             // Distinct dataset ids (a batch never repeats an image) spread over three chunks' worth.
             let mut pool: Vec<u32> = (0..(base + 3 * chunk_rows).max(n) as u32).collect();
@@ -59,7 +65,11 @@ fn gather_rows_and_scatter_rows_match_reference() {
                 g.run(&[&p.finish().unwrap()]).unwrap();
                 let what = format!("n {n} row {row} chunk {chunk_rows} base {base} valid {valid} span {span:?}");
                 assert_eq!(to_f64(&g.download(&tdst).unwrap()), to_f64(&to_f32(&dst_ref)), "gather_rows {what}");
-                assert_eq!(to_f64(&g.download(&tchunk_out).unwrap()), to_f64(&to_f32(&chunk_ref)), "scatter_rows {what}");
+                assert_eq!(
+                    to_f64(&g.download(&tchunk_out).unwrap()),
+                    to_f64(&to_f32(&chunk_ref)),
+                    "scatter_rows {what}"
+                );
             }
         }
     });

@@ -6,7 +6,9 @@ use layerwise::{ops, reference};
 fn linear_matches_reference() {
     both_modes(|g| {
         let mut rng = Rng::new(21);
-        for &(n, inputs, outputs, bias, relu) in &[(1, 1, 1, true, false), (5, 24, 10, true, false), (130, 70, 129, false, true), (3, 257, 65, true, true)] {
+        for &(n, inputs, outputs, bias, relu) in
+            &[(1, 1, 1, true, false), (5, 24, 10, true, false), (130, 70, 129, false, true), (3, 257, 65, true, true)]
+        {
             let x = rng.normals(n * inputs);
             let w = rng.normals(outputs * inputs);
             let b = rng.normals(outputs);

@@ -35,7 +35,19 @@ fn maxpool2d_matches_reference() {
         // Odd and even sizes (odd trailing rows/columns must get zero gradient), batch 1, 1 and 3
         // channels, a large odd channel count, and a 1-row input whose output is empty; C % 4 == 0 for the
         // vec4 kernels; C = 259 and 1028 (vec4) for pixels of more than one 256-wide tile.
-        for shape in [(1, 2, 2, 1), (3, 7, 9, 3), (2, 10, 5, 1), (1, 6, 7, 133), (2, 13, 12, 5), (2, 1, 5, 3), (2, 9, 8, 4), (1, 6, 7, 132), (2, 5, 6, 16), (1, 3, 5, 259), (1, 2, 3, 1028)] {
+        for shape in [
+            (1, 2, 2, 1),
+            (3, 7, 9, 3),
+            (2, 10, 5, 1),
+            (1, 6, 7, 133),
+            (2, 13, 12, 5),
+            (2, 1, 5, 3),
+            (2, 9, 8, 4),
+            (1, 6, 7, 132),
+            (2, 5, 6, 16),
+            (1, 3, 5, 259),
+            (1, 2, 3, 1028),
+        ] {
             let (n, h, w, c) = shape;
             let x = rng.normals(n * h * w * c);
             let d_y = rng.normals(n * (h / 2) * (w / 2) * c);

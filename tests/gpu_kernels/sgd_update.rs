@@ -8,8 +8,13 @@ fn sgd_update_matches_reference_across_steps_and_schedules() {
         let mut rng = Rng::new(81);
         // Odd sizes leave zero padding between the arena's tensors; it must stay zero. An arena of 4k
         // floats takes the vec4 kernel, others the f32 one; each under every grid sizing.
-        let arenas = [vec![vec![3, 5], vec![7], vec![1], vec![2, 3, 3, 4], vec![301]], vec![vec![3, 5], vec![7], vec![1], vec![2, 3, 3, 4], vec![300]]];
-        for (shapes, nesterov, span) in arenas.iter().flat_map(|a| [0.0, 1.0].into_iter().flat_map(move |n| GRID_SPANS.map(|s| (a, n, s)))) {
+        let arenas = [
+            vec![vec![3, 5], vec![7], vec![1], vec![2, 3, 3, 4], vec![301]],
+            vec![vec![3, 5], vec![7], vec![1], vec![2, 3, 3, 4], vec![300]],
+        ];
+        for (shapes, nesterov, span) in
+            arenas.iter().flat_map(|a| [0.0, 1.0].into_iter().flat_map(move |n| GRID_SPANS.map(|s| (a, n, s))))
+        {
             let params = ParamArena::new(g, shapes, "params").unwrap();
             let grads = params.like(g, "grads").unwrap();
             let momentum = params.like(g, "momentum").unwrap();

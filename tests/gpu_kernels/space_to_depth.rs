@@ -4,8 +4,17 @@ use layerwise::{ops, reference};
 
 /// (N, H, W, C): batch 1, 1 and 3 channels, a large odd channel count, sizes off every power of two;
 /// C % 4 == 0 for the vec4 kernels; 4C over 256 f32 or vec4 elements for pixels of more than one 256-wide tile.
-const SHAPES: [(usize, usize, usize, usize); 9] =
-    [(1, 2, 2, 1), (3, 6, 10, 3), (2, 14, 4, 1), (1, 8, 6, 131), (2, 18, 22, 7), (2, 6, 10, 4), (1, 4, 70, 8), (3, 14, 14, 16), (1, 2, 4, 260)];
+const SHAPES: [(usize, usize, usize, usize); 9] = [
+    (1, 2, 2, 1),
+    (3, 6, 10, 3),
+    (2, 14, 4, 1),
+    (1, 8, 6, 131),
+    (2, 18, 22, 7),
+    (2, 6, 10, 4),
+    (1, 4, 70, 8),
+    (3, 14, 14, 16),
+    (1, 2, 4, 260),
+];
 
 #[test]
 fn space_to_depth_matches_reference() {
@@ -58,7 +67,10 @@ fn space_to_depth_backward_inverts_forward_exactly() {
                 });
                 g.run(&[&p.finish().unwrap()]).unwrap();
                 let got = g.download(&back).unwrap();
-                assert!(got.iter().zip(&x).all(|(a, b)| a.to_bits() == b.to_bits()), "round trip {n}x{h}x{w}x{c} span {span:?} is not exact");
+                assert!(
+                    got.iter().zip(&x).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "round trip {n}x{h}x{w}x{c} span {span:?} is not exact"
+                );
             }
         }
     });

@@ -38,7 +38,10 @@ fn augment_draws_change_with_epoch_and_seed_and_are_reproducible() {
         assert!(same < 30, "{same} of 1000 draws unchanged");
     }
     // pad 0: no offsets, the flip still varies.
-    assert!((0..100).all(|id| { let (y, x, _) = augment_draw(1, 2, id, 0); y == 0 && x == 0 }));
+    assert!((0..100).all(|id| {
+        let (y, x, _) = augment_draw(1, 2, id, 0);
+        y == 0 && x == 0
+    }));
     assert!((0..100).any(|id| augment_draw(1, 2, id, 0).2) && (0..100).any(|id| !augment_draw(1, 2, id, 0).2));
 }
 
@@ -48,7 +51,8 @@ fn augment_reference_crops_pads_and_flips() {
     // the image down by one row and left by one column, then the flip mirrors it.
     let pad = 1;
     let (seed, epoch) = (5, 6);
-    let id = (0..10_000).find(|&id| augment_draw(seed, epoch, id, pad) == (0, 2, true)).expect("some id draws (0, 2, flip)");
+    let id =
+        (0..10_000).find(|&id| augment_draw(seed, epoch, id, pad) == (0, 2, true)).expect("some id draws (0, 2, flip)");
     let image = [10u8, 20, 30, 40, 50, 60]; // rows [10 20 30], [40 50 60]
     let cfg = AugmentConfig { mean: [0.0; 4], std: [1.0; 4], pad, flip: true, augment: true };
     let mut out = vec![0.0; 6];
@@ -61,11 +65,21 @@ fn augment_reference_crops_pads_and_flips() {
     let mut out = vec![0.0; 6];
     reference::augment_batch(&image, &[id], &[seed, epoch], &mut out, &AugmentConfig { flip: false, ..cfg }, 2, 3, 1);
     assert_eq!(out, [0.0, 0.0, 0.0, 20.0, 30.0, 0.0].map(|b| b / 255.0));
-    reference::augment_batch(&image, &[id], &[seed, epoch], &mut out, &AugmentConfig { augment: false, ..cfg }, 2, 3, 1);
+    reference::augment_batch(
+        &image,
+        &[id],
+        &[seed, epoch],
+        &mut out,
+        &AugmentConfig { augment: false, ..cfg },
+        2,
+        3,
+        1,
+    );
     assert_eq!(out, image.map(|b| b as f64 / 255.0));
 
     // Normalisation per channel: (byte / 255 - mean) / std.
-    let cfg = AugmentConfig { mean: [0.5, 0.25, 0.0, 0.0], std: [0.5, 2.0, 1.0, 1.0], pad: 0, flip: false, augment: false };
+    let cfg =
+        AugmentConfig { mean: [0.5, 0.25, 0.0, 0.0], std: [0.5, 2.0, 1.0, 1.0], pad: 0, flip: false, augment: false };
     let mut out = vec![0.0; 2];
     reference::augment_batch(&[255, 0], &[0], &[0, 0], &mut out, &cfg, 1, 1, 2);
     assert_eq!(out, [1.0, -0.125]);

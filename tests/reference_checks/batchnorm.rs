@@ -18,9 +18,23 @@ fn check_torch(case: &str) {
     let mut rv = get("running_var_before");
     let (mut save_mean, mut save_invstd) = (vec![0.0; c], vec![0.0; c]);
     let mut y = vec![0.0; x.len()];
-    reference::batchnorm_forward_train(&x, &gamma, &beta, &mut rm, &mut rv, &mut save_mean, &mut save_invstd, &mut y, false);
+    reference::batchnorm_forward_train(
+        &x,
+        &gamma,
+        &beta,
+        &mut rm,
+        &mut rv,
+        &mut save_mean,
+        &mut save_invstd,
+        &mut y,
+        false,
+    );
     let tol = 1e-12;
-    for (what, got, want) in [("y", &y, get("y")), ("running_mean", &rm, get("running_mean_after")), ("running_var", &rv, get("running_var_after"))] {
+    for (what, got, want) in [
+        ("y", &y, get("y")),
+        ("running_mean", &rm, get("running_mean_after")),
+        ("running_var", &rv, get("running_var_after")),
+    ] {
         let e = rel_err64(got, &want);
         assert!(e < tol, "{case} {what}: {e:e}");
     }
@@ -28,8 +42,21 @@ fn check_torch(case: &str) {
     let d_y = get("d_y");
     let mut d_x = vec![0.0; x.len()];
     let (mut d_gamma, mut d_beta) = (vec![0.0; c], vec![0.0; c]);
-    reference::batchnorm_backward(&x, &x, &d_y, &gamma, &save_mean, &save_invstd, &mut d_x, &mut d_gamma, &mut d_beta, false);
-    for (what, got, want) in [("d_x", &d_x, get("d_x")), ("d_gamma", &d_gamma, get("d_gamma")), ("d_beta", &d_beta, get("d_beta"))] {
+    reference::batchnorm_backward(
+        &x,
+        &x,
+        &d_y,
+        &gamma,
+        &save_mean,
+        &save_invstd,
+        &mut d_x,
+        &mut d_gamma,
+        &mut d_beta,
+        false,
+    );
+    for (what, got, want) in
+        [("d_x", &d_x, get("d_x")), ("d_gamma", &d_gamma, get("d_gamma")), ("d_beta", &d_beta, get("d_beta"))]
+    {
         let e = rel_err64(got, &want);
         assert!(e < 1e-10, "{case} {what}: {e:e}");
     }

@@ -34,7 +34,10 @@ fn conv2d_matches_pytorch() {
 #[test]
 fn conv2d_backward_matches_finite_differences() {
     let mut rng = Rng::new(31);
-    for s in [Conv2dShape { n: 2, h: 4, w: 3, cin: 2, cout: 3, kh: 3, kw: 3 }, Conv2dShape { n: 1, h: 3, w: 3, cin: 3, cout: 2, kh: 1, kw: 1 }] {
+    for s in [
+        Conv2dShape { n: 2, h: 4, w: 3, cin: 2, cout: 3, kh: 3, kw: 3 },
+        Conv2dShape { n: 1, h: 3, w: 3, cin: 3, cout: 2, kh: 1, kw: 1 },
+    ] {
         let x = rng.normals(s.x_len());
         let w = rng.normals(s.w_len());
         let b = rng.normals(s.cout);
