@@ -324,7 +324,7 @@ fn same_weights(a: &Path, b: &Path, what: &str) {
 }
 
 /// Start a run, SIGKILL it once a checkpoint shows progress, resume it to the end.
-fn kill_and_resume(cfg: &Path, out: &Path) -> layerwise::checkpoint::Progress {
+fn kill_and_resume(cfg: &Path, out: &Path) -> layerwise::train::state::Progress {
     let mut child = bin()
         .args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .spawn()

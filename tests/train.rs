@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::*;
-use layerwise::checkpoint::{block_tensors, Checkpoint, CheckpointMeta, Progress};
+use layerwise::checkpoint::{block_tensors, Checkpoint, CheckpointMeta, FORMAT};
 use layerwise::config::Config;
 use layerwise::gpu::PlanBuilder;
 use layerwise::model::block::Scratch;
 use layerwise::model::{BlockSpec, Model, ModelSpec, Shape};
 use layerwise::train::plans::{record_train_body, StepIo};
+use layerwise::train::state::Progress;
 
 /// The PyTorch oracle's `greedy_step`: frozen stage 0 (conv 3->4, BN eval, ReLU) -> space-to-depth ->
 /// stage 1 (conv 16->8, BN, ReLU, training) -> k = 3 head (2 x [conv3x3, BN, ReLU] width 6, average to
@@ -67,7 +68,7 @@ head = { kind = "conv", k = 3, width = 6, batchnorm = true }
             }
         }
         let meta = CheckpointMeta {
-            format: 1,
+            format: FORMAT,
             config_name: "oracle".into(),
             adapter: String::new(),
             progress: Progress::default(),
@@ -248,4 +249,35 @@ fn row_cache_round_trips_across_chunks() {
             }
         }
     });
+}
+
+/// A checkpoint's format is checked before anything else is read from it: a newer or unknown one is a
+/// clear error naming the file, never a half-read run.
+#[test]
+fn checkpoint_of_another_format_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, meta: &str| {
+        let path = tmp.path().join(name);
+        let bytes = 0f32.to_le_bytes();
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &bytes).unwrap();
+        let info = HashMap::from([("layerwise".to_string(), meta.to_string())]);
+        std::fs::write(&path, safetensors::serialize([("x", view)], Some(info)).unwrap()).unwrap();
+        path
+    };
+    let progress = serde_json::to_string(&Progress::default()).unwrap();
+    let meta = |format: &str| format!(r#"{{{format}"config_name":"c","adapter":"a","progress":{progress}}}"#);
+    let ok = write("ok.safetensors", &meta(&format!(r#""format":{FORMAT},"#)));
+    assert_eq!(Checkpoint::read(&ok).unwrap().meta.format, FORMAT);
+    for (name, format, needle) in [
+        ("newer.safetensors", format!(r#""format":{},"#, FORMAT + 1), "was written by a newer layerwise"),
+        ("zero.safetensors", r#""format":0,"#.to_string(), "unknown checkpoint format 0"),
+        ("none.safetensors", String::new(), "no checkpoint format"),
+    ] {
+        let path = write(name, &meta(&format));
+        let e = Checkpoint::read(&path).err().expect("refused").to_string();
+        assert!(e.contains(needle) && e.contains(name), "{name}: {e}");
+    }
+    // A newer format is refused even when the rest of its metadata no longer parses.
+    let path = write("changed.safetensors", &format!(r#"{{"format":{},"progress":"elsewhere"}}"#, FORMAT + 1));
+    assert!(Checkpoint::read(&path).err().unwrap().to_string().contains("newer layerwise"));
 }

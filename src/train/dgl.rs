@@ -32,13 +32,12 @@
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use super::feed::Feed;
 use super::plans::{
     augment_config, eval_step_prefixes, record_dgl_body, record_dgl_stage, scratch_for, EvalStep, StepIo,
 };
 use super::replay::{sync_actions, Action, Schedule, Store};
+use super::state::{method_name, DglProgress};
 use super::Run;
 use crate::config::{Config, DglConfig, Method};
 use crate::data::Dataset;
@@ -48,21 +47,6 @@ use crate::metrics::EpochRecord;
 use crate::model::block::{Block, Scratch};
 use crate::model::{permutation, BlockSpec, Model};
 use crate::ops;
-
-/// What a DGL checkpoint adds to the progress metadata.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DglProgress {
-    /// Per stage, for the current epoch so far: loss sum, correct count, batches trained.
-    pub loss_sum: Vec<f64>,
-    pub correct: Vec<f64>,
-    pub batches: Vec<usize>,
-    /// dgl-async: ticks so far and the schedule RNG's state (None: not started).
-    pub tick: u64,
-    pub rng: Option<u64>,
-    /// dgl-async: the replay buffers' contents are not saved.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub buffers: String,
-}
 
 const BUFFERS_NOTE: &str = "replay buffers are not saved: a resumed run starts them empty and warms up again";
 
@@ -86,16 +70,6 @@ pub fn device_options(base: &GpuOptions, index: usize) -> Result<GpuOptions> {
         o.adapter = Some(index);
     }
     Ok(o)
-}
-
-/// The name a method has in configs and metrics.
-pub fn method_name(m: Method) -> &'static str {
-    match m {
-        Method::Greedy => "greedy",
-        Method::E2e => "e2e",
-        Method::Dgl => "dgl",
-        Method::DglAsync => "dgl-async",
-    }
 }
 
 /// Refuse (before a run folder exists) replay buffers that the warm-up alone could not fill: stage j

@@ -3,23 +3,24 @@
 //! end-to-end) and `dgl.rs` (decoupled greedy learning, its async schedule in `replay.rs`).
 
 mod dgl;
+mod display;
 pub mod feed;
 mod greedy;
 pub mod plans;
 pub mod prefix_cache;
-mod progress;
 pub mod replay;
 pub mod report;
 mod rundir;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub use dgl::{device_options, train_dgl, DglProgress};
+pub use dgl::{device_options, train_dgl};
 pub use greedy::{train_e2e, train_greedy};
 pub use rundir::RunDir;
 
-use crate::checkpoint::{self, Checkpoint, CheckpointMeta, Progress};
+use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
 use crate::config::{Config, Method};
 use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
@@ -27,10 +28,11 @@ use crate::gpu::{Gpu, GpuOptions, InFlight, Plan, Readback};
 use crate::metrics::{EpochRecord, StageSummary};
 use crate::model::block::Scratch;
 use crate::model::{permutation, Model, ModelSpec, Shape};
+use display::Display;
 use feed::Feed;
 use plans::{EvalStep, StepIo};
 use prefix_cache::PrefixCaches;
-use progress::Display;
+use state::Progress;
 
 /// How `train` runs, beside the config itself.
 #[derive(Debug, Clone)]
@@ -202,11 +204,7 @@ impl Run {
                 dir.rewrite_records(&records)?;
                 (c.meta.progress.clone(), records, dir.read_summaries().unwrap_or_default())
             }
-            None => (
-                Progress { method: dgl::method_name(cfg.method).to_string(), ..Default::default() },
-                Vec::new(),
-                Vec::new(),
-            ),
+            None => (Progress::start(cfg.method), Vec::new(), Vec::new()),
         };
         let display = Display::new(opts.quiet);
         display.line(&format!(
@@ -506,7 +504,7 @@ impl Run {
     fn checkpoint(&mut self) -> Result<()> {
         self.progress.elapsed = self.elapsed();
         let meta = CheckpointMeta {
-            format: 1,
+            format: checkpoint::FORMAT,
             config_name: self.cfg.name.clone(),
             adapter: self.gpu.summary.name.clone(),
             progress: self.progress.clone(),
