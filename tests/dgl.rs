@@ -16,7 +16,7 @@ use layerwise::gpu::{Gpu, PlanBuilder};
 use layerwise::metrics::EpochRecord;
 use layerwise::model::block::Scratch;
 use layerwise::model::{BlockSpec, Layer, Model, ModelSpec, Shape};
-use layerwise::train::plans::{record_dgl_body, record_train_body, StepIo};
+use layerwise::train::plans::{record_dgl_body, record_train_body, StepIo, Trains};
 use layerwise::train::replay::{ReplayBuffer, Schedule, Store};
 
 // ---------------------------------------------------------------- host logic
@@ -179,21 +179,22 @@ fn dgl_step_equals_a_greedy_step_of_each_stage() {
         g.upload_u32(&lab, &labels);
         let specs: Vec<&BlockSpec> = spec.stages.iter().chain(&spec.heads).collect();
         let scratch = Scratch::new(g, &specs, n).unwrap();
+        // Each greedy step and each DGL stage with step values of its own (SGD hyper-parameters, loss sums).
         let io: Vec<StepIo> = (0..2).map(|_| StepIo::new(g).unwrap()).collect();
-        for i in &io {
+        let dgl_io: Vec<StepIo> = (0..2).map(|_| StepIo::new(g).unwrap()).collect();
+        for i in io.iter().chain(&dgl_io) {
             i.set_lr(g, &cfg, 0.1);
             g.fill(&i.stats, 0.0);
         }
-        let dgl_stats: Vec<_> = (0..2).map(|_| g.tensor(&[2], "stats").unwrap()).collect();
 
         // Greedy: stage 1 on the frozen, initial stage 0; then stage 0 with its own head.
         for j in [1, 0] {
             let mut p = PlanBuilder::new(g, format!("greedy stage {j}"));
-            record_train_body(&mut p, &greedy, j, false, &x0, &lab, &io[j], &scratch).unwrap();
+            record_train_body(&mut p, &greedy, Trains::Stage(j), &x0, &lab, &io[j], &scratch).unwrap();
             g.run(&[&p.finish().unwrap()]).unwrap();
         }
         let mut p = PlanBuilder::new(g, "dgl step");
-        record_dgl_body(&mut p, &dgl, &x0, &lab, &io[0].hyper, &dgl_stats, &scratch).unwrap();
+        record_dgl_body(&mut p, &dgl, &x0, &lab, &dgl_io, &scratch).unwrap();
         g.run(&[&p.finish().unwrap()]).unwrap();
 
         for j in 0..2 {
@@ -211,7 +212,7 @@ fn dgl_step_equals_a_greedy_step_of_each_stage() {
                 }
             }
             assert_eq!(
-                g.download(&dgl_stats[j]).unwrap(),
+                g.download(&dgl_io[j].stats).unwrap(),
                 g.download(&io[j].stats).unwrap(),
                 "stage {j} loss and accuracy"
             );

@@ -11,7 +11,7 @@ use layerwise::config::Config;
 use layerwise::gpu::PlanBuilder;
 use layerwise::model::block::Scratch;
 use layerwise::model::{BlockSpec, Model, ModelSpec, Shape};
-use layerwise::train::plans::{record_train_body, StepIo};
+use layerwise::train::plans::{record_train_body, StepIo, Trains};
 use layerwise::train::state::Progress;
 
 /// The PyTorch oracle's `greedy_step`: frozen stage 0 (conv 3->4, BN eval, ReLU) -> space-to-depth ->
@@ -86,7 +86,7 @@ head = { kind = "conv", k = 3, width = 6, batchnorm = true }
         let specs: Vec<&BlockSpec> = blocks.iter().map(|b| &b.spec).collect();
         let scratch = Scratch::new(g, &specs, 4).unwrap();
         let mut p = PlanBuilder::new(g, "oracle step");
-        record_train_body(&mut p, &model, 1, false, &x0, &lab, &io, &scratch).unwrap();
+        record_train_body(&mut p, &model, Trains::Stage(1), &x0, &lab, &io, &scratch).unwrap();
         g.run(&[&p.finish().unwrap()]).unwrap();
 
         let loss = g.download(&io.stats).unwrap()[0];
@@ -147,7 +147,7 @@ fn validation_hold_out_covers_every_class() {
 fn every_preset_records_and_runs_a_step() {
     use layerwise::config::{Method, PRESETS};
     use layerwise::train::feed::Feed;
-    use layerwise::train::plans::{eval_step, scratch_for, train_step};
+    use layerwise::train::plans::{eval_step, scratch_for, train_step, StepContext};
     let Some(g) = gpu(false) else { return };
     for (name, _) in PRESETS {
         let mut cfg = Config::preset(name).unwrap();
@@ -178,15 +178,16 @@ fn every_preset_records_and_runs_a_step() {
         io.set_lr(g, &cfg, 0.01);
         let last = model.stages.len() - 1;
         let scratch = scratch_for(g, &model, last, batch).unwrap();
-        let e2e = cfg.method == Method::E2e;
+        let trains = if cfg.method == Method::E2e { Trains::All } else { Trains::Stage(last) };
+        let ctx = StepContext { gpu: g, cfg: &cfg, model: &model, io: &io, scratch: &scratch };
         // The deepest greedy step exercises every frozen stage in evaluation mode.
-        let plan = train_step(g, &cfg, &model, last, e2e, &feed, &io, &scratch).unwrap();
+        let plan = train_step(&ctx, &feed, trains).unwrap();
         g.fill(&io.stats, 0.0);
         g.run(&[&plan]).unwrap();
         let loss = g.download(&io.stats).unwrap()[0];
         assert!(loss.is_finite() && loss > 0.0, "{name}: loss {loss}");
         let heads: Vec<usize> = (0..=last).collect();
-        let eval = eval_step(g, &cfg, &model, last, &heads, &feed, &io, &scratch).unwrap();
+        let eval = eval_step(&ctx, &feed, last, &heads).unwrap();
         g.run(&[&eval.plan]).unwrap();
         g.wait().unwrap();
     }
