@@ -1,6 +1,7 @@
 //! The trainer on the GPU: one whole greedy step against PyTorch, and short real training runs.
 
 mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,25 +21,8 @@ use layerwise::train::state::Progress;
 /// Every parameter and running statistic after the step must match PyTorch's.
 #[test]
 fn one_greedy_step_matches_pytorch() {
-    let toml = r#"
-name = "greedy-step-oracle"
-method = "greedy"
-dataset = "none"
-seed = 0
-batch_size = 4
-epochs = 1
-[optimizer]
-lr = 0.1
-momentum = 0.9
-weight_decay = 5e-4
-lr_decay = 0.2
-lr_step = 15
-[augment]
-pad = 0
-flip = false
-mean = [0.0, 0.0, 0.0]
-std = [1.0, 1.0, 1.0]
-[[stages]]
+    let top = "name = \"greedy-step-oracle\"\nmethod = \"greedy\"\nseed = 0\nbatch_size = 4";
+    let stages = r#"[[stages]]
 width = 4
 batchnorm = true
 head = { kind = "conv", k = 1 }
@@ -48,7 +32,7 @@ downsample = "space-to-depth"
 batchnorm = true
 head = { kind = "conv", k = 3, width = 6, batchnorm = true }
 "#;
-    let cfg = Config::from_toml(toml, "test").unwrap();
+    let cfg = Config::from_toml(&support::step_config(top, stages), "test").unwrap();
     let spec = ModelSpec::new(&cfg, Shape::Map { h: 8, w: 8, c: 3 }, 10).unwrap();
     // Our names -> the oracle's: stage 1 has the space-to-depth at index 0, PyTorch's module has none.
     let rename = |ours: &str| -> String {
