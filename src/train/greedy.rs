@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::epoch::PlanSteps;
+use super::epoch::{EpochResult, PlanSteps};
 use super::plans::{eval_step, scratch_for, train_step, StepContext, Trains};
 use super::prefix_cache::{eval_step_cached, train_step_cached};
 use super::Run;
@@ -43,22 +43,7 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
             let label = format!("stage {j} epoch {}/{}", epoch + 1, run.cfg.epochs);
             let e = run.train_epoch(&mut PlanSteps::new(&step), j, epoch, &label)?;
             let (val_acc, ensemble_acc) = run.evaluate_stage(&eval, &caches)?;
-            let elapsed = run.elapsed();
-            run.record(EpochRecord {
-                method: "greedy".into(),
-                stage: j,
-                epoch: epoch + 1,
-                lr: run.cfg.lr_at(epoch),
-                train_loss: e.sums.mean_loss(0),
-                train_acc: e.sums.accuracy(0, run.cfg.batch_size),
-                val_acc,
-                ensemble_acc,
-                img_per_s: e.img_per_s,
-                seconds: e.seconds,
-                elapsed,
-            })?;
-            run.progress.epoch = epoch + 1;
-            run.checkpoint()?;
+            end_epoch(run, "greedy", j, epoch, &e, val_acc, ensemble_acc)?;
         }
         // Freeze stage j: from now on plans only run it forward in evaluation mode.
         let (last, seconds) = run.recorded(j);
@@ -98,22 +83,7 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
         let label = format!("e2e epoch {}/{}", epoch + 1, run.cfg.epochs);
         let e = run.train_epoch(&mut PlanSteps::new(&step), last, epoch, &label)?;
         let acc = run.evaluate(&eval)?.0[0];
-        let elapsed = run.elapsed();
-        run.record(EpochRecord {
-            method: "e2e".into(),
-            stage: last,
-            epoch: epoch + 1,
-            lr: run.cfg.lr_at(epoch),
-            train_loss: e.sums.mean_loss(0),
-            train_acc: e.sums.accuracy(0, run.cfg.batch_size),
-            val_acc: vec![acc],
-            ensemble_acc: acc,
-            img_per_s: e.img_per_s,
-            seconds: e.seconds,
-            elapsed,
-        })?;
-        run.progress.epoch = epoch + 1;
-        run.checkpoint()?;
+        end_epoch(run, "e2e", last, epoch, &e, vec![acc], acc)?;
     }
     let (last_record, seconds) = run.recorded(last);
     let (acc, img_s) = last_record.map_or((f64::NAN, 0.0), |r| (r.head_acc(), r.img_per_s));
@@ -122,4 +92,33 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
     run.progress.epoch = 0;
     run.checkpoint()?;
     run.write_report()
+}
+
+/// Record epoch `epoch` of `stage` (its training numbers `e`, its validation accuracies) and checkpoint
+/// the run after it.
+fn end_epoch(
+    run: &mut Run,
+    method: &str,
+    stage: usize,
+    epoch: usize,
+    e: &EpochResult,
+    val_acc: Vec<f64>,
+    ensemble_acc: f64,
+) -> Result<()> {
+    let elapsed = run.elapsed();
+    run.record(EpochRecord {
+        method: method.into(),
+        stage,
+        epoch: epoch + 1,
+        lr: run.cfg.lr_at(epoch),
+        train_loss: e.sums.mean_loss(0),
+        train_acc: e.sums.accuracy(0, run.cfg.batch_size),
+        val_acc,
+        ensemble_acc,
+        img_per_s: e.img_per_s,
+        seconds: e.seconds,
+        elapsed,
+    })?;
+    run.progress.epoch = epoch + 1;
+    run.checkpoint()
 }
