@@ -4,7 +4,7 @@ use layerwise::config::Config;
 use layerwise::gpu::{Gpu, GpuOptions};
 use layerwise::model::{Model, ModelSpec, Shape};
 use layerwise::train::feed::Feed;
-use layerwise::train::plans::{scratch_for, train_step, StepIo};
+use layerwise::train::plans::{scratch_for, train_step, StepContext, StepIo, Trains};
 
 fn main() -> layerwise::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -27,7 +27,8 @@ fn main() -> layerwise::Result<()> {
     let io = StepIo::new(&gpu)?;
     io.set_lr(&gpu, &cfg, 0.01);
     let scratch = scratch_for(&gpu, &model, stage, cfg.batch_size)?;
-    let plan = train_step(&gpu, &cfg, &model, stage, false, &feed, &io, &scratch)?;
+    let ctx = StepContext { gpu: &gpu, cfg: &cfg, model: &model, io: &io, scratch: &scratch };
+    let plan = train_step(&ctx, &feed, Trains::Stage(stage))?;
     gpu.run(&[&plan])?;
     gpu.wait()?;
     let t = std::time::Instant::now();

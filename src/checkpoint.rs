@@ -12,37 +12,16 @@ use crate::error::{Error, IoContext, Result};
 use crate::gpu::Gpu;
 use crate::model::block::Block;
 use crate::model::{BlockSpec, Layer, Model, Shape};
+use crate::train::state::Progress;
 
-/// Where training stands; enough to continue exactly where it stopped.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
-    pub method: String,
-    /// Stage being trained (greedy) — equals the number of stages when training is complete.
-    pub stage: usize,
-    /// Epochs completed within the stage (or the run for e2e/DGL).
-    pub epoch: usize,
-    /// Steps completed within the current epoch (non-zero only for mid-epoch checkpoints).
-    pub step: usize,
-    /// The current epoch's running sums so far: mean-loss sum, correct count, batches.
-    pub loss_sum: f64,
-    pub correct: f64,
-    pub batches: usize,
-    /// Seconds spent in the current epoch before this checkpoint.
-    pub epoch_seconds: f64,
-    /// Metric records written so far (metrics files are cut back to this on resume).
-    pub records: usize,
-    /// Wall time of the run so far, seconds.
-    pub elapsed: f64,
-    /// Per-stage seconds and peak memory so far (for the summary).
-    pub stage_seconds: Vec<f64>,
-    pub stage_peak_mib: Vec<f64>,
-    /// DGL only: per-stage running sums and the async schedule (absent for greedy and e2e).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dgl: Option<crate::train::DglProgress>,
-}
+/// The checkpoint layout this build writes, and the only one it reads: a newer layout may hold state
+/// this build would silently drop.
+pub const FORMAT: u32 = 1;
 
+/// The JSON a checkpoint carries in its header besides the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckpointMeta {
+    /// `FORMAT` of the build that wrote it.
     pub format: u32,
     pub config_name: String,
     pub adapter: String,
@@ -161,6 +140,26 @@ pub fn save(path: &Path, gpu: &Gpu, model: &Model, meta: &CheckpointMeta) -> Res
     crate::fsutil::atomic_write(path, &data)
 }
 
+/// Refuse a layout this build does not know before reading the rest of the metadata, which a newer
+/// layout may have changed.
+fn check_format(path: &Path, raw: &str) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Format {
+        format: Option<u32>,
+    }
+    let format =
+        serde_json::from_str::<Format>(raw).map_err(|e| Error::data(path, format!("bad metadata: {e}")))?.format;
+    match format {
+        Some(FORMAT) => Ok(()),
+        Some(f) if f > FORMAT => Err(Error::data(
+            path,
+            format!("checkpoint format {f} was written by a newer layerwise; this one reads format {FORMAT}: update layerwise to use it"),
+        )),
+        Some(f) => Err(Error::data(path, format!("unknown checkpoint format {f}; this layerwise reads format {FORMAT}"))),
+        None => Err(Error::data(path, format!("no checkpoint format in the metadata; this layerwise reads format {FORMAT}"))),
+    }
+}
+
 /// A checkpoint read from disk: tensors by name (PyTorch layout) and the progress metadata.
 pub struct Checkpoint {
     pub meta: CheckpointMeta,
@@ -179,6 +178,7 @@ impl Checkpoint {
             .as_ref()
             .and_then(|m| m.get(META_KEY))
             .ok_or_else(|| Error::data(path, "no layerwise metadata: not a layerwise checkpoint"))?;
+        check_format(path, raw)?;
         let meta: CheckpointMeta =
             serde_json::from_str(raw).map_err(|e| Error::data(path, format!("bad metadata: {e}")))?;
         let mut tensors = HashMap::new();

@@ -164,7 +164,7 @@ pub enum DataCommand {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct TrainArgs {
     /// Preset name (see `layerwise presets`).
     #[arg(long, conflicts_with = "config")]
@@ -209,70 +209,82 @@ fn default_out(name: &str) -> PathBuf {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let quiet = cli.quiet;
-    match cli.command.unwrap_or(Command::Train(TrainArgs {
-        preset: None,
-        config: None,
-        sets: Vec::new(),
-        out: None,
-        resume: None,
-        data: None,
-        val_split: None,
-        method: None,
-        devices: Vec::new(),
-        no_report: false,
-    })) {
-        Command::Train(a) => {
-            let gpu = cli.gpu.options()?;
-            let data_dir = a.data.clone().or_else(|| std::env::var_os("LAYERWISE_DATA").map(PathBuf::from));
-            let (cfg, out, resume) = match &a.resume {
-                Some(dir) => (Config::load(&train::RunDir::existing(dir)?.config_path())?, dir.clone(), true),
-                None => {
-                    let base = match (&a.preset, &a.config) {
-                        (_, Some(path)) => Config::load(path)?,
-                        (Some(p), None) => Config::preset(p)?,
-                        (None, None) => Config::preset(DEFAULT_PRESET)?,
-                    };
-                    let mut sets = a.sets.clone();
-                    if let Some(v) = a.val_split {
-                        sets.push(format!("val_split={v}"));
-                    }
-                    if let Some(m) = &a.method {
-                        sets.push(format!("method=\"{m}\""));
-                    }
-                    if !a.devices.is_empty() {
-                        let list: Vec<String> = a.devices.iter().map(|d| d.to_string()).collect();
-                        sets.push(format!("dgl.devices=[{}]", list.join(",")));
-                    }
-                    let cfg = base.with_overrides(&sets)?;
-                    let out = a.out.clone().unwrap_or_else(|| default_out(&cfg.name));
-                    (cfg, out, false)
-                }
-            };
-            let opts = TrainOptions { out: out.clone(), resume, data_dir, gpu, quiet, report: !a.no_report };
-            let summaries = train::train(cfg, &opts)?;
-            println!("\nper-stage validation accuracy ({}):", out.display());
-            for s in &summaries {
-                println!(
-                    "  stage {}: head {:.2}%  ensemble {:.2}%  ({}; {:.0}s)",
-                    s.stage, s.head_acc, s.ensemble_acc, s.description, s.seconds
-                );
-            }
-            Ok(())
-        }
+    let (gpu, quiet) = (&cli.gpu, cli.quiet);
+    match cli.command.unwrap_or_else(|| Command::Train(TrainArgs::default())) {
+        Command::Train(a) => train_command(&a, gpu.options()?, quiet),
         Command::Eval { run, data } => {
-            let results = train::eval_run(&run, data.as_deref(), &cli.gpu.options()?)?;
-            println!("{results}");
+            println!("{}", train::eval_run(&run, data.as_deref(), &gpu.options()?)?);
             Ok(())
         }
-        Command::Devices { check, json } => devices(&cli.gpu, check, json),
+        Command::Devices { check, json } => devices(gpu, check, json),
         Command::Viz { run, stage } => {
-            let html = train::viz_run(&run, stage, &cli.gpu.options()?)?;
-            println!("{}", html.display());
+            println!("{}", train::viz_run(&run, stage, &gpu.options()?)?.display());
             Ok(())
         }
-        Command::Bench { what: BenchCommand::Kernels { quick, batch, gemm, json, compare } } => {
-            let gpu = Gpu::new(&cli.gpu.options()?)?;
+        Command::Bench { what } => bench_command(what, gpu, quiet),
+        Command::Data { what: DataCommand::Fetch { name, dest, mirror } } => {
+            let dest = match dest {
+                Some(d) => d,
+                None => crate::data::default_fetch_dir(&name)?,
+            };
+            crate::data::fetch(&name, &dest, mirror.as_deref())?;
+            println!("{name}: ready in {}", dest.display());
+            Ok(())
+        }
+        Command::Presets { name } => presets_command(name.as_deref()),
+    }
+}
+
+/// `layerwise train`: a new run from a preset or config file with overrides, or a resumed one.
+fn train_command(a: &TrainArgs, gpu: GpuOptions, quiet: bool) -> Result<()> {
+    let data_dir = a.data.clone().or_else(|| std::env::var_os("LAYERWISE_DATA").map(PathBuf::from));
+    let (cfg, out, resume) = match &a.resume {
+        Some(dir) => (Config::load(&train::RunDir::existing(dir)?.config_path())?, dir.clone(), true),
+        None => {
+            let cfg = a.config()?;
+            let out = a.out.clone().unwrap_or_else(|| default_out(&cfg.name));
+            (cfg, out, false)
+        }
+    };
+    let opts = TrainOptions { out: out.clone(), resume, data_dir, gpu, quiet, report: !a.no_report };
+    let summaries = train::train(cfg, &opts)?;
+    println!("\nper-stage validation accuracy ({}):", out.display());
+    for s in &summaries {
+        println!(
+            "  stage {}: head {:.2}%  ensemble {:.2}%  ({}; {:.0}s)",
+            s.stage, s.head_acc, s.ensemble_acc, s.description, s.seconds
+        );
+    }
+    Ok(())
+}
+
+impl TrainArgs {
+    /// The config of a new run: the preset or file, then the overrides (the shortcut flags last).
+    fn config(&self) -> Result<Config> {
+        let base = match (&self.preset, &self.config) {
+            (_, Some(path)) => Config::load(path)?,
+            (Some(p), None) => Config::preset(p)?,
+            (None, None) => Config::preset(DEFAULT_PRESET)?,
+        };
+        let mut sets = self.sets.clone();
+        if let Some(v) = self.val_split {
+            sets.push(format!("val_split={v}"));
+        }
+        if let Some(m) = &self.method {
+            sets.push(format!("method=\"{m}\""));
+        }
+        if !self.devices.is_empty() {
+            let list: Vec<String> = self.devices.iter().map(|d| d.to_string()).collect();
+            sets.push(format!("dgl.devices=[{}]", list.join(",")));
+        }
+        base.with_overrides(&sets)
+    }
+}
+
+fn bench_command(what: BenchCommand, gpu: &GpuArgs, quiet: bool) -> Result<()> {
+    match what {
+        BenchCommand::Kernels { quick, batch, gemm, json, compare } => {
+            let gpu = Gpu::new(&gpu.options()?)?;
             let mut opts = if quick { KernelBenchOptions::quick() } else { KernelBenchOptions::default() };
             if !quick {
                 opts.batch = batch;
@@ -289,25 +301,16 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(path) = compare {
                 println!("{}", report.compare(&KernelBenchReport::load(&path)?));
             }
-            Ok(())
         }
-        Command::Bench {
-            what: BenchCommand::Train { presets, quick, batch, steps, warmup, json, compare_pytorch },
-        } => {
-            let gpu = Gpu::new(&cli.gpu.options()?)?;
+        BenchCommand::Train { presets, quick, batch, steps, warmup, json, compare_pytorch } => {
+            let gpu = Gpu::new(&gpu.options()?)?;
             let mut opts = if quick { TrainBenchOptions::quick() } else { TrainBenchOptions::default() };
             if !presets.is_empty() {
                 opts.presets = presets;
             }
-            if let Some(b) = batch {
-                opts.batch = b;
-            }
-            if let Some(s) = steps {
-                opts.steps = s;
-            }
-            if let Some(w) = warmup {
-                opts.warmup = w;
-            }
+            opts.batch = batch.unwrap_or(opts.batch);
+            opts.steps = steps.unwrap_or(opts.steps);
+            opts.warmup = warmup.unwrap_or(opts.warmup);
             let report = bench_training(&gpu, &opts)?;
             println!("{}", report.markdown());
             if let Some(path) = json {
@@ -316,43 +319,29 @@ pub fn run(cli: Cli) -> Result<()> {
             if compare_pytorch {
                 println!("{}", report.compare(&crate::bench::pytorch_h100()?.1));
             }
-            Ok(())
-        }
-        Command::Data { what: DataCommand::Fetch { name, dest, mirror } } => {
-            let dest = match dest {
-                Some(d) => d,
-                None => crate::data::default_fetch_dir(&name)?,
-            };
-            crate::data::fetch(&name, &dest, mirror.as_deref())?;
-            println!("{name}: ready in {}", dest.display());
-            Ok(())
-        }
-        Command::Presets { name } => {
-            match name {
-                Some(n) => print!(
-                    "{}",
-                    PRESETS
-                        .iter()
-                        .find(|(p, _)| *p == n)
-                        .map(|(_, t)| *t)
-                        .ok_or_else(|| Config::preset(&n).err().unwrap())?
-                ),
-                None => {
-                    for (n, _) in PRESETS {
-                        let c = Config::preset(n)?;
-                        println!(
-                            "{n:<18} {:?}, {} stage(s), {} epochs/stage, dataset {}",
-                            c.method,
-                            c.stages.len(),
-                            c.epochs,
-                            c.dataset
-                        );
-                    }
-                }
-            }
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// `layerwise presets [NAME]`: the list, or one preset's TOML.
+fn presets_command(name: Option<&str>) -> Result<()> {
+    if let Some(n) = name {
+        let text = PRESETS.iter().find(|(p, _)| *p == n).map(|(_, t)| *t);
+        print!("{}", text.ok_or_else(|| Config::preset(n).err().unwrap())?);
+        return Ok(());
+    }
+    for (n, _) in PRESETS {
+        let c = Config::preset(n)?;
+        println!(
+            "{n:<18} {:?}, {} stage(s), {} epochs/stage, dataset {}",
+            c.method,
+            c.stages.len(),
+            c.epochs,
+            c.dataset
+        );
+    }
+    Ok(())
 }
 
 fn devices(args: &GpuArgs, check: bool, json: bool) -> Result<()> {

@@ -261,86 +261,114 @@ impl Config {
 
     /// Reject values that cannot train: every message says which field and why.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::usage(format!("invalid config `{}`: {m}", self.name)));
+        self.check().map_err(|m| Error::usage(format!("invalid config `{}`: {m}", self.name)))
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
         if self.stages.is_empty() {
-            return bad("no stages".into());
+            return Err("no stages".into());
         }
         if self.batch_size == 0 {
-            return bad("batch_size must be at least 1".into());
+            return Err("batch_size must be at least 1".into());
         }
         if self.epochs == 0 {
-            return bad("epochs must be at least 1".into());
+            return Err("epochs must be at least 1".into());
         }
-        let o = &self.optimizer;
-        if !(o.lr.is_finite() && o.lr > 0.0) {
-            return bad(format!("optimizer.lr must be a positive number, got {}", o.lr));
-        }
-        if !(0.0..1.0).contains(&o.momentum) {
-            return bad(format!("optimizer.momentum must be in [0, 1), got {}", o.momentum));
-        }
-        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
-            return bad(format!("optimizer.weight_decay must be >= 0, got {}", o.weight_decay));
-        }
-        if !(o.lr_decay.is_finite() && o.lr_decay > 0.0) || o.lr_step == 0 {
-            return bad("optimizer.lr_decay must be > 0 and optimizer.lr_step >= 1".into());
-        }
-        if o.nesterov && o.momentum == 0.0 {
-            return bad("nesterov needs momentum > 0".into());
-        }
-        let a = &self.augment;
-        if a.mean.len() != a.std.len() || a.mean.is_empty() || a.mean.len() > 4 {
-            return bad("augment.mean and augment.std need the same length, 1 to 4 channels".into());
-        }
-        if a.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return bad("augment.std values must be positive".into());
-        }
+        self.optimizer.check()?;
+        self.augment.check()?;
         if self.checkpoint_minutes.is_nan() || self.checkpoint_minutes <= 0.0 {
-            return bad("checkpoint_minutes must be positive".into());
+            return Err("checkpoint_minutes must be positive".into());
         }
         for (j, s) in self.stages.iter().enumerate() {
-            if s.width == 0 {
-                return bad(format!("stages.{j}.width must be at least 1"));
-            }
-            let h = &s.head;
-            if h.kind == HeadKind::Conv && h.k == 0 {
-                return bad(format!("stages.{j}.head.k must be at least 1 (k = 1 is a linear head), got 0"));
-            }
-            if h.kind == HeadKind::MlpSr && h.mlp == 0 {
-                return bad(format!("stages.{j}.head.mlp must be at least 1"));
-            }
+            s.check(j)?;
         }
         if self.cache.train {
             if self.method != Method::Greedy {
-                return bad("cache.train applies to method = \"greedy\" only (the other methods train every stage, so no prefix is frozen)".into());
+                return Err("cache.train applies to method = \"greedy\" only (the other methods train every stage, so no prefix is frozen)".into());
             }
+            let a = &self.augment;
             if a.pad != 0 || a.flip {
-                return bad(format!(
+                return Err(format!(
                     "cache.train needs augmentation off (augment.pad = 0 and augment.flip = false, got pad {} and flip {}): augmented images change every epoch, so their features cannot be cached",
                     a.pad, a.flip
                 ));
             }
         }
-        if let Some(d) = &self.dgl {
-            if d.buffer_size == 0 {
-                return bad("dgl.buffer_size must be at least 1".into());
-            }
-            if d.slowdown.iter().any(|p| !(0.0..1.0).contains(p)) {
-                return bad("dgl.slowdown probabilities must be in [0, 1)".into());
-            }
-            if d.slowdown.len() > self.stages.len() {
-                return bad(format!(
-                    "dgl.slowdown has {} entries but there are {} stages",
-                    d.slowdown.len(),
-                    self.stages.len()
-                ));
-            }
+        match &self.dgl {
+            Some(d) => d.check(self.stages.len()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Learning rate during `epoch` (0-based) of a stage.
     pub fn lr_at(&self, epoch: usize) -> f64 {
         self.optimizer.lr * self.optimizer.lr_decay.powi((epoch / self.optimizer.lr_step) as i32)
+    }
+}
+
+impl OptimizerConfig {
+    fn check(&self) -> std::result::Result<(), String> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("optimizer.lr must be a positive number, got {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(format!("optimizer.momentum must be in [0, 1), got {}", self.momentum));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!("optimizer.weight_decay must be >= 0, got {}", self.weight_decay));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0) || self.lr_step == 0 {
+            return Err("optimizer.lr_decay must be > 0 and optimizer.lr_step >= 1".into());
+        }
+        if self.nesterov && self.momentum == 0.0 {
+            return Err("nesterov needs momentum > 0".into());
+        }
+        Ok(())
+    }
+}
+
+impl AugmentConfig {
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.mean.len() != self.std.len() || self.mean.is_empty() || self.mean.len() > 4 {
+            return Err("augment.mean and augment.std need the same length, 1 to 4 channels".into());
+        }
+        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err("augment.std values must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+impl StageConfig {
+    /// Stage `j`'s values.
+    fn check(&self, j: usize) -> std::result::Result<(), String> {
+        if self.width == 0 {
+            return Err(format!("stages.{j}.width must be at least 1"));
+        }
+        let h = &self.head;
+        if h.kind == HeadKind::Conv && h.k == 0 {
+            return Err(format!("stages.{j}.head.k must be at least 1 (k = 1 is a linear head), got 0"));
+        }
+        if h.kind == HeadKind::MlpSr && h.mlp == 0 {
+            return Err(format!("stages.{j}.head.mlp must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl DglConfig {
+    /// The DGL values for a network of `stages` stages.
+    fn check(&self, stages: usize) -> std::result::Result<(), String> {
+        if self.buffer_size == 0 {
+            return Err("dgl.buffer_size must be at least 1".into());
+        }
+        if self.slowdown.iter().any(|p| !(0.0..1.0).contains(p)) {
+            return Err("dgl.slowdown probabilities must be in [0, 1)".into());
+        }
+        if self.slowdown.len() > stages {
+            return Err(format!("dgl.slowdown has {} entries but there are {stages} stages", self.slowdown.len()));
+        }
+        Ok(())
     }
 }
 

@@ -3,39 +3,17 @@
 //! clear message and exit code, without touching an existing run folder.
 
 mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use layerwise::checkpoint::Checkpoint;
-use layerwise::metrics::EpochRecord;
+use support::{assert_same_results, bin, expect_fail, fmnist_config, records, run, sgd, text, timeless};
 
-const TINY: &str = r#"
-name = "tiny"
-method = "greedy"
-dataset = "fashion-mnist"
-max_train_images = 640
-max_val_images = 300
-seed = 3
-batch_size = 64
-epochs = 2
-checkpoint_minutes = 5.0
-
-[optimizer]
-lr = 0.05
-momentum = 0.9
-weight_decay = 5e-4
-lr_decay = 0.2
-lr_step = 1
-
-[augment]
-pad = 2
-flip = true
-mean = [0.2860]
-std = [0.3530]
-
-[[stages]]
+/// Two stages on Fashion-MNIST, the second after a space-to-depth with a k = 2 head, and `extra`.
+fn tiny_config(dir: &Path, extra: &str) -> PathBuf {
+    let top = "name = \"tiny\"\nmethod = \"greedy\"\nmax_train_images = 640\nmax_val_images = 300\nbatch_size = 64";
+    let stages = r#"[[stages]]
 width = 4
 batchnorm = true
 head = { kind = "conv", k = 1, batchnorm = true }
@@ -46,68 +24,11 @@ downsample = "space-to-depth"
 batchnorm = true
 head = { kind = "conv", k = 2, width = 8, batchnorm = true }
 "#;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_layerwise"));
-    c.env_remove("LAYERWISE_DATA");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("layerwise runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-#[track_caller]
-fn expect_fail(o: &Output, code: i32, needle: &str) {
-    let t = text(o);
-    assert_eq!(o.status.code(), Some(code), "exit code for: {t}");
-    assert!(t.contains(needle), "expected `{needle}` in: {t}");
-    assert!(!t.contains("panicked"), "panicked: {t}");
-}
-
-fn tiny_config(dir: &Path, extra: &str) -> PathBuf {
-    let p = dir.join("tiny.toml");
-    std::fs::write(&p, format!("{TINY}\n{extra}")).unwrap();
-    p
+    support::write_config(dir, "tiny", &fmnist_config(top, &sgd(0.05, 0.2, 1), &format!("{stages}\n{extra}")))
 }
 
 fn gpu_available() -> bool {
     common::gpu(false).is_some()
-}
-
-/// Records without the wall-clock fields, which legitimately differ between runs.
-fn timeless(mut r: Vec<EpochRecord>) -> Vec<EpochRecord> {
-    for x in &mut r {
-        (x.img_per_s, x.seconds, x.elapsed) = (0.0, 0.0, 0.0);
-    }
-    r
-}
-
-fn records(dir: &Path) -> Vec<EpochRecord> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Two runs ended alike: the same metrics (bar wall-clock) and bitwise the same weights, statistics and
-/// momentum.
-#[track_caller]
-fn assert_same_results(a: &Path, b: &Path, what: &str) {
-    assert_eq!(timeless(records(a)), timeless(records(b)), "{what}");
-    let (ca, cb) = (
-        Checkpoint::read(&a.join("checkpoint.safetensors")).unwrap(),
-        Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap(),
-    );
-    assert_eq!(ca.names(), cb.names(), "{what}");
-    for n in &ca.names() {
-        assert!(ca.tensor(n) == cb.tensor(n), "{n} differs ({what})");
-    }
 }
 
 #[test]
@@ -179,33 +100,12 @@ fn killed_run_resumes_to_the_same_result() {
     std::fs::write(&cfg, text_cfg).unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
-    let o = run(&["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", a.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    support::train(&cfg, &a, &[]);
 
-    let mut child = bin()
-        .args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", b.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
     // Kill (SIGKILL) once some training progress is on disk, before the run can finish.
-    loop {
-        if let Ok(c) = Checkpoint::read(&b.join("checkpoint.safetensors")) {
-            let p = &c.meta.progress;
-            if p.stage > 0 || p.epoch > 0 || p.step > 2 {
-                break;
-            }
-        }
-        assert!(child.try_wait().unwrap().is_none(), "run finished before it could be killed");
-        assert!(t0.elapsed() < Duration::from_secs(300), "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let killed_at = Checkpoint::read(&b.join("checkpoint.safetensors")).unwrap().meta.progress;
+    let killed_at =
+        support::kill_and_resume(&cfg, &b, Duration::from_secs(300), |p| p.stage > 0 || p.epoch > 0 || p.step > 2);
     assert!(killed_at.stage < 2, "killed after the end");
-
-    let o = run(&["train", "--quiet", "--no-report", "--resume", b.to_str().unwrap()]);
-    assert!(o.status.success(), "resume failed: {}", text(&o));
 
     assert_same_results(&a, &b, &format!("resumed after a kill at {killed_at:?}"));
 

@@ -4,20 +4,22 @@
 //! spread over two logical devices (lavapipe opened twice).
 
 mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use layerwise::checkpoint::{block_tensors, Checkpoint};
+use layerwise::checkpoint::block_tensors;
 use layerwise::config::{Config, DglConfig};
 use layerwise::gpu::{Gpu, PlanBuilder};
 use layerwise::metrics::EpochRecord;
 use layerwise::model::block::Scratch;
 use layerwise::model::{BlockSpec, Layer, Model, ModelSpec, Shape};
-use layerwise::train::plans::{record_dgl_body, record_train_body, StepIo};
+use layerwise::train::plans::{record_dgl_body, record_train_body, StepIo, Trains};
 use layerwise::train::replay::{ReplayBuffer, Schedule, Store};
+use layerwise::train::state::Progress;
+use support::{bin, checkpoint, fmnist_config, sgd, text, timeless, train};
 
 // ---------------------------------------------------------------- host logic
 
@@ -124,25 +126,9 @@ fn async_schedule_warms_up_slows_down_and_is_seeded() {
 /// Stage 0 without batchnorm (so the greedy step's frozen evaluation-mode forward equals DGL's
 /// training-mode one), stage 1 with a max-pool, batchnorm and an MLP-SR head that averages its 4x4 map
 /// to 1x1 and back up to 2x2.
-const STEP_CFG: &str = r#"
-name = "dgl-step"
-method = "dgl"
-dataset = "none"
-seed = 5
-batch_size = 6
-epochs = 1
-[optimizer]
-lr = 0.1
-momentum = 0.9
-weight_decay = 5e-4
-lr_decay = 0.2
-lr_step = 15
-[augment]
-pad = 0
-flip = false
-mean = [0.0, 0.0, 0.0]
-std = [1.0, 1.0, 1.0]
-[[stages]]
+fn step_cfg() -> Config {
+    let top = "name = \"dgl-step\"\nmethod = \"dgl\"\nseed = 5\nbatch_size = 6";
+    let stages = r#"[[stages]]
 width = 5
 batchnorm = false
 head = { kind = "mlp-sr", convs = 1, mlp = 2 }
@@ -152,6 +138,8 @@ downsample = "maxpool"
 batchnorm = true
 head = { kind = "mlp-sr", convs = 1, mlp = 3 }
 "#;
+    Config::from_toml(&support::step_config(top, stages), "test").unwrap()
+}
 
 fn tensors_of(g: &Gpu, blocks: &[&layerwise::model::block::Block]) -> Vec<(String, Vec<f32>)> {
     blocks.iter().flat_map(|b| block_tensors(g, b, true).unwrap()).map(|(n, _, v)| (n, v)).collect()
@@ -163,7 +151,7 @@ fn tensors_of(g: &Gpu, blocks: &[&layerwise::model::block::Block]) -> Vec<(Strin
 /// 1 into stage 0 would change stage 0's result.
 #[test]
 fn dgl_step_equals_a_greedy_step_of_each_stage() {
-    let cfg = Config::from_toml(STEP_CFG, "test").unwrap();
+    let cfg = step_cfg();
     let spec = ModelSpec::new(&cfg, Shape::Map { h: 8, w: 8, c: 3 }, 10).unwrap();
     assert_eq!(spec.heads[1].layers[0], Layer::AvgPool { oh: 1, ow: 1 });
     let n = cfg.batch_size;
@@ -179,21 +167,22 @@ fn dgl_step_equals_a_greedy_step_of_each_stage() {
         g.upload_u32(&lab, &labels);
         let specs: Vec<&BlockSpec> = spec.stages.iter().chain(&spec.heads).collect();
         let scratch = Scratch::new(g, &specs, n).unwrap();
+        // Each greedy step and each DGL stage with step values of its own (SGD hyper-parameters, loss sums).
         let io: Vec<StepIo> = (0..2).map(|_| StepIo::new(g).unwrap()).collect();
-        for i in &io {
+        let dgl_io: Vec<StepIo> = (0..2).map(|_| StepIo::new(g).unwrap()).collect();
+        for i in io.iter().chain(&dgl_io) {
             i.set_lr(g, &cfg, 0.1);
             g.fill(&i.stats, 0.0);
         }
-        let dgl_stats: Vec<_> = (0..2).map(|_| g.tensor(&[2], "stats").unwrap()).collect();
 
         // Greedy: stage 1 on the frozen, initial stage 0; then stage 0 with its own head.
         for j in [1, 0] {
             let mut p = PlanBuilder::new(g, format!("greedy stage {j}"));
-            record_train_body(&mut p, &greedy, j, false, &x0, &lab, &io[j], &scratch).unwrap();
+            record_train_body(&mut p, &greedy, Trains::Stage(j), &x0, &lab, &io[j], &scratch).unwrap();
             g.run(&[&p.finish().unwrap()]).unwrap();
         }
         let mut p = PlanBuilder::new(g, "dgl step");
-        record_dgl_body(&mut p, &dgl, &x0, &lab, &io[0].hyper, &dgl_stats, &scratch).unwrap();
+        record_dgl_body(&mut p, &dgl, &x0, &lab, &dgl_io, &scratch).unwrap();
         g.run(&[&p.finish().unwrap()]).unwrap();
 
         for j in 0..2 {
@@ -211,7 +200,7 @@ fn dgl_step_equals_a_greedy_step_of_each_stage() {
                 }
             }
             assert_eq!(
-                g.download(&dgl_stats[j]).unwrap(),
+                g.download(&dgl_io[j].stats).unwrap(),
                 g.download(&io[j].stats).unwrap(),
                 "stage {j} loss and accuracy"
             );
@@ -221,31 +210,11 @@ fn dgl_step_equals_a_greedy_step_of_each_stage() {
 
 // ---------------------------------------------------------------- real runs through the binary
 
-const TINY: &str = r#"
-name = "tiny-dgl"
-method = "dgl"
-dataset = "fashion-mnist"
-max_train_images = 320
-max_val_images = 200
-seed = 3
-batch_size = 16
-epochs = 2
-checkpoint_minutes = 5.0
-
-[optimizer]
-lr = 0.05
-momentum = 0.9
-weight_decay = 5e-4
-lr_decay = 0.5
-lr_step = 1
-
-[augment]
-pad = 2
-flip = true
-mean = [0.2860]
-std = [0.3530]
-
-[[stages]]
+/// Two DGL stages on Fashion-MNIST, each after a max-pool, with small MLP-SR heads; the replay
+/// buffers and slowdown only count for dgl-async. `sets` replaces whole lines `KEY = ...`.
+fn config(dir: &Path, name: &str, sets: &[(&str, &str)]) -> PathBuf {
+    let top = "name = \"tiny-dgl\"\nmethod = \"dgl\"\nmax_train_images = 320\nmax_val_images = 200\nbatch_size = 16";
+    let rest = r#"[[stages]]
 width = 4
 downsample = "maxpool"
 batchnorm = true
@@ -262,19 +231,7 @@ buffer_size = 3
 max_reuse = 2
 slowdown = [0.0, 0.3]
 "#;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_layerwise"));
-    c.env_remove("LAYERWISE_DATA");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn config(dir: &Path, name: &str, sets: &[(&str, &str)]) -> PathBuf {
-    let mut t = TINY.to_string();
+    let mut t = fmnist_config(top, &sgd(0.05, 0.5, 1), rest);
     for (k, v) in sets {
         t = t
             .lines()
@@ -282,70 +239,18 @@ fn config(dir: &Path, name: &str, sets: &[(&str, &str)]) -> PathBuf {
             .collect::<Vec<_>>()
             .join("\n");
     }
-    let p = dir.join(format!("{name}.toml"));
-    std::fs::write(&p, t).unwrap();
-    p
+    support::write_config(dir, name, &t)
 }
 
-fn train(cfg: &Path, out: &Path, extra: &[&str]) -> Output {
-    let o = bin()
-        .args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    o
-}
-
+/// Records without the wall-clock fields, which differ between any two runs.
 fn records(dir: &Path) -> Vec<EpochRecord> {
-    let mut r: Vec<EpochRecord> = std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    // Without the wall-clock fields, which differ between any two runs.
-    for x in &mut r {
-        (x.img_per_s, x.seconds, x.elapsed) = (0.0, 0.0, 0.0);
-    }
-    r
+    timeless(support::records(dir))
 }
 
-fn checkpoint(dir: &Path) -> Checkpoint {
-    Checkpoint::read(&dir.join("checkpoint.safetensors")).unwrap()
-}
-
-#[track_caller]
-fn same_weights(a: &Path, b: &Path, what: &str) {
-    let (ca, cb) = (checkpoint(a), checkpoint(b));
-    assert_eq!(ca.names(), cb.names());
-    for n in ca.names() {
-        assert!(ca.tensor(&n) == cb.tensor(&n), "{n} differs: {what}");
-    }
-}
-
-/// Start a run, SIGKILL it once a checkpoint shows progress, resume it to the end.
-fn kill_and_resume(cfg: &Path, out: &Path) -> layerwise::checkpoint::Progress {
-    let mut child = bin()
-        .args(["train", "--quiet", "--no-report", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(c) = Checkpoint::read(&out.join("checkpoint.safetensors")) {
-            if c.meta.progress.epoch > 0 || c.meta.progress.step > 3 {
-                break;
-            }
-        }
-        assert!(child.try_wait().unwrap().is_none(), "run finished before it could be killed");
-        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let at = checkpoint(out).meta.progress;
+/// Kill a run once a checkpoint shows progress, and resume it to the end.
+fn kill_and_resume(cfg: &Path, out: &Path) -> Progress {
+    let at = support::kill_and_resume(cfg, out, Duration::from_secs(120), |p| p.epoch > 0 || p.step > 3);
     assert!(at.epoch < 2, "killed after the end: {at:?}");
-    let o = bin().args(["train", "--quiet", "--no-report", "--resume", out.to_str().unwrap()]).output().unwrap();
-    assert!(o.status.success(), "resume failed: {}", text(&o));
     at
 }
 
@@ -391,12 +296,12 @@ fn sync_dgl_learns_resumes_exactly_and_runs_on_two_devices() {
     // kill -9 mid-run and resume: the same records and bitwise the same checkpoint.
     let at = kill_and_resume(&cfg, &b);
     assert_eq!(ra, records(&b), "killed at {at:?}");
-    same_weights(&a, &b, &format!("resumed after a kill at {at:?}"));
+    support::assert_same_weights(&a, &b, &format!("resumed after a kill at {at:?}"));
 
     // Stage 1 on a second logical device (the same adapter opened again): identical results.
     train(&cfg, &c, &["--set", "dgl.devices=[0, 0]"]);
     assert_eq!(ra, records(&c), "two devices vs one");
-    same_weights(&a, &c, "two devices vs one");
+    support::assert_same_weights(&a, &c, "two devices vs one");
 }
 
 #[test]
@@ -414,7 +319,7 @@ fn async_dgl_is_seeded_resumes_and_runs_on_two_devices() {
     assert!(ra.iter().all(|r| r.method == "dgl-async" && r.train_loss.is_finite()), "{ra:?}");
     assert!(ra[2..].iter().all(|r| r.head_acc() > 20.0), "learns: {ra:?}");
     assert_eq!(ra, records(&d("b")), "same seed, same run");
-    same_weights(&d("a"), &d("b"), "same seed");
+    support::assert_same_weights(&d("a"), &d("b"), "same seed");
     let s = checkpoint(&d("a")).meta.progress.dgl.expect("DGL progress in the metadata");
     // Stage 0 is not slowed down: one tick per batch, 2 epochs of 20.
     assert!(s.tick == 40 && s.buffers.contains("not saved"), "{s:?}");
@@ -450,7 +355,7 @@ fn async_dgl_is_seeded_resumes_and_runs_on_two_devices() {
     // Two logical devices follow the same schedule: the same run as on one.
     train(&cfg, &d("two"), &["--set", "dgl.devices=[0,0]"]);
     assert_eq!(ra, records(&d("two")), "two devices vs one");
-    same_weights(&d("a"), &d("two"), "two devices vs one");
+    support::assert_same_weights(&d("a"), &d("two"), "two devices vs one");
 }
 
 // ---------------------------------------------------------------- presets

@@ -1,17 +1,19 @@
 //! The trainer on the GPU: one whole greedy step against PyTorch, and short real training runs.
 
 mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use common::*;
-use layerwise::checkpoint::{block_tensors, Checkpoint, CheckpointMeta, Progress};
+use layerwise::checkpoint::{block_tensors, Checkpoint, CheckpointMeta, FORMAT};
 use layerwise::config::Config;
 use layerwise::gpu::PlanBuilder;
 use layerwise::model::block::Scratch;
 use layerwise::model::{BlockSpec, Model, ModelSpec, Shape};
-use layerwise::train::plans::{record_train_body, StepIo};
+use layerwise::train::plans::{record_train_body, StepIo, Trains};
+use layerwise::train::state::Progress;
 
 /// The PyTorch oracle's `greedy_step`: frozen stage 0 (conv 3->4, BN eval, ReLU) -> space-to-depth ->
 /// stage 1 (conv 16->8, BN, ReLU, training) -> k = 3 head (2 x [conv3x3, BN, ReLU] width 6, average to
@@ -19,25 +21,8 @@ use layerwise::train::plans::{record_train_body, StepIo};
 /// Every parameter and running statistic after the step must match PyTorch's.
 #[test]
 fn one_greedy_step_matches_pytorch() {
-    let toml = r#"
-name = "greedy-step-oracle"
-method = "greedy"
-dataset = "none"
-seed = 0
-batch_size = 4
-epochs = 1
-[optimizer]
-lr = 0.1
-momentum = 0.9
-weight_decay = 5e-4
-lr_decay = 0.2
-lr_step = 15
-[augment]
-pad = 0
-flip = false
-mean = [0.0, 0.0, 0.0]
-std = [1.0, 1.0, 1.0]
-[[stages]]
+    let top = "name = \"greedy-step-oracle\"\nmethod = \"greedy\"\nseed = 0\nbatch_size = 4";
+    let stages = r#"[[stages]]
 width = 4
 batchnorm = true
 head = { kind = "conv", k = 1 }
@@ -47,7 +32,7 @@ downsample = "space-to-depth"
 batchnorm = true
 head = { kind = "conv", k = 3, width = 6, batchnorm = true }
 "#;
-    let cfg = Config::from_toml(toml, "test").unwrap();
+    let cfg = Config::from_toml(&support::step_config(top, stages), "test").unwrap();
     let spec = ModelSpec::new(&cfg, Shape::Map { h: 8, w: 8, c: 3 }, 10).unwrap();
     // Our names -> the oracle's: stage 1 has the space-to-depth at index 0, PyTorch's module has none.
     let rename = |ours: &str| -> String {
@@ -67,7 +52,7 @@ head = { kind = "conv", k = 3, width = 6, batchnorm = true }
             }
         }
         let meta = CheckpointMeta {
-            format: 1,
+            format: FORMAT,
             config_name: "oracle".into(),
             adapter: String::new(),
             progress: Progress::default(),
@@ -85,7 +70,7 @@ head = { kind = "conv", k = 3, width = 6, batchnorm = true }
         let specs: Vec<&BlockSpec> = blocks.iter().map(|b| &b.spec).collect();
         let scratch = Scratch::new(g, &specs, 4).unwrap();
         let mut p = PlanBuilder::new(g, "oracle step");
-        record_train_body(&mut p, &model, 1, false, &x0, &lab, &io, &scratch).unwrap();
+        record_train_body(&mut p, &model, Trains::Stage(1), &x0, &lab, &io, &scratch).unwrap();
         g.run(&[&p.finish().unwrap()]).unwrap();
 
         let loss = g.download(&io.stats).unwrap()[0];
@@ -146,7 +131,7 @@ fn validation_hold_out_covers_every_class() {
 fn every_preset_records_and_runs_a_step() {
     use layerwise::config::{Method, PRESETS};
     use layerwise::train::feed::Feed;
-    use layerwise::train::plans::{eval_step, scratch_for, train_step};
+    use layerwise::train::plans::{eval_step, scratch_for, train_step, StepContext};
     let Some(g) = gpu(false) else { return };
     for (name, _) in PRESETS {
         let mut cfg = Config::preset(name).unwrap();
@@ -177,15 +162,16 @@ fn every_preset_records_and_runs_a_step() {
         io.set_lr(g, &cfg, 0.01);
         let last = model.stages.len() - 1;
         let scratch = scratch_for(g, &model, last, batch).unwrap();
-        let e2e = cfg.method == Method::E2e;
+        let trains = if cfg.method == Method::E2e { Trains::All } else { Trains::Stage(last) };
+        let ctx = StepContext { gpu: g, cfg: &cfg, model: &model, io: &io, scratch: &scratch };
         // The deepest greedy step exercises every frozen stage in evaluation mode.
-        let plan = train_step(g, &cfg, &model, last, e2e, &feed, &io, &scratch).unwrap();
+        let plan = train_step(&ctx, &feed, trains).unwrap();
         g.fill(&io.stats, 0.0);
         g.run(&[&plan]).unwrap();
         let loss = g.download(&io.stats).unwrap()[0];
         assert!(loss.is_finite() && loss > 0.0, "{name}: loss {loss}");
         let heads: Vec<usize> = (0..=last).collect();
-        let eval = eval_step(g, &cfg, &model, last, &heads, &feed, &io, &scratch).unwrap();
+        let eval = eval_step(&ctx, &feed, last, &heads).unwrap();
         g.run(&[&eval.plan]).unwrap();
         g.wait().unwrap();
     }
@@ -248,4 +234,35 @@ fn row_cache_round_trips_across_chunks() {
             }
         }
     });
+}
+
+/// A checkpoint's format is checked before anything else is read from it: a newer or unknown one is a
+/// clear error naming the file, never a half-read run.
+#[test]
+fn checkpoint_of_another_format_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, meta: &str| {
+        let path = tmp.path().join(name);
+        let bytes = 0f32.to_le_bytes();
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &bytes).unwrap();
+        let info = HashMap::from([("layerwise".to_string(), meta.to_string())]);
+        std::fs::write(&path, safetensors::serialize([("x", view)], Some(info)).unwrap()).unwrap();
+        path
+    };
+    let progress = serde_json::to_string(&Progress::default()).unwrap();
+    let meta = |format: &str| format!(r#"{{{format}"config_name":"c","adapter":"a","progress":{progress}}}"#);
+    let ok = write("ok.safetensors", &meta(&format!(r#""format":{FORMAT},"#)));
+    assert_eq!(Checkpoint::read(&ok).unwrap().meta.format, FORMAT);
+    for (name, format, needle) in [
+        ("newer.safetensors", format!(r#""format":{},"#, FORMAT + 1), "was written by a newer layerwise"),
+        ("zero.safetensors", r#""format":0,"#.to_string(), "unknown checkpoint format 0"),
+        ("none.safetensors", String::new(), "no checkpoint format"),
+    ] {
+        let path = write(name, &meta(&format));
+        let e = Checkpoint::read(&path).err().expect("refused").to_string();
+        assert!(e.contains(needle) && e.contains(name), "{name}: {e}");
+    }
+    // A newer format is refused even when the rest of its metadata no longer parses.
+    let path = write("changed.safetensors", &format!(r#"{{"format":{},"progress":"elsewhere"}}"#, FORMAT + 1));
+    assert!(Checkpoint::read(&path).err().unwrap().to_string().contains("newer layerwise"));
 }

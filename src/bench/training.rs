@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::baseline::TrainingBaseline;
 use crate::config::{Config, Method};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::PlanBuilder;
-use crate::gpu::{AdapterSummary, Gpu, InFlight};
+use crate::gpu::{AdapterSummary, Gpu, InFlight, Plan, PlanBuilder};
 use crate::model::{Model, ModelSpec, Shape};
 use crate::ops;
 use crate::train::feed::Feed;
-use crate::train::plans::{augment_config, record_dgl_body, scratch_for, train_step, StepIo};
+use crate::train::plans::{augment_config, record_dgl_body, scratch_for, train_step, StepContext, StepIo, Trains};
 
 #[derive(Debug, Clone)]
 pub struct TrainBenchOptions {
@@ -112,69 +112,7 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
     }
     let mut rows = Vec::new();
     for name in &opts.presets {
-        let cfg = bench_config(name, opts.quick)?;
-        let dgl = matches!(cfg.method, Method::Dgl | Method::DglAsync);
-        if cfg.method == Method::E2e {
-            return Err(Error::usage(format!("bench train measures greedy and DGL presets; `{name}` is e2e")));
-        }
-        let input = input_shape(&cfg);
-        let model = Model::new(gpu, ModelSpec::new(&cfg, input, 10)?, cfg.seed)?;
-        let mut feed = Feed::new(gpu, opts.batch, input.len())?;
-        let Shape::Map { h, w, c } = input else { unreachable!("image input") };
-        // Synthetic images and labels, uploaded every step as real training does.
-        let data = crate::data::Dataset {
-            images: (0..opts.batch * input.len()).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(),
-            labels: (0..opts.batch).map(|i| (i % 10) as u8).collect(),
-            height: h,
-            width: w,
-            channels: c,
-            classes: (0..10).map(|i| i.to_string()).collect(),
-            source: "synthetic".into(),
-        };
-        let idx: Vec<u32> = (0..opts.batch as u32).collect();
-        let io = StepIo::new(gpu)?;
-        // A small LR keeps the synthetic run finite; the arithmetic is the same at any LR.
-        io.set_lr(gpu, &cfg, 1e-4);
-        let stages = model.stages.len();
-        for j in 0..if dgl { 1 } else { stages } {
-            gpu.reset_peak();
-            let scratch = scratch_for(gpu, &model, if dgl { stages - 1 } else { j }, opts.batch)?;
-            let plan = if dgl {
-                let x0 = gpu.tensor(&input.batched(opts.batch), "input")?;
-                let stats = (0..stages).map(|_| gpu.tensor(&[2], "stats")).collect::<Result<Vec<_>>>()?;
-                let mut p = PlanBuilder::new(gpu, "dgl step");
-                ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(&cfg, true))?;
-                record_dgl_body(&mut p, &model, &x0, &feed.labels, &io.hyper, &stats, &scratch)?;
-                p.finish()?
-            } else {
-                train_step(gpu, &cfg, &model, j, false, &feed, &io, &scratch)?
-            };
-            let mut in_flight = InFlight::default();
-            let mut step = |feed: &mut Feed| -> Result<()> {
-                feed.load(gpu, &data, &idx);
-                in_flight.submit(gpu, &[&plan])
-            };
-            for _ in 0..opts.warmup {
-                step(&mut feed)?;
-            }
-            gpu.wait()?;
-            let t = Instant::now();
-            for _ in 0..opts.steps {
-                step(&mut feed)?;
-            }
-            gpu.wait()?;
-            let secs = t.elapsed().as_secs_f64() / opts.steps as f64;
-            let (_, peak) = gpu.memory();
-            rows.push(StageBench {
-                preset: name.clone(),
-                stage: if dgl { stages } else { j },
-                method: if dgl { "dgl".into() } else { "greedy".into() },
-                img_per_s: opts.batch as f64 / secs,
-                ms_per_step: secs * 1e3,
-                peak_mib: peak as f64 / (1u64 << 20) as f64,
-                dispatches: plan.dispatches(),
-            });
-        }
+        rows.extend(bench_preset(gpu, name, opts)?);
     }
     let submit_overhead_us = gpu.dispatch_overhead(20)? * 1e6;
     Ok(TrainBenchReport {
@@ -184,6 +122,88 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
         rows,
         submit_overhead_us,
     })
+}
+
+/// One row per greedy stage of preset `name`, or one row for a DGL step of all its stages.
+fn bench_preset(gpu: &Gpu, name: &str, opts: &TrainBenchOptions) -> Result<Vec<StageBench>> {
+    let cfg = bench_config(name, opts.quick)?;
+    let dgl = matches!(cfg.method, Method::Dgl | Method::DglAsync);
+    if cfg.method == Method::E2e {
+        return Err(Error::usage(format!("bench train measures greedy and DGL presets; `{name}` is e2e")));
+    }
+    let input = input_shape(&cfg);
+    let model = Model::new(gpu, ModelSpec::new(&cfg, input, 10)?, cfg.seed)?;
+    let mut feed = Feed::new(gpu, opts.batch, input.len())?;
+    let data = synthetic_batch(input, opts.batch);
+    let stages = model.stages.len();
+    // One set of step values per DGL stage (the greedy step uses the first); a small LR keeps the
+    // synthetic run finite, and the arithmetic is the same at any LR.
+    let ios = (0..stages).map(|_| StepIo::new(gpu)).collect::<Result<Vec<_>>>()?;
+    for io in &ios {
+        io.set_lr(gpu, &cfg, 1e-4);
+    }
+    let mut rows = Vec::new();
+    for j in 0..if dgl { 1 } else { stages } {
+        gpu.reset_peak();
+        let scratch = scratch_for(gpu, &model, if dgl { stages - 1 } else { j }, opts.batch)?;
+        let ctx = StepContext { gpu, cfg: &cfg, model: &model, io: &ios[0], scratch: &scratch };
+        let plan = if dgl {
+            let x0 = gpu.tensor(&input.batched(opts.batch), "input")?;
+            let mut p = PlanBuilder::new(gpu, "dgl step");
+            ops::augment_batch(&mut p, &feed.images, &feed.ids, &ios[0].rng, &x0, &augment_config(&cfg, true))?;
+            record_dgl_body(&mut p, &model, &x0, &feed.labels, &ios, &scratch)?;
+            p.finish()?
+        } else {
+            train_step(&ctx, &feed, Trains::Stage(j))?
+        };
+        let secs = seconds_per_step(gpu, &plan, &mut feed, &data, opts)?;
+        let (_, peak) = gpu.memory();
+        rows.push(StageBench {
+            preset: name.to_string(),
+            stage: if dgl { stages } else { j },
+            method: if dgl { "dgl".into() } else { "greedy".into() },
+            img_per_s: opts.batch as f64 / secs,
+            ms_per_step: secs * 1e3,
+            peak_mib: peak as f64 / (1u64 << 20) as f64,
+            dispatches: plan.dispatches(),
+        });
+    }
+    Ok(rows)
+}
+
+/// A batch of synthetic images and labels, uploaded every step as real training does.
+fn synthetic_batch(input: Shape, batch: usize) -> Dataset {
+    let Shape::Map { h, w, c } = input else { unreachable!("image input") };
+    Dataset {
+        images: (0..batch * input.len()).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect(),
+        labels: (0..batch).map(|i| (i % 10) as u8).collect(),
+        height: h,
+        width: w,
+        channels: c,
+        classes: (0..10).map(|i| i.to_string()).collect(),
+        source: "synthetic".into(),
+    }
+}
+
+/// Seconds per step of `plan` after `opts.warmup` untimed steps, each step uploading `data` and
+/// submitting once with two steps in flight, as training does.
+fn seconds_per_step(gpu: &Gpu, plan: &Plan, feed: &mut Feed, data: &Dataset, opts: &TrainBenchOptions) -> Result<f64> {
+    let idx: Vec<u32> = (0..opts.batch as u32).collect();
+    let mut in_flight = InFlight::default();
+    let mut step = |feed: &mut Feed| -> Result<()> {
+        feed.load(gpu, data, &idx);
+        in_flight.submit(gpu, &[plan])
+    };
+    for _ in 0..opts.warmup {
+        step(feed)?;
+    }
+    gpu.wait()?;
+    let t = Instant::now();
+    for _ in 0..opts.steps {
+        step(feed)?;
+    }
+    gpu.wait()?;
+    Ok(t.elapsed().as_secs_f64() / opts.steps as f64)
 }
 
 impl TrainBenchReport {

@@ -200,11 +200,6 @@ pub fn load(spec: &str, data_dir: Option<&Path>) -> Result<Splits> {
     load_place(&place, None)
 }
 
-/// Forget every decoded image folder cached by `load` (frees its memory).
-pub fn clear_cache() {
-    cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
-}
-
 /// Canonical path -> (fingerprint of the files, what they decoded to). One entry per path, so a
 /// folder that changed replaces its stale entry instead of adding to it.
 type CacheMap = HashMap<PathBuf, (u64, Splits)>;

@@ -201,13 +201,41 @@ pub fn list_adapters(backend: BackendChoice) -> Vec<AdapterSummary> {
     adapters(backend).1.iter().enumerate().map(|(i, a)| AdapterSummary::of(i, a)).collect()
 }
 
+/// The adapter `opts` asks for (by index), else the best by type: high performance ranks discrete >
+/// integrated > virtual > CPU; low power prefers integrated. Returns its index and the adapter.
+fn choose_adapter(opts: &GpuOptions) -> Result<(usize, wgpu::Adapter)> {
+    let (_instance, mut all) = adapters(opts.backend);
+    let i = match opts.adapter {
+        Some(i) if i >= all.len() => {
+            return Err(Error::usage(format!(
+                "--adapter {i} does not exist: {} adapter(s) found for backend {:?} (see `layerwise devices`)",
+                all.len(),
+                opts.backend
+            )))
+        }
+        Some(i) => i,
+        None => {
+            let rank = |t: wgpu::DeviceType| match (t, opts.low_power) {
+                (wgpu::DeviceType::DiscreteGpu, false) | (wgpu::DeviceType::IntegratedGpu, true) => 0,
+                (wgpu::DeviceType::IntegratedGpu, false) | (wgpu::DeviceType::DiscreteGpu, true) => 1,
+                (wgpu::DeviceType::VirtualGpu, _) => 2,
+                (wgpu::DeviceType::Cpu, _) => 3,
+                (wgpu::DeviceType::Other, _) => 4,
+            };
+            (0..all.len())
+                .min_by_key(|&i| rank(all[i].get_info().device_type))
+                .ok_or_else(|| Error::NoAdapter(format!(" for backend {:?}", opts.backend)))?
+        }
+    };
+    Ok((i, all.swap_remove(i)))
+}
+
 /// The opened device. Cheap to share by reference; kernels are compiled once and cached here.
 pub struct Gpu {
     pub(super) device: wgpu::Device,
     pub(super) queue: wgpu::Queue,
     pub summary: AdapterSummary,
     pub(super) limits: wgpu::Limits,
-    pub(super) features: wgpu::Features,
     pub runtime_checks: bool,
     pub(super) kernels: Mutex<HashMap<&'static str, Arc<Kernel>>>,
     pub(super) allocated: Arc<AtomicU64>,
@@ -219,55 +247,21 @@ pub struct Gpu {
 impl Gpu {
     /// Open a device with the adapter's own limits and every optional feature the kernels can use.
     pub fn new(opts: &GpuOptions) -> Result<Gpu> {
-        let (_instance, mut all) = adapters(opts.backend);
-        let (index, adapter) = match opts.adapter {
-            Some(i) => {
-                if i >= all.len() {
-                    return Err(Error::usage(format!(
-                        "--adapter {i} does not exist: {} adapter(s) found for backend {:?} (see `layerwise devices`)",
-                        all.len(),
-                        opts.backend
-                    )));
-                }
-                (i, all.swap_remove(i))
-            }
-            None => {
-                // High performance: discrete > integrated > virtual > CPU; low power prefers integrated.
-                let rank = |t: wgpu::DeviceType| match (t, opts.low_power) {
-                    (wgpu::DeviceType::DiscreteGpu, false) | (wgpu::DeviceType::IntegratedGpu, true) => 0,
-                    (wgpu::DeviceType::IntegratedGpu, false) | (wgpu::DeviceType::DiscreteGpu, true) => 1,
-                    (wgpu::DeviceType::VirtualGpu, _) => 2,
-                    (wgpu::DeviceType::Cpu, _) => 3,
-                    (wgpu::DeviceType::Other, _) => 4,
-                };
-                let i = (0..all.len())
-                    .min_by_key(|&i| rank(all[i].get_info().device_type))
-                    .ok_or_else(|| Error::NoAdapter(format!(" for backend {:?}", opts.backend)))?;
-                (i, all.swap_remove(i))
-            }
-        };
+        let (index, adapter) = choose_adapter(opts)?;
         let summary = AdapterSummary::of(index, &adapter);
-        let available = adapter.features();
-        let mut wanted = wgpu::Features::SHADER_F16
+        // Cooperative matrices are only reported (`layerwise devices`), never requested: no kernel uses
+        // them yet. Requesting the experimental feature is for when one does, behind a self-test.
+        let wanted = wgpu::Features::SHADER_F16
             | wgpu::Features::SUBGROUP
             | wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
-        let coop = available.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
-        if coop {
-            wanted |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
-        }
-        let features = available & wanted;
+        let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("layerwise"),
             required_features: features,
             required_limits: limits.clone(),
-            // SAFETY: cooperative matrices are only used by kernels that pass a start-up self-test.
-            experimental_features: if coop {
-                unsafe { wgpu::ExperimentalFeatures::enabled() }
-            } else {
-                wgpu::ExperimentalFeatures::disabled()
-            },
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
@@ -285,7 +279,6 @@ impl Gpu {
             queue,
             summary,
             limits,
-            features,
             runtime_checks: opts.runtime_checks,
             kernels: Mutex::new(HashMap::new()),
             allocated: Arc::new(AtomicU64::new(0)),
@@ -319,12 +312,6 @@ impl Gpu {
         Ok(())
     }
 
-    pub fn has_f16(&self) -> bool {
-        self.features.contains(wgpu::Features::SHADER_F16)
-    }
-    pub fn has_cooperative_matrix(&self) -> bool {
-        self.features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
-    }
     pub fn max_storage_binding(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size
     }

@@ -1,13 +1,11 @@
-//! The recorded steps: a greedy/e2e training step and an evaluation step. Each is built once per
-//! stage (all allocation happens here) and replayed with one submit per batch.
-
-// The recorders take (gpu, cfg, model, feed, io, scratch) one by one until they share a step context.
-#![allow(clippy::too_many_arguments)]
+//! The recorded steps: a greedy/e2e training step, the DGL steps and the evaluation steps. Each is
+//! built once per stage (all allocation happens here) and replayed with one submit per batch.
 
 use super::feed::Feed;
 use crate::config::Config;
+use crate::data::Dataset;
 use crate::error::Result;
-use crate::gpu::{Gpu, Plan, PlanBuilder, Tensor};
+use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
 use crate::model::block::{Block, Scratch, Trace};
 use crate::model::{BlockSpec, Model};
 use crate::ops::{self, AugmentConfig};
@@ -40,6 +38,27 @@ impl StepIo {
     }
 }
 
+/// What every recorder of a stage's steps reads: the device, the config, the model, the device-side
+/// step values and the scratch that the passes of one plan share. The batch feed is an argument of its
+/// own: a stage's training and evaluation steps read different feeds through the same context.
+#[derive(Clone, Copy)]
+pub struct StepContext<'a> {
+    pub gpu: &'a Gpu,
+    pub cfg: &'a Config,
+    pub model: &'a Model,
+    pub io: &'a StepIo,
+    pub scratch: &'a Scratch,
+}
+
+/// What a greedy-style training step trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trains {
+    /// Stage j and head j, on the output of the frozen stages 0..j-1 (greedy).
+    Stage(usize),
+    /// Every stage and the last head (end to end).
+    All,
+}
+
 pub fn augment_config(cfg: &Config, train: bool) -> AugmentConfig {
     let mut mean = [0f32; 4];
     let mut std = [1f32; 4];
@@ -55,11 +74,10 @@ pub fn augment_config(cfg: &Config, train: bool) -> AugmentConfig {
 }
 
 /// The blocks a training step updates, and the frozen ones below them.
-pub fn trained_blocks(model: &Model, j: usize, e2e: bool) -> (&[Block], Vec<&Block>) {
-    if e2e {
-        (&[], model.stages.iter().chain(model.heads.last()).collect())
-    } else {
-        (&model.stages[..j], vec![&model.stages[j], &model.heads[j]])
+pub fn trained_blocks(model: &Model, trains: Trains) -> (&[Block], Vec<&Block>) {
+    match trains {
+        Trains::All => (&[], model.stages.iter().chain(model.heads.last()).collect()),
+        Trains::Stage(j) => (&model.stages[..j], vec![&model.stages[j], &model.heads[j]]),
     }
 }
 
@@ -70,23 +88,19 @@ pub fn scratch_for(gpu: &Gpu, model: &Model, j: usize, batch: usize) -> Result<S
     Scratch::new(gpu, &specs, batch)
 }
 
-/// Greedy step for stage `j` (`e2e` = false) or end-to-end step through every stage and the last head.
+/// Greedy step for stage j or end-to-end step through every stage and the last head, from the feed.
 /// Frozen stages run in evaluation mode (running statistics, never updated); the trained blocks run
 /// forward with batch statistics, backward, and take one SGD step each.
-pub fn train_step(
-    gpu: &Gpu,
-    cfg: &Config,
-    model: &Model,
-    j: usize,
-    e2e: bool,
-    feed: &Feed,
-    io: &StepIo,
-    scratch: &Scratch,
-) -> Result<Plan> {
-    let x0 = gpu.tensor(&model.spec.input.batched(feed.batch), "normalised input")?;
-    let mut p = PlanBuilder::new(gpu, if e2e { "e2e step".to_string() } else { format!("stage {j} step") });
-    ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, true))?;
-    record_train_body(&mut p, model, j, e2e, &x0, &feed.labels, io, scratch)?;
+pub fn train_step(ctx: &StepContext, feed: &Feed, trains: Trains) -> Result<Plan> {
+    let gpu = ctx.gpu;
+    let x0 = gpu.tensor(&ctx.model.spec.input.batched(feed.batch), "normalised input")?;
+    let label = match trains {
+        Trains::All => "e2e step".to_string(),
+        Trains::Stage(j) => format!("stage {j} step"),
+    };
+    let mut p = PlanBuilder::new(gpu, label);
+    ops::augment_batch(&mut p, &feed.images, &feed.ids, &ctx.io.rng, &x0, &augment_config(ctx.cfg, true))?;
+    record_train_body(&mut p, ctx.model, trains, &x0, &feed.labels, ctx.io, ctx.scratch)?;
     p.finish()
 }
 
@@ -95,14 +109,13 @@ pub fn train_step(
 pub fn record_train_body(
     p: &mut PlanBuilder,
     model: &Model,
-    j: usize,
-    e2e: bool,
+    trains: Trains,
     x0: &Tensor,
     labels: &Tensor,
     io: &StepIo,
     scratch: &Scratch,
 ) -> Result<()> {
-    let (frozen, trained) = trained_blocks(model, j, e2e);
+    let (frozen, trained) = trained_blocks(model, trains);
     let mut x = x0.clone();
     for s in frozen {
         x = s.forward_eval(p, &x, scratch, None)?;
@@ -110,8 +123,8 @@ pub fn record_train_body(
     record_trained_blocks(p, &trained, &x, labels, io, scratch)
 }
 
-/// The trained blocks' part of a step, from their input `x`: forward in training mode, loss, backward
-/// (no gradient for `x` itself), one SGD step of each.
+/// The trained blocks' part of a step, from their input `x`: forward in training mode, loss into
+/// `io.stats`, backward (no gradient for `x` itself), one SGD step of each with `io.hyper`.
 pub fn record_trained_blocks(
     p: &mut PlanBuilder,
     trained: &[&Block],
@@ -146,18 +159,17 @@ pub fn record_trained_blocks(
 
 /// One decoupled-greedy step of stage `j` on `x` ([n, ..stage j's input], the normalised images or a
 /// detached stage j-1 output): stage j forward in training mode, head j, cross-entropy accumulated into
-/// `stats` ([2]: loss sum, correct count), backward through head j and stage j only (nothing flows
-/// back into what produced `x`), one SGD step of each with `hyper`. The same dispatches, in the same
-/// order, as `record_train_body` for stage j without its frozen prefix. Returns stage j's output,
-/// computed before the update: what stage j+1 trains on (PyTorch's `out.detach()`).
+/// the stage's own `io.stats`, backward through head j and stage j only (nothing flows back into what
+/// produced `x`), one SGD step of each with `io.hyper`. The same dispatches, in the same order, as
+/// `record_train_body` for stage j without its frozen prefix. Returns stage j's output, computed before
+/// the update: what stage j+1 trains on (PyTorch's `out.detach()`).
 pub fn record_dgl_stage(
     p: &mut PlanBuilder,
     model: &Model,
     j: usize,
     x: &Tensor,
     labels: &Tensor,
-    hyper: &Tensor,
-    stats: &Tensor,
+    io: &StepIo,
     scratch: &Scratch,
 ) -> Result<Tensor> {
     let gpu = p.gpu();
@@ -165,31 +177,38 @@ pub fn record_dgl_stage(
     let ts = stage.forward_train(p, x, scratch)?;
     let th = head.forward_train(p, ts.output(), scratch)?;
     let d_logits = gpu.tensor(th.output().shape(), "d_logits")?;
-    ops::cross_entropy(p, th.output(), labels, &d_logits, stats)?;
+    ops::cross_entropy(p, th.output(), labels, &d_logits, &io.stats)?;
     let g = head.backward(p, &th, &d_logits, true, scratch)?.expect("an input gradient was asked for");
     stage.backward(p, &ts, &g, false, scratch)?;
-    stage.sgd(p, hyper)?;
-    head.sgd(p, hyper)?;
+    stage.sgd(p, &io.hyper)?;
+    head.sgd(p, &io.hyper)?;
     Ok(ts.output().clone())
 }
 
 /// Synchronous DGL over every stage from the normalised batch `x0` ([n, H, W, C]): stage j trains on
-/// stage j-1's output of this same step, `stats[j]` collects head j's loss and accuracy.
+/// stage j-1's output of this same step with its own `ios[j]` (SGD hyper-parameters, loss statistics).
 pub fn record_dgl_body(
     p: &mut PlanBuilder,
     model: &Model,
     x0: &Tensor,
     labels: &Tensor,
-    hyper: &Tensor,
-    stats: &[Tensor],
+    ios: &[StepIo],
     scratch: &Scratch,
 ) -> Result<()> {
-    assert_eq!(stats.len(), model.stages.len(), "one stats tensor per stage");
+    assert_eq!(ios.len(), model.stages.len(), "one StepIo per stage");
     let mut x = x0.clone();
-    for (j, st) in stats.iter().enumerate() {
-        x = record_dgl_stage(p, model, j, &x, labels, hyper, st, scratch)?;
+    for (j, io) in ios.iter().enumerate() {
+        x = record_dgl_stage(p, model, j, &x, labels, io, scratch)?;
     }
     Ok(())
+}
+
+/// Weight of head `h` in the ensemble normalised over `heads`: 2^h / sum of 2^i over `heads` (deeper
+/// heads count more, as in paper 1). Every evaluation path takes its weights from here, so cached and
+/// recomputed ensembles agree to the bit.
+pub fn ensemble_weight(h: usize, heads: &[usize]) -> f32 {
+    let total: f64 = heads.iter().map(|&i| 2f64.powi(i as i32)).sum();
+    (2f64.powi(h as i32) / total) as f32
 }
 
 /// A replayable evaluation step over stages 0..=upto: the chosen heads' correct counts and their
@@ -200,58 +219,48 @@ pub struct EvalStep {
     pub counts: Vec<Tensor>,
 }
 
+impl EvalStep {
+    /// Run over all of `data`, a batch at a time through `feed`: accuracy (%) of each evaluated head
+    /// and of their ensemble (the last count).
+    pub fn run(&self, gpu: &Gpu, feed: &mut Feed, readback: &Readback, data: &Dataset) -> Result<(Vec<f64>, f64)> {
+        for c in &self.counts {
+            gpu.fill(c, 0.0);
+        }
+        feed.run_over(gpu, data, &self.plan)?;
+        let n = data.len();
+        let mut acc = Vec::new();
+        for c in &self.counts {
+            acc.push(100.0 * readback.read_f32(gpu, c)?[0] as f64 / n as f64);
+        }
+        let ensemble = acc.pop().unwrap_or(f64::NAN);
+        Ok((acc, ensemble))
+    }
+}
+
 /// `heads`: which heads to evaluate (all up to `upto` for greedy; the last only for e2e).
-pub fn eval_step(
-    gpu: &Gpu,
-    cfg: &Config,
-    model: &Model,
-    upto: usize,
-    heads: &[usize],
-    feed: &Feed,
-    io: &StepIo,
-    scratch: &Scratch,
-) -> Result<EvalStep> {
-    record_eval(gpu, cfg, model, upto, heads, feed, io, scratch, false)
+pub fn eval_step(ctx: &StepContext, feed: &Feed, upto: usize, heads: &[usize]) -> Result<EvalStep> {
+    record_eval(ctx, feed, upto, heads, false)
 }
 
 /// Evaluation of every stage's head at once (DGL trains them together), counting the ensemble of
 /// heads 0..=j after each head j: `counts` = [head 0, .., head S-1, ensemble 0..=0, .., ensemble 0..=S-1].
 /// The 2^j weights are normalised over all heads, which leaves every prefix's argmax unchanged.
-pub fn eval_step_prefixes(
-    gpu: &Gpu,
-    cfg: &Config,
-    model: &Model,
-    feed: &Feed,
-    io: &StepIo,
-    scratch: &Scratch,
-) -> Result<EvalStep> {
-    let last = model.stages.len() - 1;
+pub fn eval_step_prefixes(ctx: &StepContext, feed: &Feed) -> Result<EvalStep> {
+    let last = ctx.model.stages.len() - 1;
     let heads: Vec<usize> = (0..=last).collect();
-    record_eval(gpu, cfg, model, last, &heads, feed, io, scratch, true)
+    record_eval(ctx, feed, last, &heads, true)
 }
 
-fn record_eval(
-    gpu: &Gpu,
-    cfg: &Config,
-    model: &Model,
-    upto: usize,
-    heads: &[usize],
-    feed: &Feed,
-    io: &StepIo,
-    scratch: &Scratch,
-    prefixes: bool,
-) -> Result<EvalStep> {
-    let (n, classes) = (feed.batch, model.spec.classes);
+fn record_eval(ctx: &StepContext, feed: &Feed, upto: usize, heads: &[usize], prefixes: bool) -> Result<EvalStep> {
+    let (gpu, n, classes) = (ctx.gpu, feed.batch, ctx.model.spec.classes);
     let mut p = PlanBuilder::new(gpu, format!("eval to stage {upto}"));
     let probs = gpu.tensor(&[n, classes], "ensemble probabilities")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
     let n_counts = if prefixes { 2 * heads.len() } else { heads.len() + 1 };
     let counts = (0..n_counts).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
     p.copy(&zeros, &probs);
-    // Ensemble weights 2^j, normalised over the evaluated heads.
-    let total: f64 = heads.iter().map(|&h| 2f64.powi(h as i32)).sum();
-    let heads = EvalHeads { heads, total, probs: &probs, counts: &counts, prefixes };
-    record_eval_stages(&mut p, cfg, model, upto + 1, Some(&heads), feed, io, scratch)?;
+    let evaluated = EvalHeads { heads, ensemble: heads, probs: &probs, counts: &counts, prefixes };
+    record_eval_stages(&mut p, ctx, feed, upto + 1, Some(&evaluated))?;
     if !prefixes {
         ops::count_correct(&mut p, &probs, &feed.labels, &counts[counts.len() - 1])?;
     }
@@ -262,8 +271,9 @@ fn record_eval(
 pub struct EvalHeads<'a> {
     /// Stages whose head is evaluated, in order.
     pub heads: &'a [usize],
-    /// Head h's probabilities are added to `probs` with weight 2^h / total.
-    pub total: f64,
+    /// The heads the ensemble weights are normalised over (`ensemble_weight`).
+    pub ensemble: &'a [usize],
+    /// Each evaluated head's weighted probabilities are added here.
     pub probs: &'a Tensor,
     /// counts[k]: correct count of heads[k]; with `prefixes`, counts[heads.len() + k] is the count of
     /// the ensemble of heads[..=k].
@@ -276,18 +286,15 @@ pub struct EvalHeads<'a> {
 /// the last stage's output.
 pub fn record_eval_stages(
     p: &mut PlanBuilder,
-    cfg: &Config,
-    model: &Model,
+    ctx: &StepContext,
+    feed: &Feed,
     stages: usize,
     heads: Option<&EvalHeads>,
-    feed: &Feed,
-    io: &StepIo,
-    scratch: &Scratch,
 ) -> Result<Tensor> {
-    let gpu = p.gpu();
+    let (gpu, model, scratch) = (p.gpu(), ctx.model, ctx.scratch);
     let n = feed.batch;
     let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;
-    ops::augment_batch(p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
+    ops::augment_batch(p, &feed.images, &feed.ids, &ctx.io.rng, &x0, &augment_config(ctx.cfg, false))?;
     let logits = gpu.tensor(&[n, model.spec.classes], "eval logits")?;
     let mut x = x0;
     for s in 0..stages {
@@ -297,7 +304,7 @@ pub fn record_eval_stages(
         if let Some(k) = heads.heads.iter().position(|&h| h == s) {
             model.heads[s].forward_eval(p, &x, scratch, Some(&logits))?;
             ops::count_correct(p, &logits, &feed.labels, &heads.counts[k])?;
-            ops::softmax_accumulate(p, &logits, heads.probs, (2f64.powi(s as i32) / heads.total) as f32)?;
+            ops::softmax_accumulate(p, &logits, heads.probs, ensemble_weight(s, heads.ensemble))?;
             if heads.prefixes {
                 ops::count_correct(p, heads.probs, &feed.labels, &heads.counts[heads.heads.len() + k])?;
             }

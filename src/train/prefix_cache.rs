@@ -11,15 +11,16 @@
 //! once. Memory: one row per image of stage j's input (plus the class probabilities for evaluation),
 //! checked against `cache.limit_mib` before anything is allocated.
 
-// The recorders take (gpu, cfg, model, feed, io, scratch) one by one until they share a step context.
-#![allow(clippy::too_many_arguments)]
-
 use super::feed::Feed;
-use super::plans::{record_eval_stages, record_trained_blocks, trained_blocks, EvalHeads, EvalStep, StepIo};
+use super::plans::{
+    ensemble_weight, record_eval_stages, record_trained_blocks, trained_blocks, EvalHeads, EvalStep, StepContext,
+    Trains,
+};
+use super::Run;
 use crate::config::Config;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Plan, PlanBuilder, Tensor};
+use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
 use crate::model::block::Scratch;
 use crate::model::Model;
 use crate::ops;
@@ -121,20 +122,12 @@ pub fn check_train_cache(cfg: &Config, model: &Model, images: usize) -> Result<(
 /// Stage `j`'s input for every training image (j >= 1), as the training step would compute it: with
 /// augmentation off (which `cache.train` requires) the training input pipeline is the evaluation one,
 /// plain normalisation.
-pub fn build_train_cache(
-    gpu: &Gpu,
-    cfg: &Config,
-    model: &Model,
-    j: usize,
-    feed: &mut Feed,
-    data: &Dataset,
-    io: &StepIo,
-    scratch: &Scratch,
-) -> Result<RowCache> {
-    assert!(j >= 1 && cfg.cache.train);
+pub fn build_train_cache(ctx: &StepContext, feed: &mut Feed, j: usize, data: &Dataset) -> Result<RowCache> {
+    assert!(j >= 1 && ctx.cfg.cache.train);
+    let (gpu, model) = (ctx.gpu, ctx.model);
     let cache = RowCache::new(gpu, data.len(), &model.spec.stages[j].input.batched(1)[1..], "training feature cache")?;
     let mut p = PlanBuilder::new(gpu, format!("cache stage {j} training input"));
-    let x = record_eval_stages(&mut p, cfg, model, j, None, feed, io, scratch)?;
+    let x = record_eval_stages(&mut p, ctx, feed, j, None)?;
     cache.record_scatter(&mut p, &x, &feed.ids, &feed.valid)?;
     feed.run_over(gpu, data, &p.finish()?)?;
     Ok(cache)
@@ -142,20 +135,13 @@ pub fn build_train_cache(
 
 /// The greedy step of stage `j` reading its input from `cache` by the batch's dataset indices: the
 /// same dispatches as `plans::train_step` after its frozen prefix.
-pub fn train_step_cached(
-    gpu: &Gpu,
-    model: &Model,
-    j: usize,
-    cache: &RowCache,
-    feed: &Feed,
-    io: &StepIo,
-    scratch: &Scratch,
-) -> Result<Plan> {
+pub fn train_step_cached(ctx: &StepContext, feed: &Feed, j: usize, cache: &RowCache) -> Result<Plan> {
+    let (gpu, model) = (ctx.gpu, ctx.model);
     let x = gpu.tensor(&model.spec.stages[j].input.batched(feed.batch), "cached stage input")?;
     let mut p = PlanBuilder::new(gpu, format!("stage {j} step (cached prefix)"));
     cache.record_gather(&mut p, &feed.ids, &feed.valid, &x)?;
-    let (_, trained) = trained_blocks(model, j, false);
-    record_trained_blocks(&mut p, &trained, &x, &feed.labels, io, scratch)?;
+    let (_, trained) = trained_blocks(model, Trains::Stage(j));
+    record_trained_blocks(&mut p, &trained, &x, &feed.labels, ctx.io, ctx.scratch)?;
     p.finish()
 }
 
@@ -197,28 +183,19 @@ pub fn eval_probs_bytes(model: &Model, images: usize) -> u64 {
     RowCache::bytes(images, model.spec.classes)
 }
 
-/// The ensemble weights' normaliser when heads 0..=j are evaluated: the same sum `plans::eval_step`
-/// takes, so cached and recomputed ensembles agree to the bit.
-fn ensemble_total(j: usize) -> f64 {
-    (0..=j).map(|i| 2f64.powi(i as i32)).sum()
-}
-
 /// One pass over the validation split through the frozen prefix of stage `j` (j >= 1), storing what
 /// every later epoch's evaluation needs: the frozen heads' probabilities, and stage j's input when
 /// `with_features`.
 pub fn build_eval_cache(
-    gpu: &Gpu,
-    cfg: &Config,
-    model: &Model,
-    j: usize,
+    ctx: &StepContext,
     feed: &mut Feed,
+    j: usize,
     data: &Dataset,
-    io: &StepIo,
-    scratch: &Scratch,
-    readback: &crate::gpu::Readback,
+    readback: &Readback,
     with_features: bool,
 ) -> Result<EvalCache> {
     assert!(j >= 1);
+    let (gpu, model) = (ctx.gpu, ctx.model);
     let (n, classes, images) = (feed.batch, model.spec.classes, data.len());
     let features = match with_features {
         true => {
@@ -232,9 +209,10 @@ pub fn build_eval_cache(
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
     let counts = (0..j).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
     p.copy(&zeros, &sum);
-    let frozen: Vec<usize> = (0..j).collect();
-    let heads = EvalHeads { heads: &frozen, total: ensemble_total(j), probs: &sum, counts: &counts, prefixes: false };
-    let x = record_eval_stages(&mut p, cfg, model, j, Some(&heads), feed, io, scratch)?;
+    // The frozen heads' weights are normalised over every head up to stage j's, as in `eval_step`.
+    let ensemble: Vec<usize> = (0..=j).collect();
+    let heads = EvalHeads { heads: &ensemble[..j], ensemble: &ensemble, probs: &sum, counts: &counts, prefixes: false };
+    let x = record_eval_stages(&mut p, ctx, feed, j, Some(&heads))?;
     if let Some(f) = &features {
         f.record_scatter(&mut p, &x, &feed.ids, &feed.valid)?;
     }
@@ -254,16 +232,8 @@ pub fn build_eval_cache(
 /// Evaluation of stage `j` from `cache`: stage j's input gathered from the cache (or recomputed by
 /// stages 0..j-1 when it is not cached), stage j and head j, then the ensemble from the cached
 /// probabilities of the frozen heads. `counts` = [head j, ensemble of heads 0..=j].
-pub fn eval_step_cached(
-    gpu: &Gpu,
-    cfg: &Config,
-    model: &Model,
-    j: usize,
-    cache: &EvalCache,
-    feed: &Feed,
-    io: &StepIo,
-    scratch: &Scratch,
-) -> Result<EvalStep> {
+pub fn eval_step_cached(ctx: &StepContext, feed: &Feed, j: usize, cache: &EvalCache) -> Result<EvalStep> {
+    let (gpu, model, scratch) = (ctx.gpu, ctx.model, ctx.scratch);
     let (n, classes) = (feed.batch, model.spec.classes);
     let mut p = PlanBuilder::new(gpu, format!("eval stage {j} (cached prefix)"));
     let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
@@ -274,7 +244,7 @@ pub fn eval_step_cached(
             f.record_gather(&mut p, &feed.ids, &feed.valid, &x)?;
             x
         }
-        None => record_eval_stages(&mut p, cfg, model, j, None, feed, io, scratch)?,
+        None => record_eval_stages(&mut p, ctx, feed, j, None)?,
     };
     let out = gpu.tensor(&model.stages[j].spec.output().batched(n), "stage output")?;
     let logits = gpu.tensor(&[n, classes], "eval logits")?;
@@ -282,7 +252,107 @@ pub fn eval_step_cached(
     let y = model.stages[j].forward_eval(&mut p, &x, scratch, Some(&out))?;
     model.heads[j].forward_eval(&mut p, &y, scratch, Some(&logits))?;
     ops::count_correct(&mut p, &logits, &feed.labels, &counts[0])?;
-    ops::softmax_accumulate(&mut p, &logits, &sum, (2f64.powi(j as i32) / ensemble_total(j)) as f32)?;
+    let ensemble: Vec<usize> = (0..=j).collect();
+    ops::softmax_accumulate(&mut p, &logits, &sum, ensemble_weight(j, &ensemble))?;
     ops::count_correct(&mut p, &sum, &feed.labels, &counts[1])?;
     Ok(EvalStep { plan: p.finish()?, counts })
+}
+
+impl Run {
+    /// The frozen-prefix caches of greedy stage `j` the config asks for and the memory limit allows;
+    /// evaluation without its cache recomputes the prefix every epoch.
+    pub(super) fn prefix_caches(&mut self, j: usize, scratch: &Scratch) -> Result<PrefixCaches> {
+        self.train_feed.with_images = true;
+        let mut caches = PrefixCaches { train: None, eval: None };
+        // Stage 0 reads images; a stage resumed after its last epoch has nothing left to run.
+        if j == 0 || self.progress.epoch >= self.cfg.epochs {
+            return Ok(caches);
+        }
+        let mut used = 0;
+        if self.cfg.cache.train && !cache_pays(&self.model, j) {
+            self.display.line(&format!(
+                "stage {j}: training recomputes stages 0..{} every step (at {:.0} FLOPs per float of their output, recomputing costs about what caching would save)",
+                j - 1,
+                prefix_flops_per_float(&self.model, j)
+            ));
+        } else if self.cfg.cache.train {
+            // Checked against the limit before training started (check_train_cache).
+            used = train_cache_bytes(&self.model, j, self.data.train.len());
+            caches.train = Some(self.train_cache(j, scratch, used)?);
+        }
+        if self.cfg.cache.eval {
+            caches.eval = self.eval_cache(j, scratch, used)?;
+        }
+        Ok(caches)
+    }
+
+    /// Stage `j`'s input for every training image, taking `bytes`.
+    fn train_cache(&mut self, j: usize, scratch: &Scratch, bytes: u64) -> Result<RowCache> {
+        let images = self.data.train.len();
+        self.display
+            .line(&format!("stage {j}: caching its input for {images} training images ({:.0} MiB)", mib(bytes).ceil()));
+        let ctx = StepContext { gpu: &self.gpu, cfg: &self.cfg, model: &self.model, io: &self.io, scratch };
+        let cache = build_train_cache(&ctx, &mut self.train_feed, j, &self.data.train).map_err(|e| match e {
+            Error::OutOfMemory { what, needed_mib, limit, .. } => Error::OutOfMemory {
+                what,
+                needed_mib,
+                limit,
+                hint: "Set cache.train = false to recompute the frozen stages every step instead.".into(),
+            },
+            e => e,
+        })?;
+        self.train_feed.with_images = false;
+        Ok(cache)
+    }
+
+    /// The evaluation cache of stage `j` within what the limit leaves beside `used` bytes: the frozen
+    /// heads' probabilities (tiny) and, where they fit and pay, stage j's validation input. None when
+    /// even the probabilities do not fit or the device refuses them.
+    fn eval_cache(&mut self, j: usize, scratch: &Scratch, used: u64) -> Result<Option<EvalCache>> {
+        let (limit_mib, images) = (self.cfg.cache.limit_mib, self.data.val.len());
+        let limit = limit_mib as u64 * 1024 * 1024;
+        let probs = eval_probs_bytes(&self.model, images);
+        let features = eval_features_bytes(&self.model, j, images);
+        let (features_fit, features_pay) = (used + probs + features <= limit, cache_pays(&self.model, j));
+        if used + probs > limit {
+            self.display.line(&format!("stage {j}: evaluation recomputes the frozen prefix every epoch: even the frozen heads' predictions would pass cache.limit_mib = {limit_mib}"));
+            return Ok(None);
+        }
+        let mut with_features = features_fit && features_pay;
+        let what = match with_features {
+            true => format!("output ({:.0} MiB) and their heads' predictions", mib(features).ceil()),
+            false => "heads' predictions".into(),
+        };
+        self.display.line(&format!("stage {j}: caching the frozen stages' {what} for {images} validation images"));
+        let ctx = StepContext { gpu: &self.gpu, cfg: &self.cfg, model: &self.model, io: &self.io, scratch };
+        let cache = loop {
+            match build_eval_cache(&ctx, &mut self.eval_feed, j, &self.data.val, &self.readback, with_features) {
+                Ok(c) => break c,
+                // An optional saving: a device that cannot hold it still trains, recomputing.
+                Err(Error::OutOfMemory { limit, .. }) if with_features => {
+                    self.display.line(&format!("stage {j}: the device refused the validation feature cache ({limit})"));
+                    with_features = false;
+                }
+                Err(Error::OutOfMemory { limit, .. }) => {
+                    self.display.line(&format!("stage {j}: evaluation recomputes the frozen prefix every epoch: the device refused its cache ({limit})"));
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let flops_per_float = prefix_flops_per_float(&self.model, j);
+        if !features_pay {
+            self.display.line(&format!(
+                "stage {j}: evaluation runs stages 0..{} every epoch (at {flops_per_float:.0} FLOPs per float of their output, recomputing costs about what caching would save); the frozen heads' predictions are cached",
+                j - 1
+            ));
+        } else if !features_fit {
+            self.display.line(&format!(
+                "stage {j}: evaluation runs stages 0..{} every epoch (their validation output would take {:.0} MiB, past cache.limit_mib = {limit_mib}); the frozen heads' predictions are cached",
+                j - 1,
+                mib(features).ceil(),
+            ));
+        }
+        Ok(Some(cache))
+    }
 }

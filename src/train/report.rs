@@ -9,7 +9,7 @@ use super::plans::{augment_config, StepIo};
 use crate::config::Config;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::gpu::{Gpu, PlanBuilder, Tensor};
+use crate::gpu::{Gpu, Plan, PlanBuilder, Tensor};
 use crate::metrics::{EpochRecord, StageSummary};
 use crate::model::block::Scratch;
 use crate::model::{BlockSpec, Layer, Model, Shape};
@@ -56,60 +56,16 @@ pub fn report_input(
     let (h, w, c) = (val.height, val.width, val.channels);
     let mut feed = Feed::new(gpu, batch, h * w * c)?;
     let io = StepIo::new(gpu)?;
-    let specs: Vec<&BlockSpec> = model.stages[..=upto].iter().map(|b| &b.spec).collect();
-    let scratch = Scratch::new(gpu, &specs, batch)?;
-    // One plan: normalise, run the stages in evaluation mode keeping every output, pool each to 2x2.
-    let x0 = gpu.tensor(&model.spec.input.batched(batch), "report input")?;
-    let mut p = PlanBuilder::new(gpu, "report features");
-    ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
-    let mut x = x0;
-    let mut outs: Vec<Tensor> = Vec::new();
-    let mut pooled: Vec<Tensor> = Vec::new();
-    for s in &model.stages[..=upto] {
-        let shape = s.spec.output();
-        let out = gpu.tensor(&shape.batched(batch), "report stage output")?;
-        x = s.forward_eval(&mut p, &x, &scratch, Some(&out))?;
-        let Shape::Map { h, w, c } = shape else { unreachable!("stages output maps") };
-        let pool = gpu.tensor(&[batch, h.min(2), w.min(2), c], "report pooled")?;
-        ops::avgpool2d_forward(&mut p, &out, &pool)?;
-        outs.push(out);
-        pooled.push(pool);
-    }
-    let plan = p.finish()?;
-
+    let pass = FeaturePass::record(gpu, cfg, model, upto, &feed, &io)?;
     let shown = pick(val.len(), FEATURE_IMAGES);
-    feed.load(gpu, val, &shown);
-    gpu.run(&[&plan])?;
-    let mut features = Vec::new();
-    for (j, o) in outs.iter().enumerate() {
-        let Shape::Map { h, w, c } = model.stages[j].spec.output() else { unreachable!() };
-        let all = gpu.download(o)?;
-        features.push(FeatureSample {
-            stage: j,
-            height: h,
-            width: w,
-            channels: c,
-            maps: all[..shown.len() * h * w * c].to_vec(),
-        });
-    }
+    let features = pass.feature_maps(gpu, model, &mut feed, val, &shown)?;
     let mut input_images = Vec::new();
     for &i in &shown {
         input_images.extend_from_slice(val.image(i as usize));
     }
-
     let chosen = pick(val.len(), POOLED_IMAGES);
-    let mut pooled_host: Vec<Vec<f32>> = vec![Vec::new(); pooled.len()];
-    for chunk in chosen.chunks(batch) {
-        feed.load(gpu, val, chunk);
-        gpu.run(&[&plan])?;
-        for (j, t) in pooled.iter().enumerate() {
-            let d = t.len() / batch;
-            pooled_host[j].extend_from_slice(&gpu.download(t)?[..chunk.len() * d]);
-        }
-    }
-    let pooled_out = pooled_host.into_iter().enumerate().map(|(j, v)| (j, v, pooled[j].len() / batch)).collect();
+    let pooled = pass.pooled(gpu, &mut feed, val, &chosen)?;
     let pooled_labels = chosen.iter().map(|&i| val.labels[i as usize]).collect();
-
     let filters = (0..=upto).map(|j| stage_weights(gpu, model, j)).collect::<Result<Vec<_>>>()?;
     let lr_steps = (1..).map(|k| k * cfg.optimizer.lr_step).take_while(|&e| e < cfg.epochs).collect();
     Ok(ReportInput {
@@ -123,10 +79,85 @@ pub fn report_input(
         input_images,
         input_shape: [h, w, c],
         features,
-        pooled: pooled_out,
+        pooled,
         pooled_labels,
         class_names: val.classes.clone(),
     })
+}
+
+/// One plan: normalise a batch, run stages 0..=upto in evaluation mode keeping every output, pool each
+/// to 2x2.
+struct FeaturePass {
+    plan: Plan,
+    batch: usize,
+    /// Per stage: its output, and that output pooled.
+    outs: Vec<Tensor>,
+    pooled: Vec<Tensor>,
+}
+
+impl FeaturePass {
+    fn record(gpu: &Gpu, cfg: &Config, model: &Model, upto: usize, feed: &Feed, io: &StepIo) -> Result<FeaturePass> {
+        let batch = feed.batch;
+        let specs: Vec<&BlockSpec> = model.stages[..=upto].iter().map(|b| &b.spec).collect();
+        let scratch = Scratch::new(gpu, &specs, batch)?;
+        let x0 = gpu.tensor(&model.spec.input.batched(batch), "report input")?;
+        let mut p = PlanBuilder::new(gpu, "report features");
+        ops::augment_batch(&mut p, &feed.images, &feed.ids, &io.rng, &x0, &augment_config(cfg, false))?;
+        let mut x = x0;
+        let (mut outs, mut pooled) = (Vec::new(), Vec::new());
+        for s in &model.stages[..=upto] {
+            let shape = s.spec.output();
+            let out = gpu.tensor(&shape.batched(batch), "report stage output")?;
+            x = s.forward_eval(&mut p, &x, &scratch, Some(&out))?;
+            let Shape::Map { h, w, c } = shape else { unreachable!("stages output maps") };
+            let pool = gpu.tensor(&[batch, h.min(2), w.min(2), c], "report pooled")?;
+            ops::avgpool2d_forward(&mut p, &out, &pool)?;
+            outs.push(out);
+            pooled.push(pool);
+        }
+        Ok(FeaturePass { plan: p.finish()?, batch, outs, pooled })
+    }
+
+    /// Every stage's feature maps of the images `shown` (at most one batch).
+    fn feature_maps(
+        &self,
+        gpu: &Gpu,
+        model: &Model,
+        feed: &mut Feed,
+        val: &Dataset,
+        shown: &[u32],
+    ) -> Result<Vec<FeatureSample>> {
+        feed.load(gpu, val, shown);
+        gpu.run(&[&self.plan])?;
+        let mut features = Vec::new();
+        for (j, o) in self.outs.iter().enumerate() {
+            let Shape::Map { h, w, c } = model.stages[j].spec.output() else { unreachable!() };
+            let all = gpu.download(o)?;
+            let maps = all[..shown.len() * h * w * c].to_vec();
+            features.push(FeatureSample { stage: j, height: h, width: w, channels: c, maps });
+        }
+        Ok(features)
+    }
+
+    /// Every stage's pooled features of the images `chosen`: (stage, rows, floats per row).
+    fn pooled(
+        &self,
+        gpu: &Gpu,
+        feed: &mut Feed,
+        val: &Dataset,
+        chosen: &[u32],
+    ) -> Result<Vec<(usize, Vec<f32>, usize)>> {
+        let mut host: Vec<Vec<f32>> = vec![Vec::new(); self.pooled.len()];
+        for chunk in chosen.chunks(self.batch) {
+            feed.load(gpu, val, chunk);
+            gpu.run(&[&self.plan])?;
+            for (j, t) in self.pooled.iter().enumerate() {
+                let d = t.len() / self.batch;
+                host[j].extend_from_slice(&gpu.download(t)?[..chunk.len() * d]);
+            }
+        }
+        Ok(host.into_iter().enumerate().map(|(j, v)| (j, v, self.pooled[j].len() / self.batch)).collect())
+    }
 }
 
 /// Write the report into `dir`; returns the files written (report.html last).

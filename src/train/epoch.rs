@@ -1,0 +1,168 @@
+//! The epoch loop every method shares: shuffle, then train segment after segment of steps, reading the
+//! running loss and accuracy back between segments (never inside one), stopping on a diverged loss and
+//! writing a checkpoint when one is due. What a segment trains is the method's (`EpochWork`): one
+//! recorded plan per step for greedy and e2e, every stage on one device or several for DGL.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use super::state::EpochSums;
+use super::Run;
+use crate::error::{Error, Result};
+use crate::gpu::{InFlight, Plan};
+use crate::model::permutation;
+
+/// The method-specific part of an epoch.
+pub(super) trait EpochWork {
+    /// Stages with running sums of their own (one for greedy and e2e).
+    fn stages(&self) -> usize;
+    /// Steps the method runs before the loop may read statistics or write a checkpoint: greedy and e2e
+    /// one (a checkpoint can follow any step), DGL a whole statistics segment (its devices finish one
+    /// together).
+    fn segment_steps(&self, report_every: usize) -> usize;
+    /// The epoch's RNG key (read by the augmentation), its learning rate, and the running sums it
+    /// continues from, onto the device(s).
+    fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums);
+    /// Train steps `steps` of the epoch (step s reads the images `perm[s * batch..(s + 1) * batch]`),
+    /// adding the batches each stage trained on to `batches`.
+    fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()>;
+    /// Every stage's (loss sum, correct count) so far this epoch.
+    fn read_sums(&self, run: &Run) -> Result<Vec<(f64, f64)>>;
+    /// Write a checkpoint of the run as it stands (`run.progress` is up to date).
+    fn checkpoint(&mut self, run: &mut Run) -> Result<()>;
+}
+
+/// What an epoch's training measured.
+pub(super) struct EpochResult {
+    pub sums: EpochSums,
+    /// Images per second of stage 0 (the only one for greedy), and the epoch's training seconds.
+    pub img_per_s: f64,
+    pub seconds: f64,
+}
+
+impl Run {
+    /// The seed of everything random in epoch `epoch` of stage `stage`.
+    fn epoch_key(&self, stage: usize, epoch: usize) -> u64 {
+        self.cfg.seed.wrapping_mul(0x9E3779B97F4A7C15) ^ ((stage as u64) << 32 | epoch as u64)
+    }
+
+    /// Epoch `epoch` of `work`, its data order and augmentation keyed by (seed, `stage`, epoch):
+    /// shuffle, then segments of steps with the statistics read (and a checkpoint if one is due) after
+    /// each, from `self.progress.step` when resuming mid-epoch. The last partial batch is dropped:
+    /// every step has the shape its plan was recorded for.
+    pub(super) fn train_epoch(
+        &mut self,
+        work: &mut dyn EpochWork,
+        stage: usize,
+        epoch: usize,
+        label: &str,
+    ) -> Result<EpochResult> {
+        let (n, b) = (self.data.train.len(), self.cfg.batch_size);
+        let steps = n / b;
+        let key = self.epoch_key(stage, epoch);
+        let perm = permutation(n, key);
+        let rng_key = [key as u32 ^ (key >> 32) as u32, (stage * 100_000 + epoch) as u32];
+        let start = self.progress.step;
+        let mut sums = self.progress.epoch_sums(work.stages());
+        work.start(self, rng_key, self.cfg.lr_at(epoch), &sums);
+        let (t0, seconds_before) = (Instant::now(), self.progress.epoch_seconds);
+        let bar = self.display.epoch_bar(label, steps as u64, start as u64);
+        let report_every = (steps / 20).clamp(1, 200);
+        let mut step = start;
+        while step < steps {
+            let boundary = ((step / report_every + 1) * report_every).min(steps);
+            let end = (step + work.segment_steps(report_every)).min(boundary);
+            work.train(self, &perm, step..end, &mut sums.batches)?;
+            step = end;
+            let checkpoint_due =
+                self.last_checkpoint.elapsed().as_secs_f64() > self.cfg.checkpoint_minutes * 60.0 && step < steps;
+            if step < boundary && !checkpoint_due {
+                continue;
+            }
+            for (j, (loss_sum, correct)) in work.read_sums(self)?.into_iter().enumerate() {
+                (sums.loss_sum[j], sums.correct[j]) = (loss_sum, correct);
+            }
+            if let Some(j) = (0..sums.stages()).find(|&j| !sums.mean_loss(j).is_finite()) {
+                bar.finish_and_clear();
+                return Err(self.diverged(label, &sums, j, step));
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            let l = sums.stages() - 1;
+            let img_s = ((step - start) * b) as f64 / secs.max(1e-9);
+            bar.update(step as u64, sums.mean_loss(l), sums.accuracy(l, b), img_s);
+            if checkpoint_due {
+                self.progress.set_epoch_point(step, &sums, seconds_before + secs);
+                work.checkpoint(self)?;
+            }
+        }
+        bar.finish_and_clear();
+        let secs = t0.elapsed().as_secs_f64();
+        self.progress.end_epoch();
+        Ok(EpochResult {
+            sums,
+            img_per_s: ((steps - start) * b) as f64 / secs.max(1e-9),
+            seconds: seconds_before + secs,
+        })
+    }
+
+    /// The error that stops a run whose stage `j` reached a non-finite loss at `step`.
+    fn diverged(&self, label: &str, sums: &EpochSums, j: usize, step: usize) -> Error {
+        let (whose, stopped) = match sums.stages() {
+            1 => (String::new(), "stopped this stage"),
+            _ => (format!(" of stage {j}"), "stopped"),
+        };
+        Error::NonFinite(format!(
+            "{label}: the loss{whose} became {} at step {step}; {stopped}. The last good checkpoint ({}) is kept; try a lower learning rate (--set optimizer.lr=...)",
+            sums.mean_loss(j),
+            self.dir.checkpoint_path().display()
+        ))
+    }
+}
+
+/// Greedy and e2e: one recorded plan per step, fed from the training split, with the run's own step
+/// values (RNG key, SGD hyper-parameters, running sums).
+pub(super) struct PlanSteps<'p> {
+    plan: &'p Plan,
+    in_flight: InFlight,
+}
+
+impl<'p> PlanSteps<'p> {
+    pub fn new(plan: &'p Plan) -> PlanSteps<'p> {
+        PlanSteps { plan, in_flight: InFlight::default() }
+    }
+}
+
+impl EpochWork for PlanSteps<'_> {
+    fn stages(&self) -> usize {
+        1
+    }
+
+    fn segment_steps(&self, _report_every: usize) -> usize {
+        1
+    }
+
+    fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) {
+        run.gpu.upload_u32(&run.io.rng, &rng_key);
+        run.io.set_lr(&run.gpu, &run.cfg, lr);
+        run.gpu.upload(&run.io.stats, &[sums.loss_sum[0] as f32, sums.correct[0] as f32]);
+    }
+
+    fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()> {
+        let b = run.cfg.batch_size;
+        for s in steps {
+            run.train_feed.load(&run.gpu, &run.data.train, &perm[s * b..(s + 1) * b]);
+            self.in_flight.submit(&run.gpu, &[self.plan])?;
+            batches[0] += 1;
+        }
+        Ok(())
+    }
+
+    fn read_sums(&self, run: &Run) -> Result<Vec<(f64, f64)>> {
+        let st = run.readback.read_f32(&run.gpu, &run.io.stats)?;
+        Ok(vec![(st[0] as f64, st[1] as f64)])
+    }
+
+    fn checkpoint(&mut self, run: &mut Run) -> Result<()> {
+        run.checkpoint()
+    }
+}

@@ -1,0 +1,135 @@
+//! Where a run stands: what a checkpoint saves besides the tensors, enough to continue exactly where
+//! training stopped. A leaf module (it uses nothing else of the trainer), so that `checkpoint` and the
+//! training loops share these types without depending on each other.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Method;
+
+/// Where training stands. Greedy: `stage` is the stage in training and `epoch` counts its epochs;
+/// e2e and DGL train every stage at once, so `epoch` counts the run's epochs and `stage` only says
+/// whether the run has finished (it then equals the number of stages).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub method: String,
+    /// Stage being trained (greedy); equals the number of stages when training is complete.
+    pub stage: usize,
+    /// Epochs completed within the stage (or the run for e2e/DGL).
+    pub epoch: usize,
+    /// Steps completed within the current epoch (non-zero only for mid-epoch checkpoints).
+    pub step: usize,
+    /// Greedy and e2e: the current epoch's running sums so far (mean-loss sum, correct count, batches).
+    /// DGL keeps one per stage in `dgl` instead.
+    pub loss_sum: f64,
+    pub correct: f64,
+    pub batches: usize,
+    /// Seconds spent in the current epoch before this checkpoint.
+    pub epoch_seconds: f64,
+    /// Metric records written so far (metrics files are cut back to this on resume).
+    pub records: usize,
+    /// Wall time of the run so far, seconds.
+    pub elapsed: f64,
+    /// DGL only: per-stage running sums and the async schedule (absent for greedy and e2e).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dgl: Option<DglProgress>,
+}
+
+/// What a DGL checkpoint adds to the progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DglProgress {
+    /// Per stage, for the current epoch so far: loss sum, correct count, batches trained.
+    pub loss_sum: Vec<f64>,
+    pub correct: Vec<f64>,
+    pub batches: Vec<usize>,
+    /// dgl-async: ticks so far and the schedule RNG's state (None: not started).
+    pub tick: u64,
+    pub rng: Option<u64>,
+    /// dgl-async: the replay buffers' contents are not saved.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub buffers: String,
+}
+
+/// The running sums of the current epoch, one entry per stage that trains (one for greedy and e2e).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochSums {
+    /// Sum of the batch-mean losses.
+    pub loss_sum: Vec<f64>,
+    /// Correctly classified training images.
+    pub correct: Vec<f64>,
+    pub batches: Vec<usize>,
+}
+
+impl EpochSums {
+    pub fn zeros(stages: usize) -> EpochSums {
+        EpochSums { loss_sum: vec![0.0; stages], correct: vec![0.0; stages], batches: vec![0; stages] }
+    }
+
+    pub fn stages(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// Mean training loss of stage `j` over its batches so far (0 before its first batch).
+    pub fn mean_loss(&self, j: usize) -> f64 {
+        self.loss_sum[j] / self.batches[j].max(1) as f64
+    }
+
+    /// Training accuracy (%) of stage `j` over its `batches * batch` images so far.
+    pub fn accuracy(&self, j: usize, batch: usize) -> f64 {
+        100.0 * self.correct[j] / (self.batches[j].max(1) * batch) as f64
+    }
+}
+
+/// The name a method has in configs, metrics and progress.
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Greedy => "greedy",
+        Method::E2e => "e2e",
+        Method::Dgl => "dgl",
+        Method::DglAsync => "dgl-async",
+    }
+}
+
+impl Progress {
+    /// A run that has not started.
+    pub fn start(method: Method) -> Progress {
+        let dgl = matches!(method, Method::Dgl | Method::DglAsync).then(DglProgress::default);
+        Progress { method: method_name(method).to_string(), dgl, ..Default::default() }
+    }
+
+    /// Nothing of the current stage (greedy) or run (e2e, DGL) has trained yet: its optimizers start
+    /// from zero momentum.
+    pub fn fresh(&self) -> bool {
+        self.epoch == 0 && self.step == 0
+    }
+
+    /// The current epoch's running sums for `stages` stages, as the last checkpoint left them; zeros at
+    /// an epoch's start.
+    pub fn epoch_sums(&self, stages: usize) -> EpochSums {
+        match &self.dgl {
+            Some(d) if d.batches.len() == stages => {
+                EpochSums { loss_sum: d.loss_sum.clone(), correct: d.correct.clone(), batches: d.batches.clone() }
+            }
+            Some(_) => EpochSums::zeros(stages),
+            None => {
+                EpochSums { loss_sum: vec![self.loss_sum], correct: vec![self.correct], batches: vec![self.batches] }
+            }
+        }
+    }
+
+    /// Record a mid-epoch point: `step` steps done with `sums`, after `seconds` of the epoch.
+    pub fn set_epoch_point(&mut self, step: usize, sums: &EpochSums, seconds: f64) {
+        self.step = step;
+        self.epoch_seconds = seconds;
+        match &mut self.dgl {
+            Some(d) => {
+                (d.loss_sum, d.correct, d.batches) = (sums.loss_sum.clone(), sums.correct.clone(), sums.batches.clone())
+            }
+            None => (self.loss_sum, self.correct, self.batches) = (sums.loss_sum[0], sums.correct[0], sums.batches[0]),
+        }
+    }
+
+    /// The epoch is over: no step, running sum or second of it remains to carry over.
+    pub fn end_epoch(&mut self) {
+        self.set_epoch_point(0, &EpochSums::zeros(if self.dgl.is_some() { 0 } else { 1 }), 0.0);
+    }
+}

@@ -1,0 +1,118 @@
+//! A trained run opened from its folder, for `layerwise eval` and `layerwise viz`: its config, its
+//! checkpoint's progress and weights on a device, and its data.
+
+use std::path::{Path, PathBuf};
+
+use super::feed::Feed;
+use super::plans::{eval_step, scratch_for, StepContext, StepIo};
+use super::report;
+use super::run::open_model;
+use super::rundir::RunDir;
+use super::split::{load_data, Data};
+use super::state::Progress;
+use crate::checkpoint::Checkpoint;
+use crate::config::{Config, Method};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuOptions, Readback};
+use crate::metrics::{EpochRecord, StageSummary};
+use crate::model::Model;
+
+/// A run folder's model as its checkpoint left it.
+pub struct TrainedRun {
+    pub dir: RunDir,
+    pub cfg: Config,
+    pub progress: Progress,
+    pub data: Data,
+    pub gpu: Gpu,
+    pub model: Model,
+}
+
+impl TrainedRun {
+    /// Open the run in `path`; `dataset` replaces the run's own (its test split becomes the validation
+    /// data).
+    pub fn open(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<TrainedRun> {
+        let dir = RunDir::existing(path)?;
+        let mut cfg = Config::load(&dir.config_path())?;
+        let ckpt = Checkpoint::read(&dir.checkpoint_path())?;
+        if let Some(d) = dataset {
+            cfg.dataset = d.to_string();
+            cfg.val_split = 0;
+        }
+        let data = load_data(&cfg, None)?;
+        let (gpu, model) = open_model(&cfg, &data, gpu)?;
+        ckpt.restore(&dir.checkpoint_path(), &gpu, &model)?;
+        Ok(TrainedRun { dir, cfg, progress: ckpt.meta.progress, data, gpu, model })
+    }
+
+    /// Stages whose training is complete: DGL trains every stage at once, so all of them count once an
+    /// epoch is done.
+    fn trained_stages(&self) -> usize {
+        let dgl = matches!(self.cfg.method, Method::Dgl | Method::DglAsync);
+        let stages = self.model.stages.len();
+        if dgl && self.progress.epoch > 0 {
+            stages
+        } else {
+            self.progress.stage.min(stages)
+        }
+    }
+}
+
+/// `layerwise eval`: every trained head of a run (and their ensemble) on its validation data, or on
+/// the test split of `dataset`.
+pub fn eval_run(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<String> {
+    let run = TrainedRun::open(path, dataset, gpu)?;
+    let (cfg, gpu, model, val) = (&run.cfg, &run.gpu, &run.model, &run.data.val);
+    let last = model.stages.len() - 1;
+    let p = &run.progress;
+    let (upto, heads): (usize, Vec<usize>) = match cfg.method {
+        Method::E2e => (last, vec![last]),
+        // Every stage trains from the start.
+        Method::Dgl | Method::DglAsync => (last, (0..=last).collect()),
+        Method::Greedy => {
+            // Heads of finished stages, plus the one in training if it has run at least one epoch.
+            let upto = if p.epoch > 0 { p.stage } else { p.stage.saturating_sub(1) }.min(last);
+            (upto, (0..=upto).collect())
+        }
+    };
+    let sample = val.height * val.width * val.channels;
+    let mut feed = Feed::new(gpu, cfg.batch_size, sample)?;
+    let io = StepIo::new(gpu)?;
+    let scratch = scratch_for(gpu, model, upto, cfg.batch_size)?;
+    let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
+    let eval = eval_step(&ctx, &feed, upto, &heads)?;
+    let (acc, ens) = eval.run(gpu, &mut feed, &Readback::new(gpu, 64), val)?;
+    let mut out = format!("{} ({} images of {}):\n", path.display(), val.len(), val.source);
+    for (h, a) in heads.iter().zip(&acc) {
+        out.push_str(&format!("  head {h}: {a:.2}%\n"));
+    }
+    out.push_str(&format!("  ensemble: {ens:.2}%"));
+    Ok(out)
+}
+
+/// `layerwise viz`: rebuild a run's report from its checkpoint (stages 0..=`stage`, default: all
+/// trained). Returns the path of report.html.
+pub fn viz_run(path: &Path, stage: Option<usize>, gpu: &GpuOptions) -> Result<PathBuf> {
+    let run = TrainedRun::open(path, None, gpu)?;
+    let trained = run.trained_stages();
+    if trained == 0 {
+        return Err(Error::usage(format!("{} has not finished a stage yet: nothing to draw", path.display())));
+    }
+    let upto = match stage {
+        Some(j) if j < trained => j,
+        Some(j) => {
+            return Err(Error::usage(format!(
+                "stage {j} is not trained in {} (stages 0..{} are)",
+                path.display(),
+                trained - 1
+            )))
+        }
+        None => trained - 1,
+    };
+    let dir = &run.dir;
+    let records: Vec<EpochRecord> = dir.read_records()?.into_iter().filter(|r| r.stage <= upto).collect();
+    let summaries: Vec<StageSummary> =
+        dir.read_summaries().unwrap_or_default().into_iter().filter(|s| s.stage <= upto).collect();
+    let input = report::report_input(&run.gpu, &run.cfg, &run.model, &run.data.val, upto, &records, &summaries)?;
+    let files = report::write(&dir.path, &input)?;
+    Ok(files.last().cloned().unwrap_or_else(|| dir.path.join("report.html")))
+}
