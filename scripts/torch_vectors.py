@@ -14,6 +14,7 @@ safetensors file itself, so nothing else is needed. Regenerate the fixtures with
 """
 
 import json
+import math
 import os
 import struct
 import sys
@@ -23,6 +24,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+import torchvision.transforms.functional as TF
+from PIL import Image
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 torch.set_default_dtype(torch.float64)
 # One thread: the same PyTorch build then gives the same bytes on every run.
@@ -66,6 +70,23 @@ def state(module):
     return {k: v.clone() for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
+def module_case(module, x):
+    """One training-mode forward of `module` and the gradients of sum(y * d_y): x, y, d_y, d_x; every
+    parameter and running statistic before (`before.NAME`), the running statistics after the forward
+    (`after.NAME`), and every parameter's gradient (`grad.NAME`), NAME as in module.state_dict()."""
+    before = state(module)
+    module.train()
+    x = x.clone().requires_grad_(True)
+    y = module(x)
+    names, params = zip(*module.named_parameters())
+    d_y, (d_x, *d_params) = gradients(y, (x, *params))
+    out = {"x": x, "y": y, "d_y": d_y, "d_x": d_x}
+    out.update({f"before.{k}": v for k, v in before.items()})
+    out.update({f"after.{k}": v for k, v in state(module).items() if "running" in k})
+    out.update({f"grad.{k}": g for k, g in zip(names, d_params)})
+    return out
+
+
 def space_to_depth(x):
     """The papers' invertible 2x2 downsampling: y[:, (dh*2+dw)*C + c, i, j] = x[:, c, 2i+dh, 2j+dw]."""
     n, c, h, w = x.shape
@@ -93,10 +114,14 @@ conv_case("conv3x3_small", 2, 3, 7, 9, 5, 3, 1)
 conv_case("conv3x3_wide", 4, 16, 8, 8, 32, 3, 1)
 conv_case("conv1x1", 2, 8, 5, 5, 4, 1, 1)
 conv_case("conv3x3_ci1", 3, 1, 6, 6, 4, 3, 1)
+# Stride 2, odd and even sizes (PyTorch floors: OH = (H + 2*pad - K) // 2 + 1).
+conv_case("conv3x3_s2", 2, 3, 9, 8, 4, 3, 2)  # a ResNet stage's first 3x3
+conv_case("conv1x1_s2", 2, 6, 7, 6, 5, 1, 2)  # a projection shortcut
+conv_case("conv7x7_s2", 2, 3, 12, 11, 4, 7, 2)  # the ImageNet stem
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Pooling, space-to-depth.
+# Pooling, space-to-depth, global average.
 
 
 @case("space_to_depth", "y[:, (dh*2+dw)*C + c, i, j] = x[:, c, 2i+dh, 2j+dw]")
@@ -126,6 +151,9 @@ def maxpool_case(name, shape, k, stride, pad, ties, doc=None):
 
 
 maxpool_case("maxpool2x2", (2, 3, 6, 8), 2, 2, 0, ties=False, doc="y = max_pool2d(x, 2)")
+maxpool_case("maxpool2x2_ties", (2, 3, 7, 9), 2, 2, 0, ties=True)
+maxpool_case("maxpool3x3_s2_p1", (2, 3, 9, 10), 3, 2, 1, ties=False)  # the ImageNet stem's pool
+maxpool_case("maxpool3x3_s2_p1_ties", (2, 4, 8, 7), 3, 2, 1, ties=True)
 
 
 def avgpool_case(name, shape, k):
@@ -141,8 +169,16 @@ avgpool_case("avgpool_to2x2", (2, 3, 8, 8), 4)
 avgpool_case("avgpool_k4_16", (2, 5, 16, 16), 4)
 
 
+@case("global_avgpool", "y[n, c] = mean of x[n, c, :, :] (adaptive_avg_pool2d(x, 1) flattened); y is [N, C]")
+def _():
+    x = torch.randn(3, 5, 4, 6, requires_grad=True)
+    y = F.adaptive_avg_pool2d(x, 1).flatten(1)
+    d_y, (d_x,) = gradients(y, (x,))
+    return dict(x=x, y=y, d_y=d_y, d_x=d_x)
+
+
 # ---------------------------------------------------------------------------------------------------------
-# Batchnorm, ReLU, linear, loss, optimizer.
+# Batchnorm, ReLU, residual add, linear, loss, optimizer.
 
 
 def batchnorm_case(name, shape):
@@ -190,6 +226,55 @@ def _():
     y = F.relu(x)
     d_y, (d_x,) = gradients(y, (x,))
     return dict(x=x, y=y, d_y=d_y, d_x=d_x)
+
+
+@case("residual_add", "y = a + b (a ResNet block's shortcut); d_a = d_b = d_y")
+def _():
+    a = torch.randn(2, 3, 4, 5, requires_grad=True)
+    b = torch.randn(2, 3, 4, 5, requires_grad=True)
+    y = a + b
+    d_y, (d_a, d_b) = gradients(y, (a, b))
+    return dict(a=a, b=b, y=y, d_y=d_y, d_a=d_a, d_b=d_b)
+
+
+@case(
+    "batchnorm_add_relu",
+    "y = relu(batchnorm(x) + r), batchnorm in training mode as in `batchnorm2d` (running statistics updated "
+    "the same way); d_* = gradients of sum(y * d_y); eval mode: y_eval = relu(batchnorm_eval(x_eval) + r_eval) "
+    "with the updated running statistics",
+)
+def _():
+    shape = (4, 3, 5, 5)
+    bn = nn.BatchNorm2d(shape[1])
+    randomise_batchnorm(bn)
+    running_mean_before, running_var_before = bn.running_mean.clone(), bn.running_var.clone()
+    x = (torch.randn(*shape) * 2 + 1).requires_grad_(True)
+    r = torch.randn(*shape, requires_grad=True)
+    bn.train()
+    y = F.relu(bn(x) + r)
+    d_y, (d_x, d_r, d_gamma, d_beta) = gradients(y, (x, r, bn.weight, bn.bias))
+    bn.eval()
+    x_eval, r_eval = torch.randn(*shape), torch.randn(*shape)
+    y_eval = F.relu(bn(x_eval) + r_eval)
+    return dict(
+        x=x,
+        r=r,
+        gamma=bn.weight,
+        beta=bn.bias,
+        running_mean_before=running_mean_before,
+        running_var_before=running_var_before,
+        y=y,
+        running_mean_after=bn.running_mean,
+        running_var_after=bn.running_var,
+        d_y=d_y,
+        d_x=d_x,
+        d_r=d_r,
+        d_gamma=d_gamma,
+        d_beta=d_beta,
+        x_eval=x_eval,
+        r_eval=r_eval,
+        y_eval=y_eval,
+    )
 
 
 @case("linear", "y = x @ weight.T + bias (weight is [out, in])")
@@ -278,6 +363,126 @@ def _():
     out.update({f"before.{k}": v for k, v in before.items()})
     out.update({f"after.{k}": v for k, v in after.items()})
     return out
+
+
+def batchnorms(module):
+    return [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def projection(cin, cout, stride):
+    """torchvision's ResNet shortcut where the shape changes: 1x1 conv with the stride, then batchnorm."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+
+def block_case(name, doc, block, x_shape):
+    @case(
+        name,
+        f"{doc}; torchvision {torchvision.__version__} block, batchnorm in training mode; x, y, d_y, d_x; "
+        "before.NAME = every parameter and running statistic, after.NAME = the running statistics after the "
+        "forward, grad.NAME = the gradient of sum(y * d_y), NAME as torchvision's state_dict",
+    )
+    def make():
+        module = block()
+        for bn in batchnorms(module):
+            randomise_batchnorm(bn)
+        return module_case(module, torch.randn(*x_shape))
+
+
+block_case(
+    "resnet_basic",
+    "BasicBlock(4, 4): relu(bn2(conv2(relu(bn1(conv1(x))))) + x), 3x3 convs without bias, identity shortcut",
+    lambda: BasicBlock(4, 4),
+    (2, 4, 6, 6),
+)
+block_case(
+    "resnet_basic_down",
+    "BasicBlock(4, 8, stride 2) with the projection shortcut downsample = [1x1 conv stride 2, batchnorm]",
+    lambda: BasicBlock(4, 8, stride=2, downsample=projection(4, 8, 2)),
+    (2, 4, 7, 7),
+)
+block_case(
+    "resnet_bottleneck",
+    "Bottleneck(8, 4, stride 2): 1x1 8->4, 3x3 4->4 stride 2, 1x1 4->16 (expansion 4), each with batchnorm, "
+    "ReLU after the first two and after the add; projection shortcut downsample = [1x1 conv 8->16 stride 2, batchnorm]",
+    lambda: Bottleneck(8, 4, stride=2, downsample=projection(8, 16, 2)),
+    (2, 8, 6, 6),
+)
+
+
+def dgl_head(c, size, n_lin, mlp_layers, classes=10):
+    """The DGL MLP-SR auxiliary head (eugenium/DGL learning_curves/models.py `auxillary_classifier2`) as one
+    nn.Sequential in the order it computes, i.e. layerwise's layer list: adaptive average to ceil(size/4),
+    n_lin x [1x1 conv without bias, BN2d, ReLU], adaptive average to 2x2, flatten (c, h, w), mlp_layers x
+    [Linear 4C->4C, BN1d, ReLU], Linear(4C, classes). The reference's hidden Linear layers have a bias; here
+    they have none, as in layerwise: BN1d follows each one, so in training mode the bias cancels in the batch
+    mean and its gradient is exactly zero. (The reference's unused `self.bn` is not built.)"""
+    layers = [nn.AdaptiveAvgPool2d(math.ceil(size / 4))]
+    for _ in range(n_lin):
+        layers += [nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+    layers += [nn.AdaptiveAvgPool2d(2), nn.Flatten()]
+    for _ in range(mlp_layers):
+        layers += [nn.Linear(4 * c, 4 * c, bias=False), nn.BatchNorm1d(4 * c), nn.ReLU()]
+    layers += [nn.Linear(4 * c, classes)]
+    return nn.Sequential(*layers)
+
+
+def dgl_head_case(name, n, c, size, n_lin, mlp_layers):
+    @case(
+        name,
+        f"DGL MLP-SR auxiliary head (eugenium/DGL learning_curves/models.py) with n_lin={n_lin}, "
+        f"mlp_layers={mlp_layers} on {c} channels at {size}x{size}, as one nn.Sequential: adaptive average to "
+        f"ceil(H/4), n_lin x [1x1 conv no bias, BN2d, ReLU], adaptive average to 2x2, flatten (c, h, w), "
+        f"mlp_layers x [Linear 4C->4C, BN1d, ReLU], Linear 4C->10; hidden Linear layers without bias (the "
+        "reference has one; BN1d follows, so it has zero gradient and no effect in training mode); batchnorm in "
+        "training mode; y = logits; x, y, d_y, d_x, before.NAME, after.NAME, grad.NAME as in the resnet cases, "
+        "NAME = the nn.Sequential's (index.weight, ...)",
+    )
+    def make():
+        module = dgl_head(c, size, n_lin, mlp_layers)
+        for bn in (m for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))):
+            randomise_batchnorm(bn)
+        return module_case(module, torch.randn(n, c, size, size))
+
+
+dgl_head_case("dgl_head", 6, 4, 14, 3, 3)  # every head but the last: 14 -> 4 -> 2 (overlapping windows)
+dgl_head_case("dgl_head_last", 6, 8, 7, 0, 2)  # the last head: 7 -> 2 (overlapping windows) -> 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The input pipeline: torchvision's RandomCrop(size, padding=4) (black padding, before normalising), then
+# RandomHorizontalFlip, ToTensor, Normalize, with the crop offsets and flips given instead of drawn.
+
+
+def crop_case(name, shape, mean, std, draws):
+    n, h, w, c = shape
+
+    @case(
+        name,
+        f"torchvision {torchvision.__version__} on PIL images: pad(4, fill=0) (black), crop {h}x{w} at "
+        "(oy, ox), hflip when flip = 1, ToTensor, Normalize(mean, std): what RandomCrop(padding=4) and "
+        "RandomHorizontalFlip do after drawing; images are bytes [N, H, W, C] stored as float; mean/std are "
+        "rounded to f32 as layerwise takes them; y is [N, C, H, W]",
+    )
+    def make():
+        images = torch.randint(0, 256, shape, dtype=torch.uint8)
+        mean32 = torch.tensor(mean, dtype=torch.float32).double()
+        std32 = torch.tensor(std, dtype=torch.float32).double()
+        ys = []
+        for image, (oy, ox, flip) in zip(images, draws):
+            pil = Image.fromarray(image.numpy().squeeze(-1) if c == 1 else image.numpy())
+            crop = TF.crop(TF.pad(pil, 4, fill=0), oy, ox, h, w)
+            if flip:
+                crop = TF.hflip(crop)
+            # ToTensor divides by 255 in the default dtype, float64 here.
+            ys.append(TF.normalize(TF.to_tensor(crop), mean32.tolist(), std32.tolist()))
+        oy, ox, flip = (torch.tensor(v) for v in zip(*draws))
+        return dict(images=images, oy=oy, ox=ox, flip=flip, mean=mean32, std=std32, y=torch.stack(ys))
+
+
+# Corners, edges, the centre and the flips of the 9 x 9 offsets.
+CROP_DRAWS = [(0, 0, 0), (8, 8, 1), (0, 8, 1), (8, 0, 0), (4, 4, 1), (1, 7, 0)]
+crop_case("crop_black_cifar", (8, 32, 32, 3), [0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010], CROP_DRAWS)
+crop_case("crop_black_fmnist", (4, 28, 28, 1), [0.2860], [0.3530], CROP_DRAWS[:4])
 
 
 # ---------------------------------------------------------------------------------------------------------
