@@ -22,3 +22,17 @@ pub fn assert_rel(what: &str, got: &[f64], want: &[f64], tol: f64) {
     assert!(e < tol, "{what}: relative error {e:.3e} >= {tol:e}");
 }
 
+/// Every tensor name of the PyTorch vectors that starts with `prefix`, sorted: lets a test check that it
+/// compared all of a case's tensors of one kind.
+pub fn names(prefix: &str) -> Vec<String> {
+    static FILE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let bytes = FILE.get_or_init(|| {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch_vectors.safetensors");
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    });
+    let st = safetensors::SafeTensors::deserialize(bytes).expect("torch vectors parse");
+    let mut names: Vec<String> =
+        st.names().into_iter().filter(|n| n.starts_with(prefix)).map(|n| n.to_string()).collect();
+    names.sort();
+    names
+}
