@@ -453,12 +453,13 @@ dgl_head_case("dgl_head_last", 6, 8, 7, 0, 2)  # the last head: 7 -> 2 (overlapp
 # RandomHorizontalFlip, ToTensor, Normalize, with the crop offsets and flips given instead of drawn.
 
 
-def crop_case(name, shape, mean, std, draws):
-    n, h, w, c = shape
+def crop_case(name, size, channels, mean, std, draws):
+    """One image per (oy, ox, flip) of `draws`, each size x size with `channels` channels."""
+    shape = (len(draws), size, size, channels)
 
     @case(
         name,
-        f"torchvision {torchvision.__version__} on PIL images: pad(4, fill=0) (black), crop {h}x{w} at "
+        f"torchvision {torchvision.__version__} on PIL images: pad(4, fill=0) (black), crop {size}x{size} at "
         "(oy, ox), hflip when flip = 1, ToTensor, Normalize(mean, std): what RandomCrop(padding=4) and "
         "RandomHorizontalFlip do after drawing; images are bytes [N, H, W, C] stored as float; mean/std are "
         "rounded to f32 as layerwise takes them; y is [N, C, H, W]",
@@ -469,8 +470,8 @@ def crop_case(name, shape, mean, std, draws):
         std32 = torch.tensor(std, dtype=torch.float32).double()
         ys = []
         for image, (oy, ox, flip) in zip(images, draws):
-            pil = Image.fromarray(image.numpy().squeeze(-1) if c == 1 else image.numpy())
-            crop = TF.crop(TF.pad(pil, 4, fill=0), oy, ox, h, w)
+            pil = Image.fromarray(image.numpy().squeeze(-1) if channels == 1 else image.numpy())
+            crop = TF.crop(TF.pad(pil, 4, fill=0), oy, ox, size, size)
             if flip:
                 crop = TF.hflip(crop)
             # ToTensor divides by 255 in the default dtype, float64 here.
@@ -481,8 +482,8 @@ def crop_case(name, shape, mean, std, draws):
 
 # Corners, edges, the centre and the flips of the 9 x 9 offsets.
 CROP_DRAWS = [(0, 0, 0), (8, 8, 1), (0, 8, 1), (8, 0, 0), (4, 4, 1), (1, 7, 0)]
-crop_case("crop_black_cifar", (8, 32, 32, 3), [0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010], CROP_DRAWS)
-crop_case("crop_black_fmnist", (4, 28, 28, 1), [0.2860], [0.3530], CROP_DRAWS[:4])
+crop_case("crop_black_cifar", 32, 3, [0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010], CROP_DRAWS)
+crop_case("crop_black_fmnist", 28, 1, [0.2860], [0.3530], CROP_DRAWS[:4])
 
 
 # ---------------------------------------------------------------------------------------------------------
