@@ -1,7 +1,7 @@
 // The input pipeline on the device: bytes -> normalised f32 NHWC, with the training augmentation
-// (random crop with zero padding, then horizontal flip). Per output element:
+// (random crop with black padding, then horizontal flip). Per output element:
 //   v = (byte / 255 - mean[c]) / std[c]
-//   crop[y][x] = v[y + oy - pad][x + ox - pad], 0 outside the image (padding is 0 after normalising)
+//   crop[y][x] = v[y + oy - pad][x + ox - pad], byte 0 outside the image (black before normalising)
 //   out[y][x] = crop[y][W - 1 - x] when flipped, else crop[y][x]
 // (oy, ox, flip) come from the counter-based generator keyed by (seed, epoch, sample id).
 // Grid over out's [N * H, W * C] image rows (common/grid.wgsl): each thread keeps one (x, c), so its
@@ -72,7 +72,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3
             // Outside the image read byte 0 of the batch instead, and discard it.
             let b = select(0u, ((image + u32(sy)) * p.w + u32(sx)) * p.c + ch, inside);
             let byte = (images[b / 4u] >> (8u * (b % 4u))) & 0xffu;
-            out[o] = select(0.0, (f32(byte) / 255.0 - mean) / stddev, inside);
+            out[o] = (select(0.0, f32(byte), inside) / 255.0 - mean) / stddev;
             o += p.len;
             y++;
         }

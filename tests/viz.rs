@@ -24,10 +24,8 @@ fn normals32(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.normal() as f32).collect()
 }
 
-/// A small but complete report input: 3 stages (RGB stage 0, a space-to-depth stage, a plain deep stage),
-/// 3 images, pooled features on both sides of the PCA size switch.
-fn tiny_input() -> ReportInput {
-    let mut rng = Rng::new(7);
+/// Four epochs of each of 3 greedy stages, the LR decayed after epoch 2.
+fn tiny_records() -> Vec<EpochRecord> {
     let mut records = Vec::new();
     let mut elapsed = 0.0;
     for stage in 0..3 {
@@ -49,7 +47,12 @@ fn tiny_input() -> ReportInput {
             });
         }
     }
-    let summaries = (0..3)
+    records
+}
+
+/// The 3 stages' summaries, with HTML-special characters in the descriptions.
+fn tiny_summaries() -> Vec<StageSummary> {
+    (0..3)
         .map(|s| StageSummary {
             stage: s,
             description: format!("conv3x3 <{s}> & relu"),
@@ -63,52 +66,72 @@ fn tiny_input() -> ReportInput {
             img_per_s: 2345.6,
             peak_mib: 123.45 + s as f64,
         })
-        .collect();
-    let filters = vec![
-        StageWeights { stage: 0, shape: [4, 3, 3, 3], weights: normals32(&mut rng, 4 * 9 * 3), space_to_depth: false },
-        StageWeights { stage: 1, shape: [5, 3, 3, 16], weights: normals32(&mut rng, 5 * 9 * 16), space_to_depth: true },
-        StageWeights {
-            stage: 2,
-            shape: [6, 3, 3, 10],
-            weights: normals32(&mut rng, 6 * 9 * 10),
-            space_to_depth: false,
-        },
-    ];
-    let (ih, iw, ic) = (8, 8, 3);
-    let input_images = (0..3 * ih * iw * ic).map(|i| ((i * 37) % 256) as u8).collect();
+        .collect()
+}
+
+/// Filters of an RGB stage 0, a space-to-depth stage and a plain deep stage.
+fn tiny_filters(rng: &mut Rng) -> Vec<StageWeights> {
+    vec![
+        StageWeights { stage: 0, shape: [4, 3, 3, 3], weights: normals32(rng, 4 * 9 * 3), space_to_depth: false },
+        StageWeights { stage: 1, shape: [5, 3, 3, 16], weights: normals32(rng, 5 * 9 * 16), space_to_depth: true },
+        StageWeights { stage: 2, shape: [6, 3, 3, 10], weights: normals32(rng, 6 * 9 * 10), space_to_depth: false },
+    ]
+}
+
+/// Each stage's (non-negative) feature maps of the 3 images.
+fn tiny_features(rng: &mut Rng) -> Vec<FeatureSample> {
     let relu = |v: Vec<f32>| v.into_iter().map(|x| x.max(0.0)).collect::<Vec<_>>();
-    let features = vec![
-        FeatureSample { stage: 0, height: 8, width: 8, channels: 4, maps: relu(normals32(&mut rng, 3 * 8 * 8 * 4)) },
-        FeatureSample { stage: 1, height: 4, width: 4, channels: 5, maps: relu(normals32(&mut rng, 3 * 4 * 4 * 5)) },
-        FeatureSample { stage: 2, height: 4, width: 4, channels: 10, maps: relu(normals32(&mut rng, 3 * 4 * 4 * 10)) },
-    ];
-    // Four classes with separated means, d = 6 (exact PCA) and d = 80 (subspace iteration).
+    vec![
+        FeatureSample { stage: 0, height: 8, width: 8, channels: 4, maps: relu(normals32(rng, 3 * 8 * 8 * 4)) },
+        FeatureSample { stage: 1, height: 4, width: 4, channels: 5, maps: relu(normals32(rng, 3 * 4 * 4 * 5)) },
+        FeatureSample { stage: 2, height: 4, width: 4, channels: 10, maps: relu(normals32(rng, 3 * 4 * 4 * 10)) },
+    ]
+}
+
+/// Each stage's pooled features as `ReportInput::pooled` holds them: (stage, [n, d] values, d).
+type Pooled = Vec<(usize, Vec<f32>, usize)>;
+
+/// Pooled features of 60 images in four classes with separated means, d = 6 (exact PCA) and d = 80
+/// (subspace iteration), and their labels.
+fn tiny_pooled(rng: &mut Rng) -> (Pooled, Vec<u8>) {
     let n = 60;
     let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
     let pooled = [6usize, 80, 80]
         .iter()
         .enumerate()
         .map(|(s, &d)| {
-            let mut x = normals32(&mut rng, n * d);
+            let mut x = normals32(rng, n * d);
             for (i, &l) in labels.iter().enumerate() {
                 x[i * d + l as usize] += 3.0 * (s as f32 + 1.0);
             }
             (s, x, d)
         })
         .collect();
+    (pooled, labels)
+}
+
+/// A small but complete report input: 3 stages (RGB stage 0, a space-to-depth stage, a plain deep stage),
+/// 3 images, pooled features on both sides of the PCA size switch.
+fn tiny_input() -> ReportInput {
+    let mut rng = Rng::new(7);
+    // One generator, drawn from in this order: filters, feature maps, pooled features.
+    let filters = tiny_filters(&mut rng);
+    let features = tiny_features(&mut rng);
+    let (pooled, pooled_labels) = tiny_pooled(&mut rng);
+    let (ih, iw, ic) = (8, 8, 3);
     ReportInput {
         title: "tiny <run> & \"test\"".into(),
         config_toml: "[model]\nwidth = 16 # <not a tag>\n".into(),
         adapter: "llvmpipe (Vulkan, Cpu)".into(),
-        records,
-        summaries,
+        records: tiny_records(),
+        summaries: tiny_summaries(),
         lr_steps: vec![2],
         filters,
-        input_images,
+        input_images: (0..3 * ih * iw * ic).map(|i| ((i * 37) % 256) as u8).collect(),
         input_shape: [ih, iw, ic],
         features,
         pooled,
-        pooled_labels: labels,
+        pooled_labels,
         // One name short: the fourth class falls back to "class 3".
         class_names: vec!["cat".into(), "dog".into(), "ship".into()],
     }

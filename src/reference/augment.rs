@@ -33,8 +33,9 @@ pub fn augment_draw(seed: u32, epoch: u32, sample_id: u32, pad: u32) -> (u32, u3
 }
 
 /// images: N*H*W*C bytes (image n contiguous, HWC); sample_ids: [N]; rng: (seed, epoch);
-/// out: [N, H, W, C]. v = (byte / 255 - mean[c]) / std[c]; then the random crop of the zero-padded
-/// normalised image and the horizontal flip, as `ops::augment_batch`.
+/// out: [N, H, W, C]. The random crop of the image padded with black (byte 0), then the horizontal flip,
+/// then v = (byte / 255 - mean[c]) / std[c], as `ops::augment_batch` and torchvision's RandomCrop(padding)
+/// before ToTensor and Normalize: the padding becomes -mean[c] / std[c], not 0.
 #[allow(clippy::too_many_arguments)]
 pub fn augment_batch(
     images: &[u8],
@@ -63,12 +64,9 @@ pub fn augment_batch(
                 let sx = (cx + ox as usize) as i64 - cfg.pad as i64;
                 let inside = (0..h as i64).contains(&sy) && (0..w as i64).contains(&sx);
                 for ch in 0..c {
-                    out[((b * h + y) * w + x) * c + ch] = if inside {
-                        let byte = images[((b * h + sy as usize) * w + sx as usize) * c + ch];
-                        (byte as f64 / 255.0 - cfg.mean[ch] as f64) / cfg.std[ch] as f64
-                    } else {
-                        0.0
-                    };
+                    let byte = if inside { images[((b * h + sy as usize) * w + sx as usize) * c + ch] } else { 0 };
+                    out[((b * h + y) * w + x) * c + ch] =
+                        (byte as f64 / 255.0 - cfg.mean[ch] as f64) / cfg.std[ch] as f64;
                 }
             }
         }

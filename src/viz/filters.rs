@@ -228,6 +228,89 @@ fn patches(k: &Kernels, shown: &[usize], rgb: bool, title: &str, view: FilterVie
     })
 }
 
+/// Where the slice view puts things: tiles of tw x th pixels (kernel cells enlarged `scale` times), `per`
+/// of them `cell_w` apart in each filter's row, filters in `rows` rows per group, `groups` groups side by
+/// side, each `group_w` wide.
+struct SliceLayout {
+    scale: u32,
+    tw: u32,
+    th: u32,
+    per: usize,
+    cell_w: u32,
+    rows: u32,
+    row_h: u32,
+    groups: u32,
+    group_w: u32,
+}
+
+/// Room left of a filter's slices (its index and norm) and right of them (the share they hold).
+const SLICE_LEFT_W: u32 = 70;
+const SLICE_RIGHT_W: u32 = 96;
+
+impl SliceLayout {
+    fn new(k: &Kernels, filters: usize, per: usize) -> SliceLayout {
+        let scale = scale_for(k.kh.max(k.kw), 36, 2);
+        let (tw, th) = (k.kw as u32 * scale, k.kh as u32 * scale);
+        let n = filters as u32;
+        // Two columns of rows once there are many filters, to keep the image closer to a page's shape.
+        let groups: u32 = if n > 8 { 2 } else { 1 };
+        let cell_w = tw.max(28) + GUTTER;
+        SliceLayout {
+            scale,
+            tw,
+            th,
+            per,
+            cell_w,
+            rows: n.div_ceil(groups),
+            row_h: th + LABEL_H + GUTTER,
+            groups,
+            group_w: SLICE_LEFT_W + per as u32 * cell_w + SLICE_RIGHT_W,
+        }
+    }
+}
+
+/// Filter o's row with its top-left corner at (gx, y): index and norm, its `per` strongest input slices
+/// (each tile recorded in `tiles`), and the share of |w|² they hold.
+fn draw_slice_row(
+    cv: &mut Canvas,
+    k: &Kernels,
+    l: &SliceLayout,
+    o: usize,
+    norm_sq: f64,
+    (gx, y): (u32, u32),
+    tiles: &mut Vec<FilterTile>,
+) -> Result<()> {
+    let plane = k.kh * k.kw;
+    let f = k.filter(o);
+    let slice_norm =
+        |c: usize| (0..plane).map(|p| f[p * k.c + c]).filter(|x| x.is_finite()).map(|x| x * x).sum::<f64>();
+    let order = strongest(k.c, slice_norm);
+    let m = max_abs(f.iter().copied());
+    cv.text(&format!("#{o}"), gx as i32, y as i32, 13.0, Align::Left, BLACK_PX)?;
+    cv.text(&format!("|w| {:.3}", norm_sq.sqrt()), gx as i32, y as i32 + 17, LABEL_PX, Align::Left, BLACK_PX)?;
+    let mut energy = 0.0;
+    for (j, &c) in order.iter().take(l.per).enumerate() {
+        energy += slice_norm(c);
+        let x = gx + SLICE_LEFT_W + j as u32 * l.cell_w;
+        cv.blit_scaled(x, y, k.kh, k.kw, l.scale, |r, cc| signed_grey(k.at(o, r, cc, c), m));
+        cv.frame(x, y, l.tw, l.th, FRAME_PX);
+        cv.text(
+            &format!("c{c}"),
+            (x + l.tw / 2) as i32,
+            (y + l.th + 2) as i32,
+            LABEL_PX - 1.0,
+            Align::Center,
+            BLACK_PX,
+        )?;
+        tiles.push(FilterTile { filter: o, channel: Some(c), x, y, width: l.tw, height: l.th });
+    }
+    let share = if norm_sq > 0.0 { 100.0 * energy / norm_sq } else { 0.0 };
+    let rx = (gx + SLICE_LEFT_W + l.per as u32 * l.cell_w + 4) as i32;
+    cv.text(&format!("{share:.0}% of |w|²"), rx, y as i32, LABEL_PX, Align::Left, BLACK_PX)?;
+    cv.text(&format!("in {} of {}", l.per, k.c), rx, y as i32 + 15, LABEL_PX, Align::Left, BLACK_PX)?;
+    Ok(())
+}
+
 fn slices(
     k: &Kernels,
     shown: &[usize],
@@ -236,56 +319,16 @@ fn slices(
     title: &str,
     view: FilterView,
 ) -> Result<FilterGrid> {
-    let scale = scale_for(k.kh.max(k.kw), 36, 2);
-    let (tw, th) = (k.kw as u32 * scale, k.kh as u32 * scale);
-    let n = shown.len() as u32;
-    // Two columns of rows once there are many filters, to keep the image closer to a page's shape.
-    let groups: u32 = if n > 8 { 2 } else { 1 };
-    let rows = n.div_ceil(groups);
-    let left_w = 70u32;
-    let right_w = 96u32;
-    let cell_w = tw.max(28) + GUTTER;
-    let group_w = left_w + per as u32 * cell_w + right_w;
-    let row_h = th + LABEL_H + GUTTER;
-    let grid_w = GUTTER + groups * group_w;
+    let l = SliceLayout::new(k, shown.len(), per);
+    let grid_w = GUTTER + l.groups * l.group_w;
     let width = grid_w.max(text_width(title, TITLE_PX)? + 2 * GUTTER);
-    let height = HEADER + rows * row_h + GUTTER;
-
+    let height = HEADER + l.rows * l.row_h + GUTTER;
     let mut cv = Canvas::new(width, height, WHITE_PX);
     cv.text(title, GUTTER as i32, 8, TITLE_PX, Align::Left, BLACK_PX)?;
     let mut tiles = Vec::new();
-    let plane = k.kh * k.kw;
     for (i, &o) in shown.iter().enumerate() {
-        let (g, row) = (i as u32 / rows, i as u32 % rows);
-        let gx = GUTTER + g * group_w;
-        let y = HEADER + row * row_h;
-        let f = k.filter(o);
-        let slice_norm =
-            |c: usize| (0..plane).map(|p| f[p * k.c + c]).filter(|x| x.is_finite()).map(|x| x * x).sum::<f64>();
-        let order = strongest(k.c, slice_norm);
-        let m = max_abs(f.iter().copied());
-        cv.text(&format!("#{o}"), gx as i32, y as i32, 13.0, Align::Left, BLACK_PX)?;
-        cv.text(&format!("|w| {:.3}", norms[o].sqrt()), gx as i32, y as i32 + 17, LABEL_PX, Align::Left, BLACK_PX)?;
-        let mut energy = 0.0;
-        for (j, &c) in order.iter().take(per).enumerate() {
-            energy += slice_norm(c);
-            let x = gx + left_w + j as u32 * cell_w;
-            cv.blit_scaled(x, y, k.kh, k.kw, scale, |r, cc| signed_grey(k.at(o, r, cc, c), m));
-            cv.frame(x, y, tw, th, FRAME_PX);
-            cv.text(
-                &format!("c{c}"),
-                (x + tw / 2) as i32,
-                (y + th + 2) as i32,
-                LABEL_PX - 1.0,
-                Align::Center,
-                BLACK_PX,
-            )?;
-            tiles.push(FilterTile { filter: o, channel: Some(c), x, y, width: tw, height: th });
-        }
-        let share = if norms[o] > 0.0 { 100.0 * energy / norms[o] } else { 0.0 };
-        let rx = (gx + left_w + per as u32 * cell_w + 4) as i32;
-        cv.text(&format!("{share:.0}% of |w|²"), rx, y as i32, LABEL_PX, Align::Left, BLACK_PX)?;
-        cv.text(&format!("in {per} of {}", k.c), rx, y as i32 + 15, LABEL_PX, Align::Left, BLACK_PX)?;
+        let (g, row) = (i as u32 / l.rows, i as u32 % l.rows);
+        draw_slice_row(&mut cv, k, &l, o, norms[o], (GUTTER + g * l.group_w, HEADER + row * l.row_h), &mut tiles)?;
     }
     Ok(FilterGrid {
         width,

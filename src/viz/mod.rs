@@ -10,6 +10,7 @@ mod html;
 pub mod pca;
 mod plots;
 mod raster;
+mod separability;
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -23,7 +24,8 @@ pub use filters::{
 };
 pub use html::{escape_html, format_count, format_flops, summary_cells};
 pub use pca::{pca_2d, Pca2};
-pub use plots::{accuracy_vs_depth_png, nearest_class_mean_accuracy, separability_png, training_curves_png};
+pub use plots::{accuracy_vs_depth_png, training_curves_png};
+pub use separability::{nearest_class_mean_accuracy, separability_png};
 
 /// One stage's convolution weights.
 #[derive(Debug, Clone, PartialEq)]

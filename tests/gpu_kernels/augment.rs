@@ -154,3 +154,32 @@ fn augment_refuses_more_than_four_channels() {
         assert!(e.to_string().contains("1 to 4 channels"), "{e}");
     });
 }
+
+/// Against torchvision (PyTorch vectors `crop_black_*`: RandomCrop(padding=4), whose padding is black
+/// before Normalize, then RandomHorizontalFlip) for given crops and flips, passed as sample ids that draw them.
+#[test]
+fn augment_matches_torchvision_black_padding() {
+    both_modes(|g| {
+        for case in ["crop_black_cifar", "crop_black_fmnist"] {
+            let get = |name: &str| torch(&format!("{case}.{name}"));
+            let (images, shape) = get("images"); // [N, H, W, C] bytes, stored as float
+            let (mean, std) = (get("mean").0, get("std").0);
+            let mut c = cfg(4, true, true);
+            for ch in 0..shape[3] {
+                (c.mean[ch], c.std[ch]) = (mean[ch] as f32, std[ch] as f32);
+            }
+            let (seed, epoch) = (8, 2);
+            let draws = get("oy").0.into_iter().zip(get("ox").0).zip(get("flip").0);
+            let ids: Vec<u32> = draws
+                .map(|((oy, ox), flip)| {
+                    let want = (oy as u32, ox as u32, flip == 1.0);
+                    (0..).find(|&id| reference::augment_draw(seed, epoch, id, 4) == want).unwrap()
+                })
+                .collect();
+            let bytes: Vec<u8> = images.iter().map(|&b| b as u8).collect();
+            let got = run_gpu(g, &bytes, &ids, [seed, epoch], [shape[0], shape[1], shape[2], shape[3]], &c);
+            let (y, ys) = get("y");
+            assert_close(case, &got, &nchw_to_nhwc(&y, &ys));
+        }
+    });
+}

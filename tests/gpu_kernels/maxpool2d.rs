@@ -6,8 +6,9 @@ fn check(g: &layerwise::gpu::Gpu, (n, h, w, c): (usize, usize, usize, usize), x:
     let (oh, ow) = (h / 2, w / 2);
     let mut y_ref = vec![0.0; n * oh * ow * c];
     let mut dx_ref = vec![0.0; x.len()];
-    reference::maxpool2d_forward(x, &mut y_ref, n, h, w, c);
-    reference::maxpool2d_backward(x, d_y, &mut dx_ref, n, h, w, c);
+    let s = reference::MaxPool2dShape::two_by_two(n, h, w, c);
+    reference::maxpool2d_forward(x, &mut y_ref, &s);
+    reference::maxpool2d_backward(x, d_y, &mut dx_ref, &s);
 
     let tx = g.tensor_from(&[n, h, w, c], &to_f32(x), "x").unwrap();
     let tdy = g.tensor_from(&[n, oh, ow, c], &to_f32(d_y), "d_y").unwrap();

@@ -84,3 +84,37 @@ fn augment_reference_crops_pads_and_flips() {
     reference::augment_batch(&[255, 0], &[0], &[0, 0], &mut out, &cfg, 1, 1, 2);
     assert_eq!(out, [1.0, -0.125]);
 }
+
+/// The first sample id at or after `from` whose draw for (seed, epoch) is `(oy, ox, flip)`: how a test
+/// makes the kernel take given crops and flips.
+fn id_drawing(seed: u32, epoch: u32, pad: u32, (oy, ox, flip): (u32, u32, bool), from: u32) -> u32 {
+    (from..from + 1_000_000).find(|&id| augment_draw(seed, epoch, id, pad) == (oy, ox, flip)).expect("an id draws it")
+}
+
+/// torchvision's RandomCrop(padding=4) (black padding) + RandomHorizontalFlip + ToTensor + Normalize for
+/// given offsets and flips (PyTorch vectors `crop_black_*`), fed to the reference through ids that draw them.
+#[test]
+fn augment_matches_torchvision_black_padding() {
+    for case in ["crop_black_cifar", "crop_black_fmnist"] {
+        let get = |name: &str| crate::vectors::load(&format!("{case}.{name}"));
+        // Stored as [N, H, W, C] already, so not permuted.
+        let (images, shape) = crate::common::torch(&format!("{case}.images"));
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3]);
+        let (mean, std) = (get("mean"), get("std"));
+        let mut cfg = AugmentConfig { mean: [0.0; 4], std: [1.0; 4], pad: 4, flip: true, augment: true };
+        for ch in 0..c {
+            (cfg.mean[ch], cfg.std[ch]) = (mean[ch] as f32, std[ch] as f32);
+        }
+        let (seed, epoch) = (3, 1);
+        let draws = get("oy").into_iter().zip(get("ox")).zip(get("flip"));
+        let ids: Vec<u32> =
+            draws.map(|((oy, ox), flip)| id_drawing(seed, epoch, 4, (oy as u32, ox as u32, flip == 1.0), 0)).collect();
+        let bytes: Vec<u8> = images.iter().map(|&b| b as u8).collect();
+        let mut out = vec![f64::NAN; n * h * w * c];
+        reference::augment_batch(&bytes, &ids, &[seed, epoch], &mut out, &cfg, h, w, c);
+        crate::vectors::assert_rel(case, &out, &get("y"), 1e-12);
+        // The padding is black: -mean / std, the smallest value of each channel.
+        let black = -mean[0] / std[0];
+        assert!(out.iter().step_by(c).any(|&v| v == black), "{case}: no padding drawn");
+    }
+}
