@@ -4,6 +4,8 @@
 //! exact resume, bounded memory, bad files, and the Imagenette archive in ../shared/data when present.
 //! Every dataset here is a few tiny images written to a temp folder, except the fixtures and Imagenette.
 
+#[path = "stream/commands.rs"]
+mod commands;
 #[path = "stream/packed.rs"]
 mod packed;
 #[path = "stream/pipeline.rs"]
