@@ -427,8 +427,9 @@ fn bench_data_command(a: DataBenchArgs, quiet: bool) -> Result<()> {
 }
 
 fn pack_command(a: PackArgs, quiet: bool) -> Result<()> {
-    use crate::data::stream::{pack, ImageList, ListOptions, PackEncoding, PackOptions};
-    let list = ImageList::open(&a.inputs, &ListOptions { split: a.split, labels: a.labels, classes: None })?;
+    use crate::data::stream::{default_index_cache, pack, ImageList, ListOptions, PackEncoding, PackOptions};
+    let list_opts = ListOptions { split: a.split, labels: a.labels, classes: None, index_cache: default_index_cache() };
+    let list = ImageList::open(&a.inputs, &list_opts)?;
     let encoding = a.jpeg.map_or(PackEncoding::Raw, |quality| PackEncoding::Jpeg { quality });
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let opts = PackOptions { short_side: a.short_side, encoding, workers, progress: !quiet };

@@ -10,7 +10,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::data::stream::{
-    decode_rgb, EpochPlan, ImageList, ListOptions, Location, Pipeline, PipelineOptions, Pixels, Reader, Transform,
+    decode_rgb, default_index_cache, EpochPlan, ImageList, ListOptions, Location, Pipeline, PipelineOptions, Pixels,
+    Reader, Transform,
 };
 use crate::error::{Error, IoContext, Result};
 
@@ -66,7 +67,7 @@ pub struct DataBenchReport {
 }
 
 pub fn bench_data(opts: &DataBenchOptions) -> Result<DataBenchReport> {
-    let list_opts = ListOptions { split: opts.split.clone(), ..Default::default() };
+    let list_opts = ListOptions { split: opts.split.clone(), index_cache: default_index_cache(), ..Default::default() };
     let list = ImageList::open(&opts.inputs, &list_opts)?.truncated(opts.images.max(1));
     let (mean_width, mean_height) = decode_pass(&list, 0, 1)?; // also warms the page cache
     let mut rows = Vec::new();

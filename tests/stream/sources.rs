@@ -98,7 +98,7 @@ fn imagenet_like(root: &Path) {
 fn flat_validation_folder_with_loc_val_solution() {
     let tmp = tempfile::tempdir().unwrap();
     imagenet_like(tmp.path());
-    let (train, val) = imagenet_splits(tmp.path()).unwrap();
+    let (train, val) = imagenet_splits(tmp.path(), None).unwrap();
     assert_eq!(train.classes, ["n01", "n02", "n03"]);
     assert_eq!(train.entries.iter().map(|e| e.label).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 2]);
     let val = val.unwrap();
@@ -113,7 +113,7 @@ fn flat_validation_folder_with_loc_val_solution() {
     tar_of(&tmp.path().join("val"), "", &tar);
     let txt = tmp.path().join("val.txt");
     std::fs::write(&txt, "ILSVRC2012_val_00000001.JPEG 2\nILSVRC2012_val_00000002.JPEG 0\nILSVRC2012_val_00000003.JPEG 0\nILSVRC2012_val_00000004.JPEG 1\n").unwrap();
-    let opts = ListOptions { split: None, labels: Some(txt), classes: Some(train.classes.clone()) };
+    let opts = ListOptions { labels: Some(txt), classes: Some(train.classes.clone()), ..Default::default() };
     let from_tar = ImageList::open(&[tar], &opts).unwrap();
     assert_eq!(from_tar.entries.iter().map(|e| e.label).collect::<Vec<_>>(), [0, 0, 1, 2]);
     let plan = EpochPlan::in_order(4, 0);
@@ -158,6 +158,9 @@ fn imagenette_archive_streams() {
     let t0 = std::time::Instant::now();
     let list = open(std::slice::from_ref(&tar), Some("train"));
     eprintln!("indexed {} members in {:.2} s", list.len(), t0.elapsed().as_secs_f64());
+    // The archive has no validation split: hold one out of train.
+    let (train, val) = imagenet_splits(&tar, None).unwrap();
+    assert_eq!((train.len(), val), (9469, None));
     assert_eq!(list.len(), 9469);
     assert_eq!(list.classes.len(), 10);
     assert_eq!(list.classes[0], "n01440764");
@@ -177,4 +180,26 @@ fn imagenette_archive_streams() {
         &EpochPlan::in_order(sub.len(), 0),
     );
     assert_eq!(eval.iter().map(|b| b.2.len()).sum::<usize>(), sub.len());
+}
+
+#[test]
+fn a_tar_index_is_kept_between_runs_and_renewed_when_the_tar_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_tree(&tmp.path().join("tree/train"));
+    let tar = tmp.path().join("shard.tar");
+    tar_of(&tmp.path().join("tree"), "", &tar);
+    let cache = tmp.path().join("index-cache");
+    let opts = ListOptions { split: Some("train".into()), index_cache: Some(cache.clone()), ..Default::default() };
+    let first = ImageList::open(std::slice::from_ref(&tar), &opts).unwrap();
+    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "one index file");
+    assert_eq!(ImageList::open(std::slice::from_ref(&tar), &opts).unwrap(), first);
+    assert_eq!(open(std::slice::from_ref(&tar), Some("train")), first, "the same as indexing afresh");
+    // A damaged index is ignored (and rewritten), never trusted.
+    std::fs::write(&files[0], b"LWTARIX1 garbage").unwrap();
+    assert_eq!(ImageList::open(std::slice::from_ref(&tar), &opts).unwrap(), first);
+    // The shard rewritten with one more image: a new index.
+    save(&tmp.path().join("tree/train/a/zz.png"), &pattern(9, 8, 8));
+    tar_of(&tmp.path().join("tree"), "", &tar);
+    assert_eq!(ImageList::open(std::slice::from_ref(&tar), &opts).unwrap().len(), first.len() + 1);
 }

@@ -10,6 +10,9 @@ use crate::data::folder::is_image_name;
 use crate::error::IoContext;
 use crate::{Error, Result};
 
+/// The start of the error for inputs without images.
+const NO_IMAGES: &str = "holds no .jpg/.jpeg/.png images";
+
 /// How to find one split's images in the inputs given to [`ImageList::open`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListOptions {
@@ -25,6 +28,9 @@ pub struct ListOptions {
     /// The class list, label i = `classes[i]` (give the training split's to a validation split). None:
     /// the sorted class names found.
     pub classes: Option<Vec<String>>,
+    /// Folder that keeps `.tar` shards' indexes between runs (e.g. the user cache), so a large shard's
+    /// headers are read once; None: index at every listing.
+    pub index_cache: Option<PathBuf>,
 }
 
 /// An image found in an input, before labelling.
@@ -41,14 +47,14 @@ impl ImageList {
         let mut containers = Vec::new();
         let mut packed_classes = None;
         for input in inputs {
-            if let Some(c) = find_images(input, opts.split.as_deref(), &mut containers, &mut found)? {
+            if let Some(c) = find_images(input, opts, &mut containers, &mut found)? {
                 packed_classes = Some(c);
             }
         }
         let source = inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
         if found.is_empty() {
             let under = opts.split.as_ref().map_or(String::new(), |s| format!(" under a '{s}' folder"));
-            return Err(Error::data(&source, format!("holds no .jpg/.jpeg/.png images{under}")));
+            return Err(Error::data(&source, format!("{NO_IMAGES}{under}")));
         }
         let labels = match &opts.labels {
             Some(file) => Some(LabelFile::read(file)?),
@@ -106,10 +112,11 @@ fn input_name(containers: &[PathBuf], location: &Location) -> PathBuf {
 /// class list of a packed copy (one split, whatever `split` says).
 fn find_images(
     input: &Path,
-    split: Option<&str>,
+    opts: &ListOptions,
     containers: &mut Vec<PathBuf>,
     found: &mut Vec<Found>,
 ) -> Result<Option<Vec<String>>> {
+    let split = opts.split.as_deref();
     let meta = std::fs::metadata(input).at(input)?;
     if meta.is_dir() {
         let (dir, split) = match split {
@@ -135,7 +142,7 @@ fn find_images(
         }
         return Ok(Some(classes));
     }
-    for m in tar_index::scan(input)? {
+    for m in tar_index::members(input, opts.index_cache.as_deref())? {
         if let Some(rel) = below_split(m.rel, split) {
             let (offset, len, name) = (m.offset, m.len, m.name.into());
             let location = Location::Member { container, offset, len, name, pixels: Pixels::Encoded };
@@ -242,26 +249,37 @@ fn stem(name: &str) -> &str {
     base.rsplit_once('.').map_or(base, |(s, _)| s)
 }
 
+/// Where the CLI keeps tar indexes: `<user cache>/layerwise/tar-index` (None where the platform has none).
+pub fn default_index_cache() -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| d.join("layerwise").join("tar-index"))
+}
+
 /// ImageNet's usual layouts under `root`: training images in `train/` (a folder of `<wnid>/` folders, or
 /// `train.tar` / `ILSVRC2012_img_train.tar`), validation images in `val/` (`<wnid>/` folders, or flat with
 /// `LOC_val_solution.csv` in `root` or `val/`; also `val.tar` / `ILSVRC2012_img_val.tar`). `root` may also
 /// be one `.tar` holding `train/<wnid>/...` and optionally `val/<wnid>/...`. Returns (train, val if any).
-pub fn imagenet_splits(root: &Path) -> Result<(ImageList, Option<ImageList>)> {
+/// `index_cache`: see [`ListOptions::index_cache`].
+pub fn imagenet_splits(root: &Path, index_cache: Option<&Path>) -> Result<(ImageList, Option<ImageList>)> {
+    let index_cache = index_cache.map(Path::to_path_buf);
     if root.is_file() {
-        let train =
-            ImageList::open(&[root.to_path_buf()], &ListOptions { split: Some("train".into()), ..Default::default() })?;
-        let val_opts = ListOptions { split: Some("val".into()), labels: None, classes: Some(train.classes.clone()) };
-        let val = ImageList::open(&[root.to_path_buf()], &val_opts).ok();
-        return Ok((train, val));
+        let opts = ListOptions { split: Some("train".into()), index_cache: index_cache.clone(), ..Default::default() };
+        let train = ImageList::open(&[root.to_path_buf()], &opts)?;
+        let val_opts = ListOptions { split: Some("val".into()), classes: Some(train.classes.clone()), ..opts };
+        return match ImageList::open(&[root.to_path_buf()], &val_opts) {
+            Ok(val) => Ok((train, Some(val))),
+            Err(Error::Data { msg, .. }) if msg.starts_with(NO_IMAGES) => Ok((train, None)),
+            Err(e) => Err(e),
+        };
     }
     let pick = |names: &[&str]| names.iter().map(|n| root.join(n)).find(|p| p.exists());
     let Some(train_input) = pick(&["train", "train.tar", "ILSVRC2012_img_train.tar"]) else {
         return Err(Error::data(root, "has no train/ folder, train.tar or ILSVRC2012_img_train.tar"));
     };
-    let train = ImageList::open(&[train_input], &ListOptions::default())?;
+    let train =
+        ImageList::open(&[train_input], &ListOptions { index_cache: index_cache.clone(), ..Default::default() })?;
     let Some(val_input) = pick(&["val", "val.tar", "ILSVRC2012_img_val.tar"]) else { return Ok((train, None)) };
     let labels =
         [root.join("LOC_val_solution.csv"), val_input.join("LOC_val_solution.csv")].into_iter().find(|p| p.is_file());
-    let val_opts = ListOptions { split: None, labels, classes: Some(train.classes.clone()) };
+    let val_opts = ListOptions { labels, classes: Some(train.classes.clone()), index_cache, split: None };
     Ok((train, Some(ImageList::open(&[val_input], &val_opts)?)))
 }

@@ -31,7 +31,7 @@ mod transform;
 use std::path::PathBuf;
 
 pub use decode::decode_rgb;
-pub use listing::{imagenet_splits, ListOptions};
+pub use listing::{default_index_cache, imagenet_splits, ListOptions};
 pub use packed::{pack, PackEncoding, PackOptions, PackSummary};
 pub use pipeline::{Batch, Batches, EpochPlan, Pipeline, PipelineOptions, PoolStats};
 pub use read::Reader;

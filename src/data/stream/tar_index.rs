@@ -1,9 +1,12 @@
 //! An index of a `.tar` shard's image members (offset and length of each file's bytes), built by one
 //! pass over the headers that seeks past the data, so that workers can later read any member directly.
 //! Members that are themselves tars (ImageNet's `ILSVRC2012_img_train.tar` holds one tar per class) are
-//! indexed in place: their images appear under a folder named after the inner tar.
+//! indexed in place: their images appear under a folder named after the inner tar. The index can be
+//! kept in a cache folder between runs (keyed by the shard's path, size and modification time), so a
+//! shard of a million members is scanned once, not at every start.
 
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -11,7 +14,11 @@ use crate::data::folder::is_image_name;
 use crate::error::IoContext;
 use crate::{Error, Result};
 
+/// Format tag of a cached index file.
+const CACHE_MAGIC: &[u8; 8] = b"LWTARIX1";
+
 /// One image inside a shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Member {
     /// Path components inside the shard, an inner tar `x.tar` standing for a folder `x`.
     pub rel: Vec<String>,
@@ -58,7 +65,85 @@ impl Seek for Window {
     }
 }
 
-/// Every image member of the tar at `path`, in archive order.
+/// Every image member of the tar at `path`, in archive order: from `cache_dir` when it holds the index
+/// of this very file, else by scanning it (then saved there; a cache that cannot be written is skipped).
+pub(crate) fn members(path: &Path, cache_dir: Option<&Path>) -> Result<Vec<Member>> {
+    let cached = match cache_dir {
+        Some(dir) => Some(dir.join(format!("{:016x}.idx", cache_key(path)?))),
+        None => None,
+    };
+    if let Some(members) = cached.as_deref().and_then(load_cached) {
+        return Ok(members);
+    }
+    let members = scan(path)?;
+    if let Some(file) = &cached {
+        let _ = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")));
+        let _ = crate::fsutil::atomic_write(file, &encode(&members));
+    }
+    Ok(members)
+}
+
+/// Changes when the shard is replaced or rewritten.
+fn cache_key(path: &Path) -> Result<u64> {
+    let meta = std::fs::metadata(path).at(path)?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).hash(&mut h);
+    meta.len().hash(&mut h);
+    meta.modified().ok().hash(&mut h);
+    Ok(h.finish())
+}
+
+fn encode(members: &[Member]) -> Vec<u8> {
+    let mut out = CACHE_MAGIC.to_vec();
+    out.extend_from_slice(&(members.len() as u64).to_le_bytes());
+    let put_str = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    };
+    for m in members {
+        out.extend_from_slice(&m.offset.to_le_bytes());
+        out.extend_from_slice(&m.len.to_le_bytes());
+        put_str(&mut out, &m.name);
+        out.extend_from_slice(&(m.rel.len() as u32).to_le_bytes());
+        for c in &m.rel {
+            put_str(&mut out, c);
+        }
+    }
+    out
+}
+
+/// A cached index, or None when it is missing or unreadable (then the shard is scanned again).
+fn load_cached(file: &Path) -> Option<Vec<Member>> {
+    let bytes = std::fs::read(file).ok()?;
+    let mut pos = 0usize;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let s = bytes.get(pos..pos.checked_add(n)?)?;
+        pos += n;
+        Some(s)
+    };
+    if take(8)? != CACHE_MAGIC {
+        return None;
+    }
+    let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize;
+    let count = u64_of(take(8)?) as usize;
+    let mut members = Vec::with_capacity(count.min(bytes.len() / 24));
+    for _ in 0..count {
+        let (offset, len) = (u64_of(take(8)?), u64_of(take(8)?));
+        let n = u32_of(take(4)?);
+        let name = String::from_utf8(take(n)?.to_vec()).ok()?;
+        let parts = u32_of(take(4)?);
+        let mut rel = Vec::with_capacity(parts.min(64));
+        for _ in 0..parts {
+            let n = u32_of(take(4)?);
+            rel.push(String::from_utf8(take(n)?.to_vec()).ok()?);
+        }
+        members.push(Member { rel, name, offset, len });
+    }
+    Some(members)
+}
+
+/// Every image member of the tar at `path`, in archive order, by reading its headers.
 pub(crate) fn scan(path: &Path) -> Result<Vec<Member>> {
     let mut file = File::open(path).at(path)?;
     let mut magic = [0u8; 6];
