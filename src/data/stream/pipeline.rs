@@ -148,48 +148,51 @@ impl Pipeline {
         }
         let end = plan.batches(self.opts.batch);
         let first = plan.first_batch.min(end);
-        let (list, opts, order, key) = (self.list.clone(), self.opts.clone(), plan.order.clone(), plan.key);
-        let work = move |b: usize, w: &mut WorkerState, out: &mut BatchData| {
-            let rows = &order[b * opts.batch..((b + 1) * opts.batch).min(order.len())];
-            fill_batch(&list, &opts, key, b, rows, w, out)
-        };
+        let job =
+            EpochJob { list: self.list.clone(), opts: self.opts.clone(), order: plan.order.clone(), key: plan.key };
+        let work = move |b: usize, w: &mut WorkerState, out: &mut BatchData| job.fill_batch(b, w, out);
         let pool = Ordered::start(first, end, self.opts.workers, self.opts.prefetch, WorkerState::default, work);
         Ok(Batches { pool })
     }
 }
 
-fn fill_batch(
-    list: &ImageList,
-    opts: &PipelineOptions,
+/// What every worker of one epoch shares.
+struct EpochJob {
+    list: Arc<ImageList>,
+    opts: PipelineOptions,
+    order: Arc<[u32]>,
     key: u64,
-    index: usize,
-    rows: &[u32],
-    w: &mut WorkerState,
-    out: &mut BatchData,
-) -> Result<()> {
-    let image_len = opts.transform.size().pow(2) * 3;
-    out.index = index;
-    out.rows = rows.len();
-    out.image_len = image_len;
-    out.images.resize(opts.batch * image_len, 0);
-    out.labels.clear();
-    out.ids.clear();
-    for (r, &i) in rows.iter().enumerate() {
-        let i = i as usize;
-        let (width, height) = match w.reader.read(list, i)? {
-            Pixels::Encoded => decode_rgb(&w.reader.bytes, &list.name(i), &mut w.rgb)?,
-            Pixels::Rgb { width, height } => {
-                std::mem::swap(&mut w.rgb, &mut w.reader.bytes);
-                (width as usize, height as usize)
-            }
-        };
-        let slot = &mut out.images[r * image_len..(r + 1) * image_len];
-        let image = RgbView { pixels: &w.rgb, width, height };
-        opts.transform.apply(image, key, i as u64, &mut w.resampler, slot);
-        out.labels.push(list.entries[i].label);
-        out.ids.push(i as u32);
+}
+
+impl EpochJob {
+    /// Read, decode and transform batch `b` into `out`.
+    fn fill_batch(&self, b: usize, w: &mut WorkerState, out: &mut BatchData) -> Result<()> {
+        let (list, batch) = (&*self.list, self.opts.batch);
+        let rows = &self.order[b * batch..((b + 1) * batch).min(self.order.len())];
+        let image_len = self.opts.transform.size().pow(2) * 3;
+        out.index = b;
+        out.rows = rows.len();
+        out.image_len = image_len;
+        out.images.resize(batch * image_len, 0);
+        out.labels.clear();
+        out.ids.clear();
+        for (r, &i) in rows.iter().enumerate() {
+            let i = i as usize;
+            let (width, height) = match w.reader.read(list, i)? {
+                Pixels::Encoded => decode_rgb(&w.reader.bytes, &list.name(i), &mut w.rgb)?,
+                Pixels::Rgb { width, height } => {
+                    std::mem::swap(&mut w.rgb, &mut w.reader.bytes);
+                    (width as usize, height as usize)
+                }
+            };
+            let slot = &mut out.images[r * image_len..(r + 1) * image_len];
+            let image = RgbView { pixels: &w.rgb, width, height };
+            self.opts.transform.apply(image, self.key, i as u64, &mut w.resampler, slot);
+            out.labels.push(list.entries[i].label);
+            out.ids.push(i as u32);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl Iterator for Batches {
