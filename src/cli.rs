@@ -147,6 +147,31 @@ pub enum BenchCommand {
         #[arg(long)]
         compare_pytorch: bool,
     },
+    /// Images/s of the streaming input pipeline (decode, + ImageNet train / eval transforms) on 1..N
+    /// workers, side by side with Pillow on the same files.
+    Data(DataBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DataBenchArgs {
+    /// Image folders, .tar shards or a packed copy (e.g. an ImageNet train/ folder).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Only images below a folder of this name (e.g. train).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Images measured (the first listed).
+    #[arg(long, default_value_t = 1024)]
+    pub images: usize,
+    /// Worker counts, e.g. 1,2,4 (default: powers of two up to the core count, and the core count).
+    #[arg(long, value_delimiter = ',')]
+    pub workers: Vec<usize>,
+    /// Also run the Pillow side with this Python (needs Pillow; uses torchvision's transforms if present).
+    #[arg(long, value_name = "PYTHON", num_args = 0..=1, default_missing_value = "python3")]
+    pub pillow: Option<String>,
+    /// Write the result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +187,31 @@ pub enum DataCommand {
         #[arg(long)]
         mirror: Option<String>,
     },
+    /// Write a pre-processed copy of an image dataset (one file: images resized to a short side, with an
+    /// index) that the streaming pipeline reads with little or no decoding.
+    Pack(PackArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PackArgs {
+    /// Image folders or .tar shards of one split (e.g. ImageNet's train/).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The packed file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only images below a folder of this name (e.g. train).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Label file of a flat folder or tar (LOC_val_solution.csv, or `name label` lines).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Resize images whose short side is longer to this short side.
+    #[arg(long, default_value_t = 256)]
+    pub short_side: usize,
+    /// Store JPEG at this quality instead of raw RGB (smaller; decoded when read).
+    #[arg(long)]
+    pub jpeg: Option<u8>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -222,6 +272,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench { what } => bench_command(what, gpu, quiet),
+        Command::Data { what: DataCommand::Pack(a) } => pack_command(a, quiet),
         Command::Data { what: DataCommand::Fetch { name, dest, mirror } } => {
             let dest = match dest {
                 Some(d) => d,
@@ -320,6 +371,7 @@ fn bench_command(what: BenchCommand, gpu: &GpuArgs, quiet: bool) -> Result<()> {
                 println!("{}", report.compare(&crate::bench::pytorch_h100()?.1));
             }
         }
+        BenchCommand::Data(a) => bench_data_command(a, quiet)?,
     }
     Ok(())
 }
@@ -341,6 +393,44 @@ fn presets_command(name: Option<&str>) -> Result<()> {
             c.dataset
         );
     }
+    Ok(())
+}
+
+fn bench_data_command(a: DataBenchArgs, quiet: bool) -> Result<()> {
+    let mut opts = crate::bench::DataBenchOptions::new(a.inputs);
+    opts.split = a.split;
+    opts.images = a.images;
+    if !a.workers.is_empty() {
+        opts.workers = a.workers;
+    }
+    opts.python = a.pillow;
+    if !quiet {
+        eprintln!("measuring {} images on worker counts {:?}...", opts.images, opts.workers);
+    }
+    let report = crate::bench::bench_data(&opts)?;
+    println!("{}", report.markdown());
+    if let Some(path) = a.json {
+        crate::fsutil::atomic_write(&path, report.to_json().as_bytes())?;
+    }
+    Ok(())
+}
+
+fn pack_command(a: PackArgs, quiet: bool) -> Result<()> {
+    use crate::data::stream::{default_index_cache, pack, ImageList, ListOptions, PackEncoding, PackOptions};
+    let list_opts = ListOptions { split: a.split, labels: a.labels, classes: None, index_cache: default_index_cache() };
+    let list = ImageList::open(&a.inputs, &list_opts)?;
+    let encoding = a.jpeg.map_or(PackEncoding::Raw, |quality| PackEncoding::Jpeg { quality });
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let opts = PackOptions { short_side: a.short_side, encoding, workers, progress: !quiet };
+    let s = pack(&list, &a.out, &opts)?;
+    println!(
+        "{}: {} images, {} classes, {:.2} GB in {:.0} s",
+        a.out.display(),
+        s.images,
+        list.classes.len(),
+        s.bytes as f64 / 1e9,
+        s.seconds
+    );
     Ok(())
 }
 

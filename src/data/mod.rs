@@ -12,6 +12,7 @@ mod folder;
 mod idx;
 mod locate;
 mod progress;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
