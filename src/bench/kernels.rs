@@ -16,6 +16,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::gpu::{AdapterSummary, Gpu, Plan, PlanBuilder};
 use crate::ops::{self, Conv2dDirection, Conv2dKernel, Conv2dShape};
 use crate::reference;
+use crate::rng::SplitMix;
 
 /// The bound a kernel must meet against its f64 reference (relative L2 error), as in the kernel tests.
 pub const VERIFY_TOL: f64 = 1e-4;
@@ -333,7 +334,7 @@ fn time_plan(gpu: &Gpu, t: &Timed, opts: &KernelBenchOptions) -> Result<f64> {
 
 /// Run the three conv directions once on `s` and return each one's relative error against the reference.
 fn verify_conv(gpu: &Gpu, s: &Conv2dShape, kernels: [&'static Conv2dKernel; 3]) -> Result<[f64; 3]> {
-    let mut rng = Rng(0x5eed ^ (s.cin * 4099 + s.cout) as u64);
+    let mut rng = SplitMix::new(0x5eed ^ (s.cin * 4099 + s.cout) as u64);
     let x = rng.normals(s.x_len());
     let w = rng.normals(s.w_len());
     let d_y = rng.normals(s.y_len());
@@ -369,7 +370,7 @@ fn verify_conv(gpu: &Gpu, s: &Conv2dShape, kernels: [&'static Conv2dKernel; 3]) 
 
 /// Run the GEMM once with `rows` rows (x [rows, n], w [n, n]) and return its relative error.
 fn verify_gemm(gpu: &Gpu, rows: usize, n: usize, kernel: &'static Conv2dKernel) -> Result<f64> {
-    let mut rng = Rng(0x6e33 ^ n as u64);
+    let mut rng = SplitMix::new(0x6e33 ^ n as u64);
     let x = rng.normals(rows * n);
     let w = rng.normals(n * n);
     let tx = gpu.tensor_from(&[rows, 1, 1, n], &to_f32(&x), "verify gemm x")?;
@@ -401,30 +402,6 @@ fn rel_err(got: &[f32], want: &[f64]) -> f64 {
 
 fn to_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
-}
-
-/// SplitMix64 with Box-Muller normals: seeded verification inputs, rounded to f32 so GPU and CPU agree on them.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normals(&mut self, n: usize) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                let (u, v) = (self.uniform().max(1e-300), self.uniform());
-                ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32 as f64
-            })
-            .collect()
-    }
 }
 
 impl KernelBenchReport {

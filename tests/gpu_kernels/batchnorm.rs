@@ -26,7 +26,7 @@ impl Case {
         let gamma = (0..c).map(|_| f32r(1.0 + 0.5 * rng.normal())).collect();
         let beta = rng.normals(c);
         let running_mean = rng.normals(c);
-        let running_var = (0..c).map(|_| f32r(0.5 + rng.uniform())).collect();
+        let running_var = (0..c).map(|_| f32r(0.5 + rng.next_f64())).collect();
         let d_y = rng.normals(len);
         Case { shape: shape.to_vec(), c, x, gamma, beta, running_mean, running_var, d_y }
     }
