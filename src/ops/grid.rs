@@ -26,9 +26,9 @@
 //! are short (2 rows).
 
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, KernelSpec, MAX_GROUPS_PER_DIM};
+use crate::gpu::{Define, Gpu, KernelSpec, MAX_GROUPS_PER_DIM};
 
-/// Threads per workgroup of every grid kernel (shaders/common/grid.wgsl).
+/// Threads per workgroup of every grid kernel (shaders/lib/grid.wgsl).
 pub(crate) const GRID_WG: usize = 256;
 
 /// Rows per row lane on CPU adapters, and the fewest workgroups worth keeping for their cores.
@@ -74,20 +74,29 @@ impl GridTarget {
     }
 }
 
-/// A grid kernel in its two widths: f32 elements (any channel count) and vec4 elements (channel counts
-/// that are a multiple of 4: four channels per thread, as CPU drivers pay per load, not per float).
-/// Each shader file of the pair defines the element type `V` and includes one common body.
+/// A grid kernel in its two widths, both of one body: f32 elements (any channel count) and vec4 elements
+/// (channel counts that are a multiple of 4: four channels per thread, as CPU drivers pay per load, not
+/// per float). The body's element type `V` is each variant's one definition.
 pub(crate) struct Variants {
     pub f32: KernelSpec,
     pub vec4: KernelSpec,
 }
 
-/// `Variants` of shaders `NAME` and `NAME_vec4` with the same bindings.
+/// `V` of the f32 and the vec4 variants.
+pub(crate) const F32_ELEMENTS: &[Define] = &[Define::Type("V", "f32")];
+pub(crate) const VEC4_ELEMENTS: &[Define] = &[Define::Type("V", "vec4<f32>")];
+
+/// `Variants` `NAME` and `NAME_vec4` of body `shaders/NAME.wgsl`, with the same bindings.
 macro_rules! variants {
     ($name:literal, $bindings:expr) => {
         $crate::ops::grid::Variants {
-            f32: $crate::gpu::KernelSpec::new($name, $name, $bindings),
-            vec4: $crate::gpu::KernelSpec::new(concat!($name, "_vec4"), concat!($name, "_vec4"), $bindings),
+            f32: $crate::gpu::KernelSpec::variant($name, $name, $crate::ops::grid::F32_ELEMENTS, $bindings),
+            vec4: $crate::gpu::KernelSpec::variant(
+                concat!($name, "_vec4"),
+                $name,
+                $crate::ops::grid::VEC4_ELEMENTS,
+                $bindings,
+            ),
         }
     };
 }
@@ -194,7 +203,7 @@ impl RowGrid {
 mod tests {
     use super::*;
 
-    /// Every (row, position) is owned by exactly one thread, as shaders/common/grid.wgsl assigns them.
+    /// Every (row, position) is owned by exactly one thread, as shaders/lib/grid.wgsl assigns them.
     fn check_cover(g: &RowGrid) {
         let (rows, len) = (g.rows as usize, g.len as usize);
         let mut owner = vec![0u8; rows * len];

@@ -64,7 +64,7 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
     .collect()
 }
 
-/// Threads that share one row in the row-wise softmax kernels (see shaders/common/rows.wgsl): about
+/// Threads that share one row in the row-wise softmax kernels (see shaders/lib/rows.wgsl): about
 /// eight elements per thread, a power of two from 1 to a whole workgroup. Small K (10 classes) packs
 /// many rows into a workgroup; large K (1000) spreads one row over many threads.
 pub(crate) fn row_team(k: usize) -> u32 {
