@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use layerwise::bench::verify::Errors;
 use layerwise::gpu::{Gpu, GpuOptions};
 
 /// The adapter tests run on, opened once per test binary in each shader mode. With no adapter the
@@ -52,25 +53,6 @@ pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-/// ||got - want|| / ||want|| (0 when both are zero). NaN anywhere gives NaN, which fails every bound.
-pub fn rel_err(got: &[f32], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len(), "length mismatch");
-    let (mut num, mut den) = (0f64, 0f64);
-    for (&g, &w) in got.iter().zip(want) {
-        let g = g as f64;
-        if g.is_nan() {
-            return f64::NAN;
-        }
-        num += (g - w) * (g - w);
-        den += w * w;
-    }
-    if den == 0.0 {
-        num.sqrt()
-    } else {
-        (num / den).sqrt()
-    }
-}
-
 /// Same, both in f64 (CPU reference against PyTorch).
 pub fn rel_err64(got: &[f64], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len(), "length mismatch");
@@ -83,13 +65,12 @@ pub fn rel_err64(got: &[f64], want: &[f64]) -> f64 {
     }
 }
 
-/// The f32 bound every kernel must meet against its f64 reference.
-pub const F32_TOL: f64 = 1e-4;
-
+/// An f32 result against its f64 reference: within both bounds every kernel must meet, on the relative L2
+/// error and on the largest element error relative to the tensor's RMS (`layerwise::bench::verify`).
 #[track_caller]
 pub fn assert_close(what: &str, got: &[f32], want: &[f64]) {
-    let e = rel_err(got, want);
-    assert!(e < F32_TOL, "{what}: relative error {e:.3e} >= {F32_TOL:e}");
+    let e = Errors::of(got, want);
+    assert!(e.within_bounds(), "{what}: {e}");
 }
 
 /// PyTorch float64 oracle vectors (tests/fixtures/torch_vectors.safetensors, NCHW layout): values and shape.

@@ -1,4 +1,5 @@
 use crate::common::*;
+use layerwise::bench::verify::L2_TOL;
 use layerwise::gpu::{Gpu, ParamArena, PlanBuilder, Tensor};
 use layerwise::{ops, reference};
 
@@ -153,7 +154,7 @@ fn check_case(g: &Gpu, k: &Case, relu: bool) {
         let terms: Vec<f64> = (0..len).map(|i| k.gamma[i % c] * si32[i % c] * k.d_y[i]).collect();
         let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|t| t * t).sum::<f64>().sqrt();
         let e = norm(&mut got_dx.iter().zip(&d_x).map(|(&a, b)| a as f64 - b)) / norm(&mut terms.into_iter());
-        assert!(e < F32_TOL, "d_x {what}: error {e:.3e} relative to the terms");
+        assert!(e < L2_TOL, "d_x {what}: error {e:.3e} relative to the terms");
     }
     assert_close(&format!("d_gamma {what}"), &g.download(t_dgamma).unwrap(), &d_gamma);
     assert_close(&format!("d_beta {what}"), &g.download(t_dbeta).unwrap(), &d_beta);
