@@ -39,6 +39,7 @@ const GPU_SPAN: usize = 2;
 
 thread_local! {
     static FORCED_SPAN: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    static FORCED_F32: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Run `f` with every grid kernel it records (on this thread) walking `span` rows per row lane, as far
@@ -54,6 +55,20 @@ pub fn with_grid_span<R>(span: usize, f: impl FnOnce() -> R) -> R {
         }
     }
     let _restore = Restore(FORCED_SPAN.with(|s| s.replace(Some(span.max(1)))));
+    f()
+}
+
+/// Run `f` with every grid kernel it records (on this thread) taking its f32 variant, as on adapters whose
+/// storage alignment rules out vec4 bindings. Tests use this to cover the f32 variants where the shapes
+/// alone would always pick vec4 (parameter arenas are padded to the alignment).
+pub fn with_f32_elements<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED_F32.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED_F32.with(|s| s.replace(true)));
     f()
 }
 
@@ -120,7 +135,7 @@ impl Variants {
 /// Whether tensors whose innermost dimension has `c` floats can be bound as arrays of vec4: `c` a
 /// multiple of 4, and every binding offset (a multiple of the storage alignment) 16-byte aligned.
 pub(crate) fn vec4_fits(gpu: &Gpu, c: usize) -> bool {
-    c % 4 == 0 && gpu.storage_alignment() % 16 == 0
+    c % 4 == 0 && gpu.storage_alignment() % 16 == 0 && !FORCED_F32.with(|s| s.get())
 }
 
 /// One kernel's cover of a [rows, len] grid (see the module docs).

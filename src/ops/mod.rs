@@ -34,7 +34,7 @@ pub use conv2d::{
 pub use count_correct::count_correct;
 pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
 pub use gather_rows::{gather_rows, scatter_rows};
-pub use grid::with_grid_span;
+pub use grid::{with_f32_elements, with_grid_span};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
 pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
 pub use relu::{relu_backward, relu_forward};
