@@ -1,10 +1,10 @@
 //! Kernel specs (which shader body, which variant of it, which bindings) and the per-device pipeline cache.
 //!
 //! A kernel variant is data: its body `shaders/<shader>.wgsl`, the compile-time parameters (`Define`s: tile
-//! sizes, element types) that the shader loader declares before that body, and, for bodies that several
-//! kernels drive differently, the core from `shaders/lib/` that holds its entry point (`gpu::shaders`).
-//! Each op lists its variants once, in Rust (e.g. `ops::conv2d::variants`); every pipeline is compiled on
-//! first use and cached per variant.
+//! sizes, element types) that the shader loader (`gpu::shaders`) declares before that body, and, for bodies
+//! that several cores run (conv2d), the core from `shaders/lib/` that holds the entry point. Each op lists
+//! its variants once, in Rust (e.g. src/ops/conv2d/variants.rs); every pipeline is compiled on first use
+//! and cached per variant.
 //!
 //! Every kernel has the same binding convention: binding 0 is a uniform block of shape parameters,
 //! bindings 1.. are storage buffers in the order of `KernelSpec::bindings`. Layouts are written out
