@@ -4,11 +4,11 @@
 //   crop[y][x] = v[y + oy - pad][x + ox - pad], byte 0 outside the image (black before normalising)
 //   out[y][x] = crop[y][W - 1 - x] when flipped, else crop[y][x]
 // (oy, ox, flip) come from the counter-based generator keyed by (seed, epoch, sample id).
-// Grid over out's [N * H, W * C] image rows (common/grid.wgsl): each thread keeps one (x, c), so its
+// Grid over out's [N * H, W * C] image rows (lib/grid.wgsl): each thread keeps one (x, c), so its
 // channel's normalisation is read once, and draws an image's crop and flip once, when its walk over
 // consecutive rows enters that image; each element then costs one load and one store.
-// #include "common/grid.wgsl"
-// #include "common/augment_rng.wgsl"
+// #include "lib/grid.wgsl"
+// #include "lib/augment_rng.wgsl"
 struct Params {
     rows: u32,
     len: u32,

@@ -1,3 +1,27 @@
-// f32 variant: any channel count. See common/batchnorm_forward_eval.wgsl.
-alias V = f32;
-// #include "common/batchnorm_forward_eval.wgsl"
+// Evaluation batchnorm: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta, then ReLU when
+// asked. One dispatch, no statistics; each thread reads its channel's parameters once.
+// #include "lib/batchnorm.wgsl"
+@group(0) @binding(1) var<storage, read> x: array<V>;
+@group(0) @binding(2) var<storage, read> gamma: array<V>;
+@group(0) @binding(3) var<storage, read> beta: array<V>;
+@group(0) @binding(4) var<storage, read> running_mean: array<V>;
+@group(0) @binding(5) var<storage, read> running_var: array<V>;
+@group(0) @binding(6) var<storage, read_write> y: array<V>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let s = grid_span(t, wg);
+    if s.r0 >= s.r1 {
+        return;
+    }
+    let scale = gamma[s.u] / sqrt(running_var[s.u] + p.eps);
+    let mean = running_mean[s.u];
+    let b = beta[s.u];
+    let relu = p.relu != 0u;
+    var i = s.r0 * p.len + s.u;
+    for (var r = s.r0; r < s.r1; r++) {
+        let v = (x[i] - mean) * scale + b;
+        y[i] = select(v, max(v, V(0.0)), relu);
+        i += p.len;
+    }
+}

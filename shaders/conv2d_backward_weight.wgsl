@@ -1,7 +1,46 @@
-// split-K partials of d_w (and d_bias) = conv2d_backward_weight(x, d_y): the tiled GPU kernel, 64 x 64 (Cout x (KH*KW*Cin [+1])) per workgroup, 4 x 4 per thread.
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const TM: u32 = 4u;
-const TN: u32 = 4u;
-const BK: u32 = 16u;
-// #include "common/conv2d_backward_weight_tiled.wgsl"
+// Split-K partials of d_w (and d_bias) = conv2d_backward_weight(x, d_y): the bindings and the column
+// helpers of the weight-gradient cores, lib/conv2d_backward_weight_tiled.wgsl (GPUs) and
+// lib/conv2d_backward_weight_lanes.wgsl (CPU adapters), one of which is the variant's entry point:
+//   C[co, j] = sum over pixels m of d_y[m, co] * B[m, j],  j = (dh, dw, ci) < KH*KW*Cin,
+//   B[m, j] = x[pixel(m) + (dh - pad, dw - pad), ci]  (0 outside the image),
+// plus, when HAS_BIAS, the column j = KH*KW*Cin of ones: C[co, KH*KW*Cin] = sum over m of d_y[m, co].
+// The N*H*W reduction is split into `splits` chunks of `chunk` pixels (grid z): each writes its partial
+// C to partial[z] ([splits][Cout][cols]) and conv2d_backward_weight_reduce.wgsl adds the chunks in a fixed
+// order (deterministic).
+// x: [N, H, W, Cin], d_y: [N, H, W, Cout], d_w: [Cout, KH, KW, Cin], d_bias: [Cout].
+// #include "lib/conv2d_params.wgsl"
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> d_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> partial: array<f32>;
+
+// Column j of B for one thread: its tap offset in pixels and channel, and what kind of column it is.
+struct WeightColumn {
+    dh: i32,
+    dw: i32,
+    // x index offset of this column from x[m, 0]: (dh * W + dw) * Cin + ci
+    offset: i32,
+    // 0: a weight column, 1: the bias column of ones, 2: past the last column
+    kind: u32,
+}
+
+fn weight_column(j: u32) -> WeightColumn {
+    let kk_total = p.kh * p.kw * p.cin;
+    let ci = j % p.cin;
+    let tap = j / p.cin;
+    var c: WeightColumn;
+    c.dh = i32(tap / p.kw) - i32(p.pad);
+    c.dw = i32(tap % p.kw) - i32(p.pad);
+    c.offset = (c.dh * i32(p.w) + c.dw) * i32(p.cin) + i32(ci);
+    c.kind = select(select(2u, 1u, j == kk_total && (p.flags & HAS_BIAS) != 0u), 0u, j < kk_total);
+    return c;
+}
+
+// B[m, j] for the pixel m at (oh, ow) of its image; 0 when `live` is false (m past its chunk).
+fn weight_column_at(c: WeightColumn, m: u32, oh: i32, ow: i32, live: bool) -> f32 {
+    let ih = oh + c.dh;
+    let iw = ow + c.dw;
+    let inside = live && ih >= 0 && ih < i32(p.h) && iw >= 0 && iw < i32(p.w) && c.kind == 0u;
+    let v = x[select(0u, u32(i32(m * p.cin) + c.offset), inside)];
+    return select(select(0.0, 1.0, live && c.kind == 1u), v, inside);
+}

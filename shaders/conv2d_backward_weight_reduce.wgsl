@@ -1,7 +1,7 @@
 // d_w and d_bias from the split-K partials of the weight-gradient kernels: each element sums its
 // `splits` partials in order (deterministic). partial: [splits][Cout][cols], d_w: [Cout, KH, KW, Cin],
 // d_bias: [Cout] (bound to a 1-element placeholder when there is no bias).
-// #include "common/conv2d_params.wgsl"
+// #include "lib/conv2d_params.wgsl"
 
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read_write> d_w: array<f32>;

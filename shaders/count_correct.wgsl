@@ -1,8 +1,7 @@
 // counts[0] += number of rows with a valid label (!= 0xFFFFFFFF) equal to the row's first argmax of
 // scores [N, K]. One workgroup, one row per thread, a fixed-order tree for the total: the count is
 // exact and the kernel deterministic. Meant for evaluation (N in the thousands, K small).
-// #include "common/util.wgsl"
-// #include "common/rows.wgsl"
+// #include "lib/rows.wgsl"
 struct Params { n: u32, k: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;     // [N, K]

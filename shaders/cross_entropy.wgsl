@@ -6,8 +6,7 @@
 // order (deterministic, and no workspace needed). It is workgroup 0 so that it starts first. The other
 // `row_groups` workgroups write d_logits in teams of `team` threads per row; each of them counts
 // n_valid itself (a few thousand labels) rather than waiting for another pass.
-// #include "common/util.wgsl"
-// #include "common/rows.wgsl"
+// #include "lib/rows.wgsl"
 struct Params { n: u32, k: u32, team: u32, row_groups: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;        // [N, K]

@@ -1,3 +1,15 @@
-// f32 variant: any row length. See common/gather_rows_forward.wgsl.
-alias V = f32;
-// #include "common/gather_rows_forward.wgsl"
+// dst[r] = chunk[ids[r] - base] for the batch rows whose dataset row is in this chunk.
+// #include "lib/row_cache.wgsl"
+@group(0) @binding(3) var<storage, read> chunk: array<V>;
+@group(0) @binding(4) var<storage, read_write> dst: array<V>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let s = rows_span(t, wg);
+    for (var r = s.r0; r < s.r1; r++) {
+        let i = chunk_row(r);
+        if i < p.chunk_rows {
+            dst[r * p.len + s.u] = chunk[i * p.len + s.u];
+        }
+    }
+}

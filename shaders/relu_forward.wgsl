@@ -1,3 +1,13 @@
-// f32 variant: any length. See common/relu_forward.wgsl.
-alias V = f32;
-// #include "common/relu_forward.wgsl"
+// y = max(x, 0), element-wise over any shape.
+// #include "lib/flat.wgsl"
+@group(0) @binding(1) var<storage, read> x: array<V>;
+@group(0) @binding(2) var<storage, read_write> y: array<V>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let s = grid_span(t, wg);
+    let end = min(s.r1 * p.len, p.n);
+    for (var i = s.r0 * p.len + s.u; i < end; i += p.len) {
+        y[i] = max(x[i], V(0.0));
+    }
+}

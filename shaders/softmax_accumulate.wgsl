@@ -1,7 +1,6 @@
 // probs[N, K] += weight * softmax(logits[N, K]) row-wise: the weighted ensemble of auxiliary heads.
-// Rows are reduced by teams of `team` threads (see common/rows.wgsl).
-// #include "common/util.wgsl"
-// #include "common/rows.wgsl"
+// Rows are reduced by teams of `team` threads (see lib/rows.wgsl).
+// #include "lib/rows.wgsl"
 struct Params { n: u32, k: u32, team: u32, weight: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;      // [N, K]

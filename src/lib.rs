@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod reference;
+pub mod rng;
 pub mod train;
 pub mod viz;
 

@@ -25,7 +25,7 @@ fn quick_benchmark_verifies_times_and_reports_every_row() {
         assert_eq!(r.op, want, "row {i}");
         assert!(r.flops > 0 && r.seconds_per_call > 0.0 && r.gflops > 0.0 && r.gflops.is_finite(), "row {i}: {r:?}");
         let err = r.max_rel_err.unwrap_or_else(|| panic!("row {i} was not verified: {r:?}"));
-        assert!(err < bench::VERIFY_TOL, "row {i}: {r:?}");
+        assert!(err < bench::verify::L2_TOL, "row {i}: {r:?}");
     }
     assert_eq!(report.rows[0].shape, "4x32x32 3->8 k3");
     assert_eq!(report.rows[24].shape, "256x256x256");

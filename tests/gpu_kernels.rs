@@ -1,4 +1,5 @@
-//! Every GPU kernel against its CPU reference on seeded random shapes, with runtime checks on and off.
+//! Every GPU kernel against its CPU reference on seeded random shapes, with runtime checks on and off,
+//! within both bounds of `bench::verify` (the relative L2 error and the largest element error).
 //! Outputs are poisoned with NaN first, so an element a kernel forgets to write fails the comparison.
 
 mod common;

@@ -1,9 +1,16 @@
-//! Kernel specs (which shader, which entry point, which bindings) and the per-device pipeline cache.
+//! Kernel specs (which shader body, which variant of it, which bindings) and the per-device pipeline cache.
+//!
+//! A kernel variant is data: its body `shaders/<shader>.wgsl`, the compile-time parameters (`Define`s: tile
+//! sizes, element types) that the shader loader (`gpu::shaders`) declares before that body, and, for bodies
+//! that several cores run (conv2d), the core from `shaders/lib/` that holds the entry point. Each op lists
+//! its variants once, in Rust (e.g. src/ops/conv2d/variants.rs); every pipeline is compiled on first use
+//! and cached per variant.
 //!
 //! Every kernel has the same binding convention: binding 0 is a uniform block of shape parameters,
 //! bindings 1.. are storage buffers in the order of `KernelSpec::bindings`. Layouts are written out
 //! explicitly from the spec, never derived from the shader, so a shader edit cannot silently change them.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{shaders, Gpu};
@@ -16,28 +23,66 @@ pub enum Access {
     ReadWrite,
 }
 
-/// A compute kernel: shader file (without `.wgsl`), entry point, storage bindings, override constants.
+/// A compile-time parameter of a kernel variant, declared by the shader loader before the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Define {
+    /// `const NAME: u32 = VALUEu;`: tile sizes, pixels per lane, ...
+    U32(&'static str, u32),
+    /// `alias NAME = TYPE;`: element types (`f32`, `vec4<f32>`).
+    Type(&'static str, &'static str),
+}
+
+impl Define {
+    /// The WGSL declaration.
+    pub fn wgsl(&self) -> String {
+        match self {
+            Define::U32(name, v) => format!("const {name}: u32 = {v}u;"),
+            Define::Type(name, t) => format!("alias {name} = {t};"),
+        }
+    }
+}
+
+/// A compute kernel variant: its shader, how it is specialised, its storage bindings.
 #[derive(Debug)]
 pub struct KernelSpec {
-    /// Unique cache key, e.g. `conv2d_forward`.
-    pub name: &'static str,
+    /// Unique: the pipeline cache key and the name in profiles, benchmarks and errors, e.g.
+    /// `conv2d_forward_128x64`.
+    pub name: Cow<'static, str>,
+    /// The body, `shaders/<shader>.wgsl` (without `.wgsl`).
     pub shader: &'static str,
+    /// The core from `shaders/lib/` that holds the entry point, for bodies that only provide bindings and
+    /// accessors (the conv2d directions, each run by several cores); None when the body has its own.
+    pub core: Option<&'static str>,
+    /// Declared before the body, in this order.
+    pub defines: Cow<'static, [Define]>,
     pub entry: &'static str,
     pub bindings: &'static [Access],
-    /// WGSL `override` constants fixed at pipeline creation (tile variants, fused epilogues).
-    pub constants: &'static [(&'static str, f64)],
     /// Needs subgroup operations over subgroups of at least 8 invocations.
     pub needs_subgroups: bool,
 }
 
 impl KernelSpec {
-    pub const fn new(name: &'static str, shader: &'static str, bindings: &'static [Access]) -> KernelSpec {
-        KernelSpec { name, shader, entry: "main", bindings, constants: &[], needs_subgroups: false }
+    /// The kernel of body `shaders/<name>.wgsl` with nothing to specialise.
+    pub const fn new(name: &'static str, bindings: &'static [Access]) -> KernelSpec {
+        KernelSpec::variant(name, name, &[], bindings)
     }
 
-    /// The same kernel, marked as needing subgroups of at least 8 invocations.
-    pub const fn with_subgroups(self) -> KernelSpec {
-        KernelSpec { needs_subgroups: true, ..self }
+    /// A variant of body `shaders/<shader>.wgsl`, named `name`, with `defines` declared before it.
+    pub const fn variant(
+        name: &'static str,
+        shader: &'static str,
+        defines: &'static [Define],
+        bindings: &'static [Access],
+    ) -> KernelSpec {
+        KernelSpec {
+            name: Cow::Borrowed(name),
+            shader,
+            core: None,
+            defines: Cow::Borrowed(defines),
+            entry: "main",
+            bindings,
+            needs_subgroups: false,
+        }
     }
 
     /// Whether the adapter can run this kernel at all.
@@ -55,11 +100,12 @@ pub(crate) struct Kernel {
 impl Gpu {
     /// The compiled pipeline for `spec`, created on first use and cached for the device's lifetime.
     pub(crate) fn kernel(&self, spec: &'static KernelSpec) -> Result<Arc<Kernel>> {
-        if let Some(k) = self.kernels.lock().unwrap_or_else(|p| p.into_inner()).get(spec.name) {
+        let name: &'static str = &spec.name;
+        if let Some(k) = self.kernels.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(k.clone());
         }
         let k = Arc::new(self.compile(spec)?);
-        self.kernels.lock().unwrap_or_else(|p| p.into_inner()).insert(spec.name, k.clone());
+        self.kernels.lock().unwrap_or_else(|p| p.into_inner()).insert(name, k.clone());
         Ok(k)
     }
 
@@ -72,7 +118,7 @@ impl Gpu {
     }
 
     fn compile(&self, spec: &'static KernelSpec) -> Result<Kernel> {
-        let source = shaders::load(spec.shader)?;
+        let source = shaders::source(spec)?;
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -98,14 +144,14 @@ impl Gpu {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let layout = self
             .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(spec.name), entries: &entries });
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&spec.name), entries: &entries });
         let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(spec.name),
+            label: Some(&spec.name),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
         let desc =
-            wgpu::ShaderModuleDescriptor { label: Some(spec.name), source: wgpu::ShaderSource::Wgsl(source.into()) };
+            wgpu::ShaderModuleDescriptor { label: Some(&spec.name), source: wgpu::ShaderSource::Wgsl(source.into()) };
         let module = if self.runtime_checks {
             self.device.create_shader_module(desc)
         } else {
@@ -114,12 +160,13 @@ impl Gpu {
             unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
         };
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(spec.name),
+            label: Some(&spec.name),
             layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some(spec.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: spec.constants,
+                // Variants are specialised by the loader's declarations, never by pipeline overrides.
+                constants: &[],
                 zero_initialize_workgroup_memory: self.runtime_checks,
             },
             cache: None,

@@ -12,7 +12,7 @@ pub mod shaders;
 mod tensor;
 
 pub use context::{list_adapters, AdapterSummary, BackendChoice, Gpu, GpuOptions};
-pub use kernels::{Access, KernelSpec};
+pub use kernels::{Access, Define, KernelSpec};
 pub use plan::{InFlight, Plan, PlanBuilder, Submission};
 pub use readback::Readback;
 pub use tensor::{DType, ParamArena, Tensor};

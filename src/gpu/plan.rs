@@ -143,7 +143,7 @@ impl<'g> PlanBuilder<'g> {
                         entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: t.binding() });
                     }
                     let bind_group = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some(kernel.spec.name),
+                        label: Some(&kernel.spec.name),
                         layout: &kernel.layout,
                         entries: &entries,
                     });

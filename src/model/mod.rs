@@ -6,6 +6,7 @@ pub mod block;
 
 use crate::config::{Config, Downsample, HeadKind, StageConfig};
 use crate::error::{Error, Result};
+use crate::rng::SplitMix;
 
 /// Per-sample activation shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,7 +350,7 @@ impl ModelSpec {
 /// conv and linear weights and biases; batchnorm gamma 1, beta 0, running mean 0, var 1), drawn from
 /// a seeded generator so a run is reproducible.
 pub fn init_params(spec: &BlockSpec, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = SplitMix(seed ^ fnv(&spec.name));
+    let mut rng = SplitMix::new(seed ^ fnv(&spec.name));
     spec.param_specs()
         .iter()
         .map(|(name, shape, li)| {
@@ -377,37 +378,6 @@ fn uniform(rng: &mut SplitMix, len: usize, bound: f64) -> Vec<f32> {
 
 fn fnv(s: &str) -> u64 {
     s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
-}
-
-/// SplitMix64: the project's seeded generator for initialisation and shuffling.
-#[derive(Debug, Clone)]
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    }
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Uniform in [0, n).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
-}
-
-/// A seeded Fisher-Yates permutation of 0..n.
-pub fn permutation(n: usize, seed: u64) -> Vec<u32> {
-    let mut p: Vec<u32> = (0..n as u32).collect();
-    let mut rng = SplitMix(seed);
-    for i in (1..n).rev() {
-        p.swap(i, rng.below(i + 1));
-    }
-    p
 }
 
 /// The network on the GPU: every stage and head allocated up front (parameters are small next to

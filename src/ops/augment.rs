@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Access, DType, KernelSpec, PlanBuilder, Tensor};
 
 pub static AUGMENT_BATCH: KernelSpec =
-    KernelSpec::new("augment_batch", "augment_batch", &[Access::Read, Access::Read, Access::Read, Access::ReadWrite]);
+    KernelSpec::new("augment_batch", &[Access::Read, Access::Read, Access::Read, Access::ReadWrite]);
 
 /// Largest crop padding accepted (keeps every offset well inside i32 in the shader).
 pub const MAX_PAD: u32 = 1 << 16;

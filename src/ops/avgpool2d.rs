@@ -21,7 +21,7 @@ pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
     [&AVGPOOL2D_FORWARD, &AVGPOOL2D_BACKWARD, &AVGPOOL2D_BACKWARD_STRIDED].into_iter().flat_map(|v| v.both())
 }
 
-/// Mirrors `Params` in shaders/common/pool.wgsl.
+/// Mirrors `Params` in shaders/lib/pool.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {

@@ -47,7 +47,7 @@ pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
     PASSES.iter().flat_map(|p| p.both())
 }
 
-/// Mirrors `Params` in shaders/common/batchnorm.wgsl.
+/// Mirrors `Params` in shaders/lib/batchnorm.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {

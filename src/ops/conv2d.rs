@@ -3,19 +3,26 @@
 //!
 //! x: [N, H, W, Cin], w: [Cout, KH, KW, Cin], bias: [Cout], y: [N, H, W, Cout].
 //!
-//! Every direction has several kernel variants (`Conv2dKernel`), chosen per shape and adapter by
-//! `conv2d_choose`:
-//! - `Tiled`: workgroup-memory tiled GEMMs for GPUs (shaders/common/gemm.wgsl), tiles from 128 x 128
+//! Every direction has several kernel variants (`variants`: one table), chosen per shape and adapter by
+//! `conv2d_choose` (`choose`):
+//! - `Tiled`: workgroup-memory tiled GEMMs for GPUs (shaders/lib/gemm.wgsl), tiles from 128 x 128
 //!   (8 x 8 outputs per thread) down to 64 x 64 and 128 x 32 / 32 x 128 for narrow problems.
 //! - `Lanes` / `Runs`: kernels for CPU adapters (Mesa's lavapipe), where a per-invocation memory access
-//!   costs ~20 FMAs; see shaders/common/conv2d_lanes.wgsl. They need subgroups of at least 8.
+//!   costs ~20 FMAs; see shaders/lib/lanes.wgsl. They need subgroups of at least 8.
 //!
-//! The forward and input-gradient kernels share their bodies (the input gradient is a forward pass over
+//! The forward and input-gradient kernels share their cores (the input gradient is a forward pass over
 //! d_y with the kernel flipped); the weight gradient splits its N*H*W reduction into chunks whose partial
 //! sums a second kernel adds in a fixed order, so every result is bitwise repeatable.
 
-use crate::error::{Error, Result};
-use crate::gpu::{groups_for, Access, AdapterSummary, Gpu, KernelSpec, PlanBuilder, Tensor, MAX_GROUPS_PER_DIM};
+mod choose;
+mod variants;
+
+pub use choose::{conv2d_choose, conv2d_choose_for};
+pub use variants::{conv2d_kernels, Conv2dDirection, Conv2dKernel, Conv2dTiling, CONV2D_KERNELS};
+
+use crate::error::Result;
+use crate::gpu::{groups_for, Access, KernelSpec, PlanBuilder, Tensor, MAX_GROUPS_PER_DIM};
+use Conv2dTiling::{Lanes, Runs, Tiled};
 
 const HAS_BIAS: u32 = 1;
 const RELU: u32 = 2;
@@ -84,7 +91,7 @@ impl Conv2dShape {
     }
 }
 
-/// Binding 0 of every conv2d kernel (shaders/common/conv2d_params.wgsl).
+/// Binding 0 of every conv2d kernel (shaders/lib/conv2d_params.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -112,246 +119,13 @@ impl Params {
     }
 }
 
-/// The three GEMMs of a convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Conv2dDirection {
-    Forward,
-    BackwardInput,
-    BackwardWeight,
-}
-
-/// How a kernel variant covers its GEMM C[rows, cols]: rows are pixels and cols output channels for the
-/// forward pass (Cout) and the input gradient (Cin); for the weight gradient rows are Cout and cols the
-/// KH*KW*Cin (+1 bias) weights per output channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Conv2dTiling {
-    /// Workgroup-memory tiled GEMM for GPUs: `bm` x `bn` outputs per workgroup of 256 threads.
-    Tiled { bm: usize, bn: usize },
-    /// For CPU adapters: one subgroup of 8 per workgroup, `tm` rows per lane x `tn` columns (for the
-    /// weight gradient: `tm` weight columns per lane x `tn` output channels).
-    Lanes { tm: usize, tn: usize },
-    /// For CPU adapters and 3-wide kernels: runs of `tm` adjacent pixels of one image row per lane x `tn`
-    /// columns; the source pixels under a run are loaded once for all three taps.
-    Runs { tm: usize, tn: usize },
-}
-
-/// One compiled kernel variant: which direction, how it tiles, and its pipeline.
-#[derive(Debug)]
-pub struct Conv2dKernel {
-    pub direction: Conv2dDirection,
-    pub tiling: Conv2dTiling,
-    pub spec: KernelSpec,
-}
-
-const FWD_BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
-const BWD_BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
-
-macro_rules! conv_kernel {
-    ($dir:ident, $tiling:expr, $name:literal) => {
-        Conv2dKernel {
-            direction: Conv2dDirection::$dir,
-            tiling: $tiling,
-            spec: {
-                let spec = KernelSpec::new(
-                    $name,
-                    $name,
-                    match Conv2dDirection::$dir {
-                        Conv2dDirection::Forward => FWD_BINDINGS,
-                        _ => BWD_BINDINGS,
-                    },
-                );
-                match $tiling {
-                    Tiled { .. } => spec,
-                    Lanes { .. } | Runs { .. } => spec.with_subgroups(),
-                }
-            },
-        }
-    };
-}
-
-use Conv2dTiling::{Lanes, Runs, Tiled};
-
-/// Every conv2d kernel variant (each one a shader file of the same name).
-pub static CONV2D_KERNELS: [Conv2dKernel; 37] = [
-    conv_kernel!(Forward, Tiled { bm: 128, bn: 128 }, "conv2d_forward_128x128"),
-    conv_kernel!(Forward, Tiled { bm: 128, bn: 64 }, "conv2d_forward_128x64"),
-    conv_kernel!(Forward, Tiled { bm: 64, bn: 128 }, "conv2d_forward_64x128"),
-    conv_kernel!(Forward, Tiled { bm: 64, bn: 64 }, "conv2d_forward"),
-    conv_kernel!(Forward, Tiled { bm: 128, bn: 32 }, "conv2d_forward_128x32"),
-    conv_kernel!(Forward, Tiled { bm: 32, bn: 128 }, "conv2d_forward_32x128"),
-    conv_kernel!(Forward, Lanes { tm: 4, tn: 16 }, "conv2d_forward_lanes4x16"),
-    conv_kernel!(Forward, Lanes { tm: 4, tn: 32 }, "conv2d_forward_lanes4x32"),
-    conv_kernel!(Forward, Runs { tm: 4, tn: 16 }, "conv2d_forward_runs4x16"),
-    conv_kernel!(Forward, Runs { tm: 7, tn: 16 }, "conv2d_forward_runs7x16"),
-    conv_kernel!(Forward, Runs { tm: 8, tn: 16 }, "conv2d_forward_runs8x16"),
-    conv_kernel!(Forward, Runs { tm: 4, tn: 32 }, "conv2d_forward_runs4x32"),
-    conv_kernel!(Forward, Runs { tm: 7, tn: 32 }, "conv2d_forward_runs7x32"),
-    conv_kernel!(Forward, Runs { tm: 8, tn: 32 }, "conv2d_forward_runs8x32"),
-    conv_kernel!(BackwardInput, Tiled { bm: 128, bn: 128 }, "conv2d_backward_input_128x128"),
-    conv_kernel!(BackwardInput, Tiled { bm: 128, bn: 64 }, "conv2d_backward_input_128x64"),
-    conv_kernel!(BackwardInput, Tiled { bm: 64, bn: 128 }, "conv2d_backward_input_64x128"),
-    conv_kernel!(BackwardInput, Tiled { bm: 64, bn: 64 }, "conv2d_backward_input"),
-    conv_kernel!(BackwardInput, Tiled { bm: 128, bn: 32 }, "conv2d_backward_input_128x32"),
-    conv_kernel!(BackwardInput, Tiled { bm: 32, bn: 128 }, "conv2d_backward_input_32x128"),
-    conv_kernel!(BackwardInput, Lanes { tm: 4, tn: 16 }, "conv2d_backward_input_lanes4x16"),
-    conv_kernel!(BackwardInput, Lanes { tm: 4, tn: 32 }, "conv2d_backward_input_lanes4x32"),
-    conv_kernel!(BackwardInput, Runs { tm: 4, tn: 16 }, "conv2d_backward_input_runs4x16"),
-    conv_kernel!(BackwardInput, Runs { tm: 7, tn: 16 }, "conv2d_backward_input_runs7x16"),
-    conv_kernel!(BackwardInput, Runs { tm: 8, tn: 16 }, "conv2d_backward_input_runs8x16"),
-    conv_kernel!(BackwardInput, Runs { tm: 4, tn: 32 }, "conv2d_backward_input_runs4x32"),
-    conv_kernel!(BackwardInput, Runs { tm: 7, tn: 32 }, "conv2d_backward_input_runs7x32"),
-    conv_kernel!(BackwardInput, Runs { tm: 8, tn: 32 }, "conv2d_backward_input_runs8x32"),
-    conv_kernel!(BackwardWeight, Tiled { bm: 128, bn: 128 }, "conv2d_backward_weight_128x128"),
-    conv_kernel!(BackwardWeight, Tiled { bm: 128, bn: 64 }, "conv2d_backward_weight_128x64"),
-    conv_kernel!(BackwardWeight, Tiled { bm: 64, bn: 128 }, "conv2d_backward_weight_64x128"),
-    conv_kernel!(BackwardWeight, Tiled { bm: 64, bn: 64 }, "conv2d_backward_weight"),
-    conv_kernel!(BackwardWeight, Tiled { bm: 128, bn: 32 }, "conv2d_backward_weight_128x32"),
-    conv_kernel!(BackwardWeight, Tiled { bm: 32, bn: 128 }, "conv2d_backward_weight_32x128"),
-    conv_kernel!(BackwardWeight, Lanes { tm: 2, tn: 16 }, "conv2d_backward_weight_lanes2x16"),
-    conv_kernel!(BackwardWeight, Lanes { tm: 8, tn: 16 }, "conv2d_backward_weight_lanes8x16"),
-    conv_kernel!(BackwardWeight, Lanes { tm: 8, tn: 32 }, "conv2d_backward_weight_lanes8x32"),
-];
-
 /// Adds the weight gradient's split-K partials (shaders/conv2d_backward_weight_reduce.wgsl).
-pub static CONV2D_BACKWARD_WEIGHT_REDUCE: KernelSpec = KernelSpec::new(
-    "conv2d_backward_weight_reduce",
-    "conv2d_backward_weight_reduce",
-    &[Access::Read, Access::ReadWrite, Access::ReadWrite],
-);
+pub static CONV2D_BACKWARD_WEIGHT_REDUCE: KernelSpec =
+    KernelSpec::new("conv2d_backward_weight_reduce", &[Access::Read, Access::ReadWrite, Access::ReadWrite]);
 
 /// Every kernel spec of this module, for `ops::all_kernels()`.
 pub fn conv2d_specs() -> impl Iterator<Item = &'static KernelSpec> {
     CONV2D_KERNELS.iter().map(|k| &k.spec).chain(std::iter::once(&CONV2D_BACKWARD_WEIGHT_REDUCE))
-}
-
-/// The variants of one direction.
-pub fn conv2d_kernels(direction: Conv2dDirection) -> impl Iterator<Item = &'static Conv2dKernel> {
-    CONV2D_KERNELS.iter().filter(move |k| k.direction == direction)
-}
-
-/// Whether the adapter can run the CPU-adapter kernels: they exchange values with subgroup shuffles
-/// across a workgroup of 8 invocations, which must therefore form one subgroup.
-fn has_lanes(a: &AdapterSummary) -> bool {
-    a.subgroup && a.subgroup_size.0 >= 8
-}
-
-/// CPU adapters (lavapipe, SwiftShader, WARP) get the lanes kernels when they can run them.
-fn prefers_lanes(a: &AdapterSummary) -> bool {
-    a.device_type == "Cpu" && has_lanes(a)
-}
-
-impl Conv2dKernel {
-    /// Whether this variant can run shape `s` on `gpu`.
-    pub fn supports(&self, gpu: &Gpu, s: &Conv2dShape) -> bool {
-        self.supports_on(&gpu.summary, s)
-    }
-
-    /// `supports` for an adapter described by its summary (one that is not open, e.g. to plan for it).
-    pub fn supports_on(&self, adapter: &AdapterSummary, s: &Conv2dShape) -> bool {
-        match self.tiling {
-            Tiled { .. } => true,
-            Lanes { .. } => has_lanes(adapter),
-            Runs { .. } => has_lanes(adapter) && s.kw == 3,
-        }
-    }
-
-    /// The name used in profiles and benchmark reports, e.g. `conv2d_forward_runs7x32`.
-    pub fn name(&self) -> &'static str {
-        self.spec.name
-    }
-
-    fn check(&self, gpu: &Gpu, s: &Conv2dShape, direction: Conv2dDirection) -> Result<()> {
-        assert_eq!(self.direction, direction, "{} is not a {direction:?} kernel", self.name());
-        if self.supports(gpu, s) {
-            Ok(())
-        } else {
-            Err(Error::gpu(format!(
-                "{} cannot run {s:?} on {} (it needs subgroups of at least 8 invocations{})",
-                self.name(),
-                gpu.summary.name,
-                if matches!(self.tiling, Runs { .. }) { " and a kernel 3 wide" } else { "" }
-            )))
-        }
-    }
-}
-
-/// Relative cost of running `k` on `s`, in the unit the kernel family is bound by. Only compared between
-/// kernels of one family.
-fn cost(k: &Conv2dKernel, s: &Conv2dShape) -> f64 {
-    // The forward-like GEMM: rows = pixels, cols = output channels, reduction over taps x src channels.
-    let (src, cols) = match k.direction {
-        Conv2dDirection::Forward => (s.cin, s.cout),
-        Conv2dDirection::BackwardInput => (s.cout, s.cin),
-        Conv2dDirection::BackwardWeight => (s.m(), s.k() + 1),
-    };
-    // CPU adapters: per-lane memory accesses (loads per reduction step, then the stores), an FMA counted
-    // as 1/20 of one (measured on lavapipe: a lane-varying load of 8 lanes costs about as much as 18
-    // 8-wide FMAs).
-    const FMA: f64 = 0.05;
-    let lanes = |groups: usize, steps: usize, loads: usize, fmas: usize, stores: usize| {
-        groups as f64 * (steps as f64 * (loads as f64 + FMA * fmas as f64) + stores as f64)
-    };
-    match (k.tiling, k.direction) {
-        (Lanes { tm, tn }, Conv2dDirection::BackwardWeight) => {
-            let groups = (s.k() + 1).div_ceil(8 * tm) * s.cout.div_ceil(tn);
-            lanes(groups, s.m(), tm + tn / 8, tm * tn, tm * tn)
-        }
-        (Lanes { tm, tn }, _) => {
-            lanes(s.m().div_ceil(8 * tm) * cols.div_ceil(tn), s.kh * s.kw * src, tm + tn / 8, tm * tn, tm * tn)
-        }
-        (Runs { tm, tn }, _) => {
-            let groups = (s.n * s.h * s.w.div_ceil(tm)).div_ceil(8) * cols.div_ceil(tn);
-            lanes(groups, s.kh * src, tm + 2 + 3 * tn / 8, 3 * tm * tn, tm * tn)
-        }
-        (Tiled { bm, bn }, dir) => {
-            // GPUs: the time of the waves of workgroups over a large GPU (132 SMs, as many resident
-            // workgroups per SM as registers allow), each running at the tile's relative FMA rate: 8 x 8
-            // outputs per thread read 1 shared vec4 per 16 FMAs, which keeps the FMA units busy; 8 x 4
-            // and 4 x 4 read 1 per 10.7 and 8, and are bound by shared-memory bandwidth. The weight
-            // gradient fills the GPU with split-K, so only its padded work counts.
-            let rows = if dir == Conv2dDirection::BackwardWeight { s.cout } else { s.m() };
-            let (eff, per_sm) = match (bm, bn) {
-                (128, 128) => (0.9, 2),
-                (128, 64) | (64, 128) => (0.67, 3),
-                _ => (0.5, 4),
-            };
-            let tiles = rows.div_ceil(bm) * cols.div_ceil(bn);
-            let slots = 132 * per_sm;
-            let waves = if dir == Conv2dDirection::BackwardWeight {
-                tiles as f64 / slots as f64
-            } else {
-                tiles.div_ceil(slots) as f64
-            };
-            waves * (per_sm * bm * bn) as f64 / eff
-        }
-    }
-}
-
-/// The kernel `conv2d_forward` / `_backward_input` / `_backward_weight` use for `s` on `gpu`: the lanes
-/// kernels on CPU adapters that can run them, the tiled ones elsewhere; within a family the cheapest by
-/// `cost` (ties go to the earlier, bigger tile).
-pub fn conv2d_choose(gpu: &Gpu, s: &Conv2dShape, direction: Conv2dDirection) -> &'static Conv2dKernel {
-    conv2d_choose_for(&gpu.summary, s, direction)
-}
-
-/// `conv2d_choose` for an adapter described by its summary.
-pub fn conv2d_choose_for(
-    adapter: &AdapterSummary,
-    s: &Conv2dShape,
-    direction: Conv2dDirection,
-) -> &'static Conv2dKernel {
-    let lanes = prefers_lanes(adapter);
-    conv2d_kernels(direction)
-        .filter(|k| matches!(k.tiling, Tiled { .. }) != lanes && k.supports_on(adapter, s))
-        .fold(None::<(&'static Conv2dKernel, f64)>, |best, k| {
-            let c = cost(k, s);
-            match best {
-                Some((_, b)) if b <= c => best,
-                _ => Some((k, c)),
-            }
-        })
-        .map(|(k, _)| k)
-        .expect("every direction has tiled kernels, which run everywhere")
 }
 
 /// Workgroups for `row_tiles` x `col_tiles`; row tiles spill from y into z past 65535.
@@ -363,7 +137,7 @@ fn grid(row_tiles: usize, col_tiles: usize) -> [u32; 3] {
 /// Grid and run count of a forward-like dispatch with `cols` output columns.
 fn forward_like_grid(k: &Conv2dKernel, s: &Conv2dShape, cols: usize) -> ([u32; 3], u32) {
     match k.tiling {
-        Tiled { bm, bn } => (grid(s.m().div_ceil(bm), cols.div_ceil(bn)), 0),
+        Tiled { bm, bn, .. } => (grid(s.m().div_ceil(bm), cols.div_ceil(bn)), 0),
         Lanes { tm, tn } => (grid(s.m().div_ceil(8 * tm), cols.div_ceil(tn)), 0),
         Runs { tm, tn } => {
             let runs = s.w.div_ceil(tm);
@@ -434,7 +208,7 @@ pub fn conv2d_backward_input_with(
 /// (column tiles, channel tiles) of a weight-gradient kernel: its grid's x and y.
 fn weight_tiles(k: &Conv2dKernel, s: &Conv2dShape, cols: usize) -> (usize, usize) {
     match k.tiling {
-        Tiled { bm, bn } => (cols.div_ceil(bn), s.cout.div_ceil(bm)),
+        Tiled { bm, bn, .. } => (cols.div_ceil(bn), s.cout.div_ceil(bm)),
         Lanes { tm, tn } | Runs { tm, tn } => (cols.div_ceil(8 * tm), s.cout.div_ceil(tn)),
     }
 }

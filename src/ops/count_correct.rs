@@ -4,7 +4,7 @@ use crate::error::Result;
 use crate::gpu::{Access, DType, KernelSpec, PlanBuilder, Tensor};
 
 pub static COUNT_CORRECT: KernelSpec =
-    KernelSpec::new("count_correct", "count_correct", &[Access::Read, Access::Read, Access::ReadWrite]);
+    KernelSpec::new("count_correct", &[Access::Read, Access::Read, Access::ReadWrite]);
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

@@ -4,11 +4,8 @@ use super::row_team;
 use crate::error::Result;
 use crate::gpu::{Access, DType, KernelSpec, PlanBuilder, Tensor, ELEMENTWISE_WG};
 
-pub static CROSS_ENTROPY: KernelSpec = KernelSpec::new(
-    "cross_entropy",
-    "cross_entropy",
-    &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
-);
+pub static CROSS_ENTROPY: KernelSpec =
+    KernelSpec::new("cross_entropy", &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite]);
 
 /// The label that marks a padding row (a partial last batch filled up to the plan's batch size).
 pub const IGNORE_LABEL: u32 = u32::MAX;

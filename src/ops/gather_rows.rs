@@ -17,7 +17,7 @@ pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
     [&GATHER_ROWS, &SCATTER_ROWS].into_iter().flat_map(|v| v.both())
 }
 
-/// Mirrors `Params` in shaders/common/gather_rows.wgsl.
+/// Mirrors `Params` in shaders/lib/row_cache.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {

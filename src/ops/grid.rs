@@ -26,9 +26,9 @@
 //! are short (2 rows).
 
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, KernelSpec, MAX_GROUPS_PER_DIM};
+use crate::gpu::{Define, Gpu, KernelSpec, MAX_GROUPS_PER_DIM};
 
-/// Threads per workgroup of every grid kernel (shaders/common/grid.wgsl).
+/// Threads per workgroup of every grid kernel (shaders/lib/grid.wgsl).
 pub(crate) const GRID_WG: usize = 256;
 
 /// Rows per row lane on CPU adapters, and the fewest workgroups worth keeping for their cores.
@@ -39,6 +39,7 @@ const GPU_SPAN: usize = 2;
 
 thread_local! {
     static FORCED_SPAN: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    static FORCED_F32: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Run `f` with every grid kernel it records (on this thread) walking `span` rows per row lane, as far
@@ -54,6 +55,20 @@ pub fn with_grid_span<R>(span: usize, f: impl FnOnce() -> R) -> R {
         }
     }
     let _restore = Restore(FORCED_SPAN.with(|s| s.replace(Some(span.max(1)))));
+    f()
+}
+
+/// Run `f` with every grid kernel it records (on this thread) taking its f32 variant, as on adapters whose
+/// storage alignment rules out vec4 bindings. Tests use this to cover the f32 variants where the shapes
+/// alone would always pick vec4 (parameter arenas are padded to the alignment).
+pub fn with_f32_elements<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED_F32.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED_F32.with(|s| s.replace(true)));
     f()
 }
 
@@ -74,20 +89,29 @@ impl GridTarget {
     }
 }
 
-/// A grid kernel in its two widths: f32 elements (any channel count) and vec4 elements (channel counts
-/// that are a multiple of 4: four channels per thread, as CPU drivers pay per load, not per float).
-/// Each shader file of the pair defines the element type `V` and includes one common body.
+/// A grid kernel in its two widths, both of one body: f32 elements (any channel count) and vec4 elements
+/// (channel counts that are a multiple of 4: four channels per thread, as CPU drivers pay per load, not
+/// per float). The body's element type `V` is each variant's one definition.
 pub(crate) struct Variants {
     pub f32: KernelSpec,
     pub vec4: KernelSpec,
 }
 
-/// `Variants` of shaders `NAME` and `NAME_vec4` with the same bindings.
+/// `V` of the f32 and the vec4 variants.
+pub(crate) const F32_ELEMENTS: &[Define] = &[Define::Type("V", "f32")];
+pub(crate) const VEC4_ELEMENTS: &[Define] = &[Define::Type("V", "vec4<f32>")];
+
+/// `Variants` `NAME` and `NAME_vec4` of body `shaders/NAME.wgsl`, with the same bindings.
 macro_rules! variants {
     ($name:literal, $bindings:expr) => {
         $crate::ops::grid::Variants {
-            f32: $crate::gpu::KernelSpec::new($name, $name, $bindings),
-            vec4: $crate::gpu::KernelSpec::new(concat!($name, "_vec4"), concat!($name, "_vec4"), $bindings),
+            f32: $crate::gpu::KernelSpec::variant($name, $name, $crate::ops::grid::F32_ELEMENTS, $bindings),
+            vec4: $crate::gpu::KernelSpec::variant(
+                concat!($name, "_vec4"),
+                $name,
+                $crate::ops::grid::VEC4_ELEMENTS,
+                $bindings,
+            ),
         }
     };
 }
@@ -111,7 +135,7 @@ impl Variants {
 /// Whether tensors whose innermost dimension has `c` floats can be bound as arrays of vec4: `c` a
 /// multiple of 4, and every binding offset (a multiple of the storage alignment) 16-byte aligned.
 pub(crate) fn vec4_fits(gpu: &Gpu, c: usize) -> bool {
-    c % 4 == 0 && gpu.storage_alignment() % 16 == 0
+    c % 4 == 0 && gpu.storage_alignment() % 16 == 0 && !FORCED_F32.with(|s| s.get())
 }
 
 /// One kernel's cover of a [rows, len] grid (see the module docs).
@@ -194,7 +218,7 @@ impl RowGrid {
 mod tests {
     use super::*;
 
-    /// Every (row, position) is owned by exactly one thread, as shaders/common/grid.wgsl assigns them.
+    /// Every (row, position) is owned by exactly one thread, as shaders/lib/grid.wgsl assigns them.
     fn check_cover(g: &RowGrid) {
         let (rows, len) = (g.rows as usize, g.len as usize);
         let mut owner = vec![0u8; rows * len];

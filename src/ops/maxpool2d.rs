@@ -18,7 +18,7 @@ pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
     [&MAXPOOL2D_FORWARD, &MAXPOOL2D_BACKWARD].into_iter().flat_map(|v| v.both())
 }
 
-/// Mirrors `Params` in shaders/common/pool.wgsl.
+/// Mirrors `Params` in shaders/lib/pool.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {

@@ -34,7 +34,7 @@ pub use conv2d::{
 pub use count_correct::count_correct;
 pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
 pub use gather_rows::{gather_rows, scatter_rows};
-pub use grid::with_grid_span;
+pub use grid::{with_f32_elements, with_grid_span};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
 pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
 pub use relu::{relu_backward, relu_forward};
@@ -64,7 +64,7 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
     .collect()
 }
 
-/// Threads that share one row in the row-wise softmax kernels (see shaders/common/rows.wgsl): about
+/// Threads that share one row in the row-wise softmax kernels (see shaders/lib/rows.wgsl): about
 /// eight elements per thread, a power of two from 1 to a whole workgroup. Small K (10 classes) packs
 /// many rows into a workgroup; large K (1000) spreads one row over many threads.
 pub(crate) fn row_team(k: usize) -> u32 {

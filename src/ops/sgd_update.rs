@@ -17,7 +17,7 @@ pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
 /// Elements per grid row (as the ReLU kernels): each 8-wide vector of a CPU driver walks one stream.
 const ROW: usize = 8;
 
-/// Mirrors `Params` in shaders/common/relu.wgsl.
+/// Mirrors `Params` in shaders/lib/flat.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {

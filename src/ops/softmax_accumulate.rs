@@ -4,8 +4,7 @@ use super::row_team;
 use crate::error::Result;
 use crate::gpu::{groups_for, Access, KernelSpec, PlanBuilder, Tensor, ELEMENTWISE_WG};
 
-pub static SOFTMAX_ACCUMULATE: KernelSpec =
-    KernelSpec::new("softmax_accumulate", "softmax_accumulate", &[Access::Read, Access::ReadWrite]);
+pub static SOFTMAX_ACCUMULATE: KernelSpec = KernelSpec::new("softmax_accumulate", &[Access::Read, Access::ReadWrite]);
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

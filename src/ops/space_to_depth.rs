@@ -19,7 +19,7 @@ pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
     [&SPACE_TO_DEPTH_FORWARD, &SPACE_TO_DEPTH_BACKWARD].into_iter().flat_map(|v| v.both())
 }
 
-/// Mirrors `Params` in shaders/common/space_to_depth.wgsl.
+/// Mirrors `Params` in shaders/lib/space_to_depth.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {

@@ -1,5 +1,5 @@
 //! CPU mirror of `ops::augment`, including the counter-based generator, which must agree with
-//! shaders/common/augment_rng.wgsl bit for bit.
+//! shaders/lib/augment_rng.wgsl bit for bit.
 
 use crate::ops::AugmentConfig;
 

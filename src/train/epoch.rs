@@ -10,7 +10,7 @@ use super::state::EpochSums;
 use super::Run;
 use crate::error::{Error, Result};
 use crate::gpu::{InFlight, Plan};
-use crate::model::permutation;
+use crate::rng::permutation;
 
 /// The method-specific part of an epoch.
 pub(super) trait EpochWork {

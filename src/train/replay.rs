@@ -3,7 +3,7 @@
 //! orders, so a run is reproducible from its seed, on one device or several.
 
 use crate::config::DglConfig;
-use crate::model::SplitMix;
+use crate::rng::SplitMix;
 
 /// Bookkeeping of one buffered batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

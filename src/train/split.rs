@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::config::Config;
 use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
-use crate::model::permutation;
+use crate::rng::permutation;
 
 /// Seed of the validation hold-out permutation (fixed: the split is part of the dataset, not the run).
 pub const VAL_SPLIT_SEED: u64 = 0x5EED_0F5A;

@@ -1,6 +1,8 @@
 //! Two-component PCA for the separability plot, written out so the result is deterministic (fixed start
 //! vectors, fixed loop order, fixed sign convention) and needs no linear-algebra dependency.
 
+use crate::rng::SplitMix;
+
 /// Feature dimensions up to this size get the exact path (d x d covariance, Jacobi); above it the
 /// covariance is never formed and subspace iteration works on the centred data directly.
 pub const DIRECT_MAX_DIM: usize = 64;
@@ -135,8 +137,8 @@ fn top_direct(xc: &[f64], n: usize, d: usize, denom: f64) -> Vec<Vec<f64>> {
 fn top_subspace(xc: &[f64], n: usize, d: usize, denom: f64) -> Vec<Vec<f64>> {
     let k = BLOCK.min(d);
     // v: k vectors of [d], orthonormal. A fixed seed makes the start (and so the result) reproducible.
-    let mut seed = 0x5EED_u64;
-    let mut v: Vec<Vec<f64>> = (0..k).map(|_| (0..d).map(|_| splitmix(&mut seed) - 0.5).collect()).collect();
+    let mut rng = SplitMix::new(0x5EED);
+    let mut v: Vec<Vec<f64>> = (0..k).map(|_| (0..d).map(|_| rng.next_f64() - 0.5).collect()).collect();
     orthonormalise(&mut v);
     let mut prev: Option<([Vec<f64>; 2], [f64; 2])> = None;
     let mut ritz = [vec![0.0; d], vec![0.0; d]];
@@ -294,16 +296,6 @@ fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
     }
-}
-
-/// Uniform in [0, 1) from SplitMix64.
-fn splitmix(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9E3779B97F4A7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use crate::common::*;
+use layerwise::bench::verify::L2_TOL;
 use layerwise::gpu::{Gpu, ParamArena, PlanBuilder, Tensor};
 use layerwise::{ops, reference};
 
@@ -26,7 +27,7 @@ impl Case {
         let gamma = (0..c).map(|_| f32r(1.0 + 0.5 * rng.normal())).collect();
         let beta = rng.normals(c);
         let running_mean = rng.normals(c);
-        let running_var = (0..c).map(|_| f32r(0.5 + rng.uniform())).collect();
+        let running_var = (0..c).map(|_| f32r(0.5 + rng.next_f64())).collect();
         let d_y = rng.normals(len);
         Case { shape: shape.to_vec(), c, x, gamma, beta, running_mean, running_var, d_y }
     }
@@ -56,107 +57,142 @@ fn poisoned(g: &Gpu, shape: &[usize], what: &str) -> Tensor {
     t
 }
 
+/// The CPU references of one case: the training forward (with the running statistics it updates and the
+/// statistics it saves), the evaluation forward from the original running statistics, and the backward.
+struct Expected {
+    y: Vec<f64>,
+    y_eval: Vec<f64>,
+    save_mean: Vec<f64>,
+    save_invstd: Vec<f64>,
+    running_mean: Vec<f64>,
+    running_var: Vec<f64>,
+    /// y and the saved statistics rounded to f32: what the backward reads, on both sides.
+    y32: Vec<f64>,
+    save_mean32: Vec<f64>,
+    save_invstd32: Vec<f64>,
+    d_x: Vec<f64>,
+    d_gamma: Vec<f64>,
+    d_beta: Vec<f64>,
+}
+
+impl Expected {
+    fn of(k: &Case, relu: bool) -> Expected {
+        let (c, len) = (k.c, k.x.len());
+        let mut rm = k.running_mean.clone();
+        let mut rv = k.running_var.clone();
+        let (mut save_mean, mut save_invstd) = (vec![0.0; c], vec![0.0; c]);
+        let mut y = vec![0.0; len];
+        reference::batchnorm_forward_train(
+            &k.x,
+            &k.gamma,
+            &k.beta,
+            &mut rm,
+            &mut rv,
+            &mut save_mean,
+            &mut save_invstd,
+            &mut y,
+            relu,
+        );
+        let mut y_eval = vec![0.0; len];
+        reference::batchnorm_forward_eval(&k.x, &k.gamma, &k.beta, &k.running_mean, &k.running_var, &mut y_eval, relu);
+        // The backward gets the f32 versions of what the forward saved, as the GPU backward does.
+        let (y32, sm32, si32) = (to_f64(&to_f32(&y)), to_f64(&to_f32(&save_mean)), to_f64(&to_f32(&save_invstd)));
+        let mut d_x = vec![0.0; len];
+        let (mut d_gamma, mut d_beta) = (vec![0.0; c], vec![0.0; c]);
+        reference::batchnorm_backward(
+            &k.x,
+            &y32,
+            &k.d_y,
+            &k.gamma,
+            &sm32,
+            &si32,
+            &mut d_x,
+            &mut d_gamma,
+            &mut d_beta,
+            relu,
+        );
+        Expected {
+            y,
+            y_eval,
+            save_mean,
+            save_invstd,
+            running_mean: rm,
+            running_var: rv,
+            y32,
+            save_mean32: sm32,
+            save_invstd32: si32,
+            d_x,
+            d_gamma,
+            d_beta,
+        }
+    }
+}
+
 fn check_case(g: &Gpu, k: &Case, relu: bool) {
-    let what = format!("{:?} relu={relu}", k.shape);
-    let c = k.c;
-    let len = k.x.len();
-    let m = len / c;
-
-    // Reference: training forward, evaluation with the updated running stats, backward.
-    let mut rm = k.running_mean.clone();
-    let mut rv = k.running_var.clone();
-    let (mut save_mean, mut save_invstd) = (vec![0.0; c], vec![0.0; c]);
-    let mut y = vec![0.0; len];
-    reference::batchnorm_forward_train(
-        &k.x,
-        &k.gamma,
-        &k.beta,
-        &mut rm,
-        &mut rv,
-        &mut save_mean,
-        &mut save_invstd,
-        &mut y,
-        relu,
-    );
-    let mut y_eval = vec![0.0; len];
-    reference::batchnorm_forward_eval(&k.x, &k.gamma, &k.beta, &k.running_mean, &k.running_var, &mut y_eval, relu);
-    // The backward gets the f32 versions of what the forward saved, as the GPU backward does.
-    let (y32, sm32, si32) = (to_f64(&to_f32(&y)), to_f64(&to_f32(&save_mean)), to_f64(&to_f32(&save_invstd)));
-    let mut d_x = vec![0.0; len];
-    let (mut d_gamma, mut d_beta) = (vec![0.0; c], vec![0.0; c]);
-    reference::batchnorm_backward(
-        &k.x,
-        &y32,
-        &k.d_y,
-        &k.gamma,
-        &sm32,
-        &si32,
-        &mut d_x,
-        &mut d_gamma,
-        &mut d_beta,
-        relu,
-    );
-
-    let ch = channels(g, c);
+    let e = Expected::of(k, relu);
+    let ch = channels(g, k.c);
     ch.params.upload(g, &[to_f32(&k.gamma), to_f32(&k.beta)]);
     ch.running.upload(g, &[to_f32(&k.running_mean), to_f32(&k.running_var)]);
     g.fill(&ch.saved.all, f32::NAN);
     g.fill(&ch.grads.all, f32::NAN);
+    let tx = g.tensor_from(&k.shape, &to_f32(&k.x), "x").unwrap();
+    check_forward(g, k, &ch, &tx, &e, relu);
+    check_backward(g, k, &ch, &tx, &e, relu);
+}
+
+/// The training forward (into `ch`'s running and saved statistics) and the evaluation forward.
+fn check_forward(g: &Gpu, k: &Case, ch: &Channels, tx: &Tensor, e: &Expected, relu: bool) {
+    let what = format!("{:?} relu={relu}", k.shape);
     let (gamma, beta) = (&ch.params.tensors[0], &ch.params.tensors[1]);
     let (t_rm, t_rv) = (&ch.running.tensors[0], &ch.running.tensors[1]);
     let (t_sm, t_si) = (&ch.saved.tensors[0], &ch.saved.tensors[1]);
-    let (t_dgamma, t_dbeta) = (&ch.grads.tensors[0], &ch.grads.tensors[1]);
-    let eval_stats = ParamArena::new(g, &[vec![c], vec![c]], "bn eval running").unwrap();
+    let eval_stats = ParamArena::new(g, &[vec![k.c], vec![k.c]], "bn eval running").unwrap();
     eval_stats.upload(g, &[to_f32(&k.running_mean), to_f32(&k.running_var)]);
-
-    let tx = g.tensor_from(&k.shape, &to_f32(&k.x), "x").unwrap();
     let ty = poisoned(g, &k.shape, "y");
     let ty_eval = poisoned(g, &k.shape, "y_eval");
-    let ws = poisoned(g, &[ops::batchnorm_workspace_len(m, c)], "bn workspace");
+    let ws = poisoned(g, &[ops::batchnorm_workspace_len(k.x.len() / k.c, k.c)], "bn workspace");
     let mut p = PlanBuilder::new(g, "bn forward");
-    ops::batchnorm_forward_train(&mut p, &tx, gamma, beta, t_rm, t_rv, t_sm, t_si, &ty, &ws, relu).unwrap();
-    ops::batchnorm_forward_eval(
-        &mut p,
-        &tx,
-        gamma,
-        beta,
-        &eval_stats.tensors[0],
-        &eval_stats.tensors[1],
-        &ty_eval,
-        relu,
-    )
-    .unwrap();
+    ops::batchnorm_forward_train(&mut p, tx, gamma, beta, t_rm, t_rv, t_sm, t_si, &ty, &ws, relu).unwrap();
+    let (eval_mean, eval_var) = (&eval_stats.tensors[0], &eval_stats.tensors[1]);
+    ops::batchnorm_forward_eval(&mut p, tx, gamma, beta, eval_mean, eval_var, &ty_eval, relu).unwrap();
     g.run(&[&p.finish().unwrap()]).unwrap();
-    assert_close(&format!("y {what}"), &g.download(&ty).unwrap(), &y);
-    assert_close(&format!("y_eval {what}"), &g.download(&ty_eval).unwrap(), &y_eval);
-    assert_close(&format!("save_mean {what}"), &g.download(t_sm).unwrap(), &save_mean);
-    assert_close(&format!("save_invstd {what}"), &g.download(t_si).unwrap(), &save_invstd);
-    assert_close(&format!("running_mean {what}"), &g.download(t_rm).unwrap(), &rm);
-    assert_close(&format!("running_var {what}"), &g.download(t_rv).unwrap(), &rv);
+    assert_close(&format!("y {what}"), &g.download(&ty).unwrap(), &e.y);
+    assert_close(&format!("y_eval {what}"), &g.download(&ty_eval).unwrap(), &e.y_eval);
+    assert_close(&format!("save_mean {what}"), &g.download(t_sm).unwrap(), &e.save_mean);
+    assert_close(&format!("save_invstd {what}"), &g.download(t_si).unwrap(), &e.save_invstd);
+    assert_close(&format!("running_mean {what}"), &g.download(t_rm).unwrap(), &e.running_mean);
+    assert_close(&format!("running_var {what}"), &g.download(t_rv).unwrap(), &e.running_var);
+}
 
-    // Backward from the same inputs the reference saw (saved stats and y in f32).
-    ch.saved.upload(g, &[to_f32(&sm32), to_f32(&si32)]);
-    let ty32 = g.tensor_from(&k.shape, &to_f32(&y32), "y f32").unwrap();
+/// The backward from the same inputs the reference saw (saved statistics and y in f32).
+fn check_backward(g: &Gpu, k: &Case, ch: &Channels, tx: &Tensor, e: &Expected, relu: bool) {
+    let what = format!("{:?} relu={relu}", k.shape);
+    let (c, len) = (k.c, k.x.len());
+    let gamma = &ch.params.tensors[0];
+    let (t_sm, t_si) = (&ch.saved.tensors[0], &ch.saved.tensors[1]);
+    let (t_dgamma, t_dbeta) = (&ch.grads.tensors[0], &ch.grads.tensors[1]);
+    ch.saved.upload(g, &[to_f32(&e.save_mean32), to_f32(&e.save_invstd32)]);
+    let ty32 = g.tensor_from(&k.shape, &to_f32(&e.y32), "y f32").unwrap();
     let tdy = g.tensor_from(&k.shape, &to_f32(&k.d_y), "d_y").unwrap();
     let tdx = poisoned(g, &k.shape, "d_x");
-    g.fill(&ws, f32::NAN);
-    let y_arg = if relu { &ty32 } else { &tx };
+    let ws = poisoned(g, &[ops::batchnorm_workspace_len(len / c, c)], "bn workspace");
+    let y_arg = if relu { &ty32 } else { tx };
     let mut p = PlanBuilder::new(g, "bn backward");
-    ops::batchnorm_backward(&mut p, &tx, y_arg, &tdy, gamma, t_sm, t_si, &tdx, t_dgamma, t_dbeta, &ws, relu).unwrap();
+    ops::batchnorm_backward(&mut p, tx, y_arg, &tdy, gamma, t_sm, t_si, &tdx, t_dgamma, t_dbeta, &ws, relu).unwrap();
     g.run(&[&p.finish().unwrap()]).unwrap();
     let got_dx = g.download(&tdx).unwrap();
-    if m > 2 {
-        assert_close(&format!("d_x {what}"), &got_dx, &d_x);
+    if len / c > 2 {
+        assert_close(&format!("d_x {what}"), &got_dx, &e.d_x);
     } else {
         // With two rows xhat = +-1 up to eps, so d_x = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))
         // is zero up to eps / var: any f32 evaluation cancels. Measure against the size of the terms.
-        let terms: Vec<f64> = (0..len).map(|i| k.gamma[i % c] * si32[i % c] * k.d_y[i]).collect();
+        let terms: Vec<f64> = (0..len).map(|i| k.gamma[i % c] * e.save_invstd32[i % c] * k.d_y[i]).collect();
         let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|t| t * t).sum::<f64>().sqrt();
-        let e = norm(&mut got_dx.iter().zip(&d_x).map(|(&a, b)| a as f64 - b)) / norm(&mut terms.into_iter());
-        assert!(e < F32_TOL, "d_x {what}: error {e:.3e} relative to the terms");
+        let err = norm(&mut got_dx.iter().zip(&e.d_x).map(|(&a, b)| a as f64 - b)) / norm(&mut terms.into_iter());
+        assert!(err < L2_TOL, "d_x {what}: error {err:.3e} relative to the terms");
     }
-    assert_close(&format!("d_gamma {what}"), &g.download(t_dgamma).unwrap(), &d_gamma);
-    assert_close(&format!("d_beta {what}"), &g.download(t_dbeta).unwrap(), &d_beta);
+    assert_close(&format!("d_gamma {what}"), &g.download(t_dgamma).unwrap(), &e.d_gamma);
+    assert_close(&format!("d_beta {what}"), &g.download(t_dbeta).unwrap(), &e.d_beta);
 }
 
 #[test]

@@ -6,14 +6,16 @@ use layerwise::{ops, reference};
 fn sgd_update_matches_reference_across_steps_and_schedules() {
     both_modes(|g| {
         let mut rng = Rng::new(81);
-        // Odd sizes leave zero padding between the arena's tensors; it must stay zero. An arena of 4k
-        // floats takes the vec4 kernel, others the f32 one; each under every grid sizing.
+        // Odd sizes leave zero padding between the arena's tensors; it must stay zero. Arenas are padded to
+        // the storage alignment, so they take the vec4 kernel unless the f32 one is forced; both run under
+        // every grid sizing.
         let arenas = [
             vec![vec![3, 5], vec![7], vec![1], vec![2, 3, 3, 4], vec![301]],
             vec![vec![3, 5], vec![7], vec![1], vec![2, 3, 3, 4], vec![300]],
         ];
-        for (shapes, nesterov, span) in
-            arenas.iter().flat_map(|a| [0.0, 1.0].into_iter().flat_map(move |n| GRID_SPANS.map(|s| (a, n, s))))
+        let settings = [0.0, 1.0].into_iter().flat_map(|n| [false, true].map(|f32| (n, f32)));
+        for (shapes, (nesterov, f32), span) in
+            arenas.iter().flat_map(|a| settings.clone().flat_map(move |s| GRID_SPANS.map(|span| (a, s, span))))
         {
             let params = ParamArena::new(g, shapes, "params").unwrap();
             let grads = params.like(g, "grads").unwrap();
@@ -26,7 +28,8 @@ fn sgd_update_matches_reference_across_steps_and_schedules() {
 
             // Recorded once; each step changes the gradients and the hyper-parameters only.
             let mut p = PlanBuilder::new(g, "sgd");
-            with_span(span, || ops::sgd_update(&mut p, &params, &grads, &momentum, &hyper)).unwrap();
+            let mut record = || with_span(span, || ops::sgd_update(&mut p, &params, &grads, &momentum, &hyper));
+            if f32 { ops::with_f32_elements(record) } else { record() }.unwrap();
             let plan = p.finish().unwrap();
             for (step, lr) in [0.1, 0.1, 0.03].into_iter().enumerate() {
                 let h = [lr, 0.9, 5e-4, nesterov];
@@ -36,7 +39,7 @@ fn sgd_update_matches_reference_across_steps_and_schedules() {
                 g.run(&[&plan]).unwrap();
                 let gflat = to_f64(&g.download(&grads.all).unwrap());
                 reference::sgd_update(&mut w, &gflat, &mut buf, h.map(|v| v as f32 as f64));
-                let what = format!("sgd step {step} nesterov={nesterov} arena of {} span {span:?}", w.len());
+                let what = format!("sgd step {step} nesterov={nesterov} f32={f32} arena of {} span {span:?}", w.len());
                 let got = g.download(&params.all).unwrap();
                 assert_close(&format!("{what} params"), &got, &w);
                 assert_close(&format!("{what} momentum"), &g.download(&momentum.all).unwrap(), &buf);

@@ -10,7 +10,7 @@ use super::read::Reader;
 use super::resize::Resampler;
 use super::transform::RgbView;
 use super::{ImageList, Pixels, Transform};
-use crate::model::permutation;
+use crate::rng::permutation;
 use crate::{Error, Result};
 
 pub use super::ordered::PoolStats;

@@ -6,7 +6,7 @@
 //! `Resize(resize)` (the short side) then `CenterCrop(size)`.
 
 use super::resize::{Rect, Resampler, ResizeSpec};
-use crate::model::SplitMix;
+use crate::rng::SplitMix;
 
 /// What a pipeline does to each decoded image; the output is always `size` x `size` RGB.
 #[derive(Clone, Copy, Debug, PartialEq)]

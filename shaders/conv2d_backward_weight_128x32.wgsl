@@ -1,7 +1,0 @@
-// split-K partials of d_w (and d_bias) = conv2d_backward_weight(x, d_y): the tiled GPU kernel, 128 x 32 (Cout x (KH*KW*Cin [+1])) per workgroup, 4 x 4 per thread.
-const BM: u32 = 128u;
-const BN: u32 = 32u;
-const TM: u32 = 4u;
-const TN: u32 = 4u;
-const BK: u32 = 16u;
-// #include "common/conv2d_backward_weight_tiled.wgsl"

@@ -1,7 +1,0 @@
-// split-K partials of d_w (and d_bias) = conv2d_backward_weight(x, d_y): the tiled GPU kernel, 64 x 128 (Cout x (KH*KW*Cin [+1])) per workgroup, 4 x 8 per thread.
-const BM: u32 = 64u;
-const BN: u32 = 128u;
-const TM: u32 = 4u;
-const TN: u32 = 8u;
-const BK: u32 = 8u;
-// #include "common/conv2d_backward_weight_tiled.wgsl"

@@ -1,5 +1,0 @@
-// y = conv2d(x, w) (+ bias) (then ReLU): the CPU-adapter (lanes) kernel for 3-wide kernels, runs of 7 pixels per lane x 16 channels.
-const TM: u32 = 7u;
-const TN: u32 = 16u;
-// #include "common/conv2d_forward_io.wgsl"
-// #include "common/conv2d_lanes_runs.wgsl"
