@@ -1,7 +1,7 @@
 // y = conv2d(x, w) (+ bias) (then ReLU): the bindings and the accessors through which an implicit-GEMM core
 // runs the forward pass, C[m, co] = sum over taps (dh, dw) and source channels ci of
 //   src[pixel(m) + tap, ci] * w[co, dh, dw, ci],  then + bias[co], then ReLU.
-// x: [N, H, W, Cin], w: [Cout, KH, KW, Cin], bias: [Cout], y: [N, H, W, Cout].
+// x: [N, H, W, Cin], w: [Cout, KH, KW, Cin], bias: [Cout], y: [N, OH, OW, Cout] (the row grid).
 // The entry point is the variant's core (src/ops/conv2d/variants.rs): lib/conv2d_tiled.wgsl for GPUs,
 // lib/conv2d_lanes.wgsl or lib/conv2d_runs.wgsl for CPU adapters; conv2d_backward_input.wgsl is the same
 // cores' other user.
@@ -44,6 +44,10 @@ fn out_bias(col: u32) -> f32 {
 fn out_activate(v: vec4<f32>) -> vec4<f32> {
     return select(v, max(v, vec4<f32>(0.0)), (p.flags & RELU) != 0u);
 }
-fn out_write(m: u32, col: u32, v: f32) {
-    y[m * p.cout + col] = v;
+// The pixel of y that row m is (rows are y's pixels).
+fn out_pixel(m: u32) -> u32 {
+    return m;
+}
+fn out_write(px: u32, col: u32, v: f32) {
+    y[px * p.cout + col] = v;
 }

@@ -114,6 +114,10 @@ pub enum BenchCommand {
         /// Batch size of the conv shapes.
         #[arg(long, default_value_t = 128)]
         batch: usize,
+        /// The residual networks' convolutions (CIFAR and ImageNet ResNets: strides 1 and 2, kernels 1, 3
+        /// and 7) instead of the paper's CIFAR shapes.
+        #[arg(long)]
+        resnet: bool,
         /// GEMM size n (n x n x n).
         #[arg(long)]
         gemm: Option<usize>,
@@ -334,11 +338,14 @@ impl TrainArgs {
 
 fn bench_command(what: BenchCommand, gpu: &GpuArgs, quiet: bool) -> Result<()> {
     match what {
-        BenchCommand::Kernels { quick, batch, gemm, json, compare } => {
+        BenchCommand::Kernels { quick, batch, resnet, gemm, json, compare } => {
             let gpu = Gpu::new(&gpu.options()?)?;
             let mut opts = if quick { KernelBenchOptions::quick() } else { KernelBenchOptions::default() };
             if !quick {
                 opts.batch = batch;
+            }
+            if resnet {
+                opts.shapes = crate::bench::resnet_shapes(batch, quick);
             }
             if let Some(n) = gemm {
                 opts.gemm_size = n;

@@ -7,7 +7,8 @@
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    let m_total = p.n * p.h * p.w;
+    let hw = p.oh * p.ow;
+    let m_total = p.n * hw;
     let j0 = wid.x * (LANES * TM);
     let co0 = wid.y * TN;
     let m_begin = wid.z * p.chunk;
@@ -21,13 +22,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
         dy_col[q] = min(co0 + LANES * q + lane, p.cout - 1u);
     }
     var acc: array<array<vec4<f32>, TC>, TM>;
-    // The pixel's row and column, advanced without divisions (all lanes walk the same pixels).
-    var ow = i32(m_begin % p.w);
-    var oh = i32((m_begin / p.w) % p.h);
+    // The d_y pixel's image, row and column, advanced without divisions (all lanes walk the same pixels).
+    var img = m_begin / hw;
+    var ow = m_begin % p.ow;
+    var oh = (m_begin / p.ow) % p.oh;
     for (var m = m_begin; m < m_end; m++) {
+        let origin = window_origin(img, oh, ow);
         var a: array<vec4<f32>, TM>;
         for (var i = 0u; i < TM; i++) {
-            a[i] = vec4<f32>(weight_column_at(cols[i], m, oh, ow, true));
+            a[i] = vec4<f32>(weight_column_at(cols[i], origin, oh, ow, true));
         }
         var b: array<f32, TQ>;
         for (var q = 0u; q < TQ; q++) {
@@ -40,11 +43,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) 
             }
         }
         ow++;
-        if (ow == i32(p.w)) {
-            ow = 0;
+        if (ow == p.ow) {
+            ow = 0u;
             oh++;
-            if (oh == i32(p.h)) {
-                oh = 0;
+            if (oh == p.oh) {
+                oh = 0u;
+                img++;
             }
         }
     }

@@ -2,7 +2,8 @@
 // the register-tiled GEMM of lib/gemm.wgsl, one split-K chunk per grid z: C[co, j] = sum over pixels m of A[co, m] * B[m, j], A[co, m] = d_y[m, co] (M = Cout),
 // B as in conv2d_backward_weight.wgsl (N = cols). Both tiles are staged with threads running
 // along the contiguous axis (channels of d_y, (tap, ci) columns of x); each thread's B column is fixed
-// for the whole reduction, and its pixels' (row, column) are advanced from tile to tile without dividing.
+// for the whole reduction, and its d_y pixels' (image, row, column) are advanced from tile to tile, dividing
+// only when a tile steps past a whole image.
 // Grid: x = column tiles of BN, y = channel tiles of BM, z = split.
 // #include "lib/gemm.wgsl"
 const A_PER: u32 = BM * BK / GEMM_THREADS;
@@ -10,7 +11,8 @@ const B_PER: u32 = BN * BK / GEMM_THREADS;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let m_total = p.n * p.h * p.w;
+    let hw = p.oh * p.ow;
+    let m_total = p.n * hw;
     let co0 = wid.y * BM;
     let j0 = wid.x * BN;
     let m_begin = wid.z * p.chunk;
@@ -19,14 +21,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let a_co_ok = a_co < p.cout;
     let col = weight_column(j0 + li % BN);
     // Pixel steps of one tile, split into rows and columns once.
-    let step_h = BK / p.w;
-    let step_w = BK % p.w;
+    let step_h = BK / p.ow;
+    let step_w = BK % p.ow;
+    var b_img: array<u32, B_PER>;
     var b_oh: array<u32, B_PER>;
     var b_ow: array<u32, B_PER>;
     for (var s = 0u; s < B_PER; s++) {
         let m = m_begin + li / BN + (GEMM_THREADS / BN) * s;
-        b_ow[s] = m % p.w;
-        b_oh[s] = (m / p.w) % p.h;
+        b_img[s] = m / hw;
+        b_ow[s] = m % p.ow;
+        b_oh[s] = (m / p.ow) % p.oh;
     }
     let tx = li % TX;
     let ty = li / TX;
@@ -44,7 +48,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
             for (var s = 0u; s < B_PER; s++) {
                 let m = k0 + li / BN + (GEMM_THREADS / BN) * s;
-                rb[s] = weight_column_at(col, m, i32(b_oh[s]), i32(b_ow[s]), m < m_end);
+                let origin = window_origin(b_img[s], b_oh[s], b_ow[s]);
+                rb[s] = weight_column_at(col, origin, b_oh[s], b_ow[s], m < m_end);
             }
         }
         if (t > 0u) {
@@ -59,12 +64,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 tile_b_store(buf, li / BN + (GEMM_THREADS / BN) * s, li % BN, rb[s]);
                 b_ow[s] += step_w;
                 b_oh[s] += step_h;
-                if (b_ow[s] >= p.w) {
-                    b_ow[s] -= p.w;
+                if (b_ow[s] >= p.ow) {
+                    b_ow[s] -= p.ow;
                     b_oh[s] += 1u;
                 }
-                if (b_oh[s] >= p.h) {
-                    b_oh[s] %= p.h;
+                if (b_oh[s] >= p.oh) {
+                    b_img[s] += b_oh[s] / p.oh;
+                    b_oh[s] %= p.oh;
                 }
             }
         }

@@ -7,7 +7,7 @@
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
-    let hw = p.h * p.w;
+    let hw = p.oh * p.ow;
     let m_total = p.n * hw;
     let m0 = lanes_tile(wid, nwg) * (LANES * TM);
     let n0 = wid.x * TN;
@@ -24,8 +24,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let m = m0 + LANES * i + lane;
         img[i] = m / hw;
         let rem = m - img[i] * hw;
-        oh[i] = select(-1000000, i32(rem / p.w) - i32(p.off_h), m < m_total);
-        ow[i] = i32(rem % p.w) - i32(p.off_w);
+        oh[i] = select(-1000000, i32((rem / p.ow) << p.stride_shift) - p.off_h, m < m_total);
+        ow[i] = i32((rem % p.ow) << p.stride_shift) - p.off_w;
     }
     // The columns this lane loads weights for (clamped: columns past the end are computed, never stored).
     var col: array<u32, TQ>;
@@ -41,15 +41,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let wstride = wt_channel_stride();
     var acc: array<array<vec4<f32>, TC>, TM>;
-    for (var dh = 0u; dh < p.kh; dh++) {
-        for (var dw = 0u; dw < p.kw; dw++) {
+    for (var dh = 0u; dh < p.taps_h; dh++) {
+        for (var dw = 0u; dw < p.taps_w; dw++) {
             var src: array<u32, TM>;
             var ok: array<bool, TM>;
             for (var i = 0u; i < TM; i++) {
                 let ih = oh[i] + i32(dh);
                 let iw = ow[i] + i32(dw);
-                ok[i] = ih >= 0 && ih < i32(p.h) && iw >= 0 && iw < i32(p.w);
-                src[i] = select(0u, ((img[i] * p.h + u32(ih)) * p.w + u32(iw)) * sc, ok[i]);
+                ok[i] = ih >= 0 && ih < i32(p.src_h) && iw >= 0 && iw < i32(p.src_w);
+                src[i] = select(0u, ((img[i] * p.src_h + u32(ih)) * p.src_w + u32(iw)) * sc, ok[i]);
             }
             var wb: array<u32, TQ>;
             for (var q = 0u; q < TQ; q++) {
@@ -76,11 +76,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var i = 0u; i < TM; i++) {
         let m = m0 + LANES * i + lane;
         if (m < m_total) {
+            let px = out_pixel(m);
             for (var t = 0u; t < TC; t++) {
                 let v = out_activate(acc[i][t] + bias_v[t]);
                 for (var e = 0u; e < 4u; e++) {
                     if (n0 + 4u * t + e < nc) {
-                        out_write(m, n0 + 4u * t + e, v[e]);
+                        out_write(px, n0 + 4u * t + e, v[e]);
                     }
                 }
             }

@@ -4,6 +4,7 @@
 // image row. For each kernel row dh and source channel the TM + 2 source pixels under the run are loaded
 // once and shared by the three taps dw = 0, 1, 2 (the general kernel loads 3 * TM), which is what bounds
 // these kernels on CPU adapters. Pixels of a run past the row's end are computed and not stored.
+// Stride 1 only (the host checks): rows and taps step through the source one pixel at a time.
 // Grid: x = column tiles of TN, y (then z past 65535) = tiles of LANES runs.
 // #include "lib/lanes.wgsl"
 const KR: u32 = 3u;
@@ -27,7 +28,7 @@ fn runs_tap(acc: ptr<function, array<array<vec4<f32>, TC>, TM>>, a: ptr<function
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
-    let run_total = p.n * p.h * p.runs;
+    let run_total = p.n * p.oh * p.runs;
     let r0 = lanes_tile(wid, nwg) * LANES;
     let n0 = wid.x * TN;
     if (r0 >= run_total) {
@@ -38,10 +39,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let r = r0 + lane;
     let live = r < run_total;
     let rr = min(r, run_total - 1u);
-    let row = rr / p.runs;                 // image * H + output row
+    let row = rr / p.runs;                 // image * OH + output row
     let ow0 = (rr - row * p.runs) * TM;
-    let oh = row % p.h;
-    let img_px = (row - oh) * p.w;         // first pixel of the image
+    let oh = row % p.oh;
+    let src_img = (row - oh) / p.oh * p.src_h;  // image * src_h
     var col: array<u32, TQ>;
     var bias_q: array<f32, TQ>;
     for (var q = 0u; q < TQ; q++) {
@@ -55,15 +56,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let wstride = wt_channel_stride();
     var acc: array<array<vec4<f32>, TC>, TM>;
-    for (var dh = 0u; dh < p.kh; dh++) {
-        let ih = i32(oh + dh) - i32(p.off_h);
-        let row_ok = live && ih >= 0 && ih < i32(p.h);
+    for (var dh = 0u; dh < p.taps_h; dh++) {
+        let ih = i32(oh + dh) - p.off_h;
+        let row_ok = live && ih >= 0 && ih < i32(p.src_h);
         var src: array<u32, WIN>;
         var ok: array<bool, WIN>;
         for (var t = 0u; t < WIN; t++) {
-            let iw = i32(ow0 + t) - i32(p.off_w);
-            ok[t] = row_ok && iw >= 0 && iw < i32(p.w);
-            src[t] = select(0u, (img_px + u32(ih) * p.w + u32(iw)) * sc, ok[t]);
+            let iw = i32(ow0 + t) - p.off_w;
+            ok[t] = row_ok && iw >= 0 && iw < i32(p.src_w);
+            src[t] = select(0u, ((src_img + u32(ih)) * p.src_w + u32(iw)) * sc, ok[t]);
         }
         var wb0: array<u32, TQ>;
         var wb1: array<u32, TQ>;
@@ -91,12 +92,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     if (live) {
         for (var i = 0u; i < TM; i++) {
-            if (ow0 + i < p.w) {
+            if (ow0 + i < p.ow) {
+                let px = out_pixel(row * p.ow + ow0 + i);
                 for (var t = 0u; t < TC; t++) {
                     let v = out_activate(acc[i][t] + bias_v[t]);
                     for (var e = 0u; e < 4u; e++) {
                         if (n0 + 4u * t + e < nc) {
-                            out_write(img_px + oh * p.w + ow0 + i, n0 + 4u * t + e, v[e]);
+                            out_write(px, n0 + 4u * t + e, v[e]);
                         }
                     }
                 }

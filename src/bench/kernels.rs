@@ -1,5 +1,6 @@
 //! `layerwise bench kernels`: GFLOP/s of conv2d forward / backward_input / backward_weight on the
-//! paper's CIFAR shapes (batch 128, 3x3, stride 1, same padding) and of a square GEMM, each kernel first
+//! paper's CIFAR shapes (batch 128, 3x3, stride 1, same padding) or the residual networks' shapes (strides 1
+//! and 2, kernels 1, 3 and 7: `resnet_shapes`) and of a square GEMM, each kernel first
 //! checked against its f64 CPU reference on a reduced copy of its shape (a wrong kernel is never timed).
 //!
 //! Timing is wall clock: one plan holds the kernel `reps` times (one submit), it runs once to warm up,
@@ -150,7 +151,16 @@ pub fn conv_shapes(opts: &KernelBenchOptions) -> Vec<Conv2dShape> {
     };
     CIFAR_CONVS
         .iter()
-        .map(|&(cin, cout, hw)| Conv2dShape { n, h: hw, w: hw, cin: channels(cin), cout: channels(cout), kh: 3, kw: 3 })
+        .map(|&(cin, cout, hw)| Conv2dShape {
+            n,
+            h: hw,
+            w: hw,
+            cin: channels(cin),
+            cout: channels(cout),
+            kh: 3,
+            kw: 3,
+            stride: 1,
+        })
         .collect()
 }
 
@@ -159,13 +169,53 @@ pub fn conv_shapes(opts: &KernelBenchOptions) -> Vec<Conv2dShape> {
 pub fn fmnist_quick_shapes(n: usize) -> Vec<Conv2dShape> {
     [(1, 16, 28), (64, 32, 14), (128, 64, 7)]
         .iter()
-        .map(|&(cin, cout, hw)| Conv2dShape { n, h: hw, w: hw, cin, cout, kh: 3, kw: 3 })
+        .map(|&(cin, cout, hw)| Conv2dShape { n, h: hw, w: hw, cin, cout, kh: 3, kw: 3, stride: 1 })
+        .collect()
+}
+
+/// The convolutions of the residual networks as (Cin, Cout, input map size, kernel, stride): He et al.'s
+/// CIFAR ResNets (3x3 stem at 16, 3x3 at widths 16/32/64, the 3x3/2 and 1x1/2 projections where a group
+/// starts), then torchvision's ImageNet ResNets at 224x224 (the 7x7/2 stem, the basic blocks' 3x3 convs and
+/// the projections at each resolution, a bottleneck's 1x1 convs).
+const RESNET_CONVS: [(usize, usize, usize, usize, usize); 17] = [
+    (3, 16, 32, 3, 1),
+    (16, 16, 32, 3, 1),
+    (16, 32, 32, 3, 2),
+    (16, 32, 32, 1, 2),
+    (32, 32, 16, 3, 1),
+    (32, 64, 16, 3, 2),
+    (32, 64, 16, 1, 2),
+    (64, 64, 8, 3, 1),
+    (3, 64, 224, 7, 2),
+    (64, 64, 56, 3, 1),
+    (64, 128, 56, 3, 2),
+    (64, 128, 56, 1, 2),
+    (128, 128, 28, 3, 1),
+    (256, 256, 14, 3, 1),
+    (512, 512, 7, 3, 1),
+    (256, 64, 56, 1, 1),
+    (64, 256, 56, 1, 1),
+];
+
+/// The residual networks' convolutions (`RESNET_CONVS`) at batch `n`; with `quick`, batch and channels
+/// shrunk as for the CIFAR shapes and the ImageNet maps cut to a quarter of their size.
+pub fn resnet_shapes(n: usize, quick: bool) -> Vec<Conv2dShape> {
+    let shrink =
+        |c: usize| if quick && c > QUICK_MIN_CHANNELS { (c / QUICK_CHANNEL_DIV).max(QUICK_MIN_CHANNELS) } else { c };
+    let n = if quick { (n / QUICK_BATCH_DIV).max(1) } else { n };
+    RESNET_CONVS
+        .iter()
+        .map(|&(cin, cout, hw, k, stride)| {
+            let hw = if quick && hw > 32 { hw / 4 } else { hw };
+            Conv2dShape { n, h: hw, w: hw, cin: shrink(cin), cout: shrink(cout), kh: k, kw: k, stride }
+        })
         .collect()
 }
 
 pub(super) fn shape_label(s: &Conv2dShape) -> String {
     let k = if s.kh == s.kw { format!("{}", s.kh) } else { format!("{}x{}", s.kh, s.kw) };
-    format!("{}x{}x{} {}->{} k{k}", s.n, s.h, s.w, s.cin, s.cout)
+    let stride = if s.stride == 1 { String::new() } else { format!(" s{}", s.stride) };
+    format!("{}x{}x{} {}->{} k{k}{stride}", s.n, s.h, s.w, s.cin, s.cout)
 }
 
 /// Verify (optionally) and time the three conv directions on one geometry.
@@ -176,11 +226,11 @@ fn bench_conv(gpu: &Gpu, s: &Conv2dShape, opts: &KernelBenchOptions, rows: &mut 
     let kernels = Conv2dDirection::ALL.map(|d| ops::conv2d_choose(gpu, s, d));
     let errors = if opts.verify { verify::verify_conv(gpu, s, kernels)?.map(Some) } else { [None; 3] };
     // Everything timed is allocated here, once; the plans only record dispatches into these tensors.
-    // x: [N, H, W, Cin], w: [Cout, KH, KW, Cin], y and d_y: [N, H, W, Cout].
+    // x: [N, H, W, Cin], w: [Cout, KH, KW, Cin], y and d_y: [N, OH, OW, Cout].
     let x = gpu.tensor(&[s.n, s.h, s.w, s.cin], "bench x")?;
     let w = gpu.tensor(&[s.cout, s.kh, s.kw, s.cin], "bench w")?;
-    let y = gpu.tensor(&[s.n, s.h, s.w, s.cout], "bench y")?;
-    let d_y = gpu.tensor(&[s.n, s.h, s.w, s.cout], "bench d_y")?;
+    let y = gpu.tensor(&[s.n, s.oh(), s.ow(), s.cout], "bench y")?;
+    let d_y = gpu.tensor(&[s.n, s.oh(), s.ow(), s.cout], "bench d_y")?;
     let d_x = gpu.tensor(&[s.n, s.h, s.w, s.cin], "bench d_x")?;
     let d_w = gpu.tensor(&[s.cout, s.kh, s.kw, s.cin], "bench d_w")?;
     let workspace = gpu.tensor(&[ops::conv2d_backward_weight_workspace_len(s, false)], "bench workspace")?;

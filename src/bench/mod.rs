@@ -13,6 +13,7 @@ pub mod verify;
 pub use baseline::{pytorch_h100, TrainingBaseline, TrainingRun, PYTORCH_H100_JSON};
 pub use data::{bench_data, DataBenchOptions, DataBenchReport, DataBenchRow};
 pub use kernels::{
-    bench_kernels, conv_shapes, fmnist_quick_shapes, KernelBenchOptions, KernelBenchReport, KernelBenchRow,
+    bench_kernels, conv_shapes, fmnist_quick_shapes, resnet_shapes, KernelBenchOptions, KernelBenchReport,
+    KernelBenchRow,
 };
 pub use training::{bench_training, StageBench, TrainBenchOptions, TrainBenchReport};

@@ -74,7 +74,8 @@ impl fmt::Display for Errors {
     }
 }
 
-/// The reduced problems the benchmark verifies on: batch 1 and at most a 6x5 map for convs, 30 rows for
+/// The reduced problems the benchmark verifies on: batch 1 and at most a 6x5 map (7x7 kernels: 9x8, so
+/// that a stride-2 window has room) for convs, 30 rows for
 /// the GEMM; small enough that the widest layer (2048 -> 1024) costs about a GFLOP in the f64 reference,
 /// and sizes that are multiples of no tile.
 const VERIFY_H: usize = 6;
@@ -84,15 +85,16 @@ const VERIFY_W: usize = 5;
 /// return each one's relative L2 error, or an error naming the first that misses a bound.
 pub(super) fn verify_conv(gpu: &Gpu, s: &Conv2dShape, kernels: [&'static Conv2dKernel; 3]) -> Result<[f64; 3]> {
     let full = shape_label(s);
-    let s = &Conv2dShape { n: 1, h: s.h.min(VERIFY_H), w: s.w.min(VERIFY_W), ..*s };
+    let grow = if s.kh > 5 { 3 } else { 0 };
+    let s = &Conv2dShape { n: 1, h: s.h.min(VERIFY_H + grow), w: s.w.min(VERIFY_W + grow), ..*s };
     let mut rng = SplitMix::new(0x5eed ^ (s.cin * 4099 + s.cout) as u64);
     let x = rng.normals(s.x_len());
     let w = rng.normals(s.w_len());
     let d_y = rng.normals(s.y_len());
     let tx = gpu.tensor_from(&[s.n, s.h, s.w, s.cin], &to_f32(&x), "verify x")?;
     let tw = gpu.tensor_from(&[s.cout, s.kh, s.kw, s.cin], &to_f32(&w), "verify w")?;
-    let tdy = gpu.tensor_from(&[s.n, s.h, s.w, s.cout], &to_f32(&d_y), "verify d_y")?;
-    let ty = gpu.tensor(&[s.n, s.h, s.w, s.cout], "verify y")?;
+    let tdy = gpu.tensor_from(&[s.n, s.oh(), s.ow(), s.cout], &to_f32(&d_y), "verify d_y")?;
+    let ty = gpu.tensor(&[s.n, s.oh(), s.ow(), s.cout], "verify y")?;
     let tdx = gpu.tensor(&[s.n, s.h, s.w, s.cin], "verify d_x")?;
     let tdw = gpu.tensor(&[s.cout, s.kh, s.kw, s.cin], "verify d_w")?;
     let ws = gpu.tensor(&[ops::conv2d_backward_weight_workspace_len(s, false)], "verify workspace")?;

@@ -70,7 +70,7 @@ impl Scratch {
                 match *l {
                     Layer::Conv { cout, k, bias, .. } => {
                         let Shape::Map { h, w, c } = input else { unreachable!("conv input is a map") };
-                        let s = ops::Conv2dShape { n, h, w, cin: c, cout, kh: k, kw: k };
+                        let s = ops::Conv2dShape { n, h, w, cin: c, cout, kh: k, kw: k, stride: 1 };
                         conv = conv.max(ops::conv2d_backward_weight_workspace_len(&s, bias));
                     }
                     Layer::Linear { inputs, outputs, bias } => {

@@ -21,7 +21,7 @@ fn as_kernel(w: &Tensor) -> Tensor {
 
 /// The conv geometry of a linear layer with batch `n`.
 pub fn linear_shape(n: usize, inputs: usize, outputs: usize) -> Conv2dShape {
-    Conv2dShape { n, h: 1, w: 1, cin: inputs, cout: outputs, kh: 1, kw: 1 }
+    Conv2dShape { n, h: 1, w: 1, cin: inputs, cout: outputs, kh: 1, kw: 1, stride: 1 }
 }
 
 /// y = x W^T + bias, then ReLU when `relu`.

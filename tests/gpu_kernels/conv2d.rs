@@ -52,7 +52,7 @@ fn check_direction(g: &Gpu, c: &Case, dir: Conv2dDirection, pick: Pick, bias: bo
     let tx = g.tensor_from(&[s.n, s.h, s.w, s.cin], &to_f32(&c.x), "x").unwrap();
     let tw = g.tensor_from(&[s.cout, s.kh, s.kw, s.cin], &to_f32(&c.w), "w").unwrap();
     let tb = g.tensor_from(&[s.cout], &to_f32(&c.b), "b").unwrap();
-    let tdy = g.tensor_from(&[s.n, s.h, s.w, s.cout], &to_f32(&c.d_y), "d_y").unwrap();
+    let tdy = g.tensor_from(&[s.n, s.oh(), s.ow(), s.cout], &to_f32(&c.d_y), "d_y").unwrap();
     let name = match pick {
         Pick::Auto => format!("auto ({})", ops::conv2d_choose(g, &s, dir).name()),
         Pick::Kernel(k) => k.name().to_string(),
@@ -61,7 +61,7 @@ fn check_direction(g: &Gpu, c: &Case, dir: Conv2dDirection, pick: Pick, bias: bo
     let mut p = PlanBuilder::new(g, "conv2d");
     match dir {
         Conv2dDirection::Forward => {
-            let ty = g.tensor(&[s.n, s.h, s.w, s.cout], "y").unwrap();
+            let ty = g.tensor(&[s.n, s.oh(), s.ow(), s.cout], "y").unwrap();
             g.fill(&ty, f32::NAN);
             let b = bias.then_some(&tb);
             match pick {
@@ -115,7 +115,12 @@ fn check(g: &Gpu, s: Conv2dShape, bias: bool, relu: bool, rng: &mut Rng) {
 }
 
 const fn shape(n: usize, h: usize, w: usize, cin: usize, cout: usize, k: usize) -> Conv2dShape {
-    Conv2dShape { n, h, w, cin, cout, kh: k, kw: k }
+    Conv2dShape { n, h, w, cin, cout, kh: k, kw: k, stride: 1 }
+}
+
+/// `shape` at stride 2.
+const fn strided(n: usize, h: usize, w: usize, cin: usize, cout: usize, k: usize) -> Conv2dShape {
+    Conv2dShape { n, h, w, cin, cout, kh: k, kw: k, stride: 2 }
 }
 
 #[test]
@@ -133,6 +138,14 @@ fn conv2d_matches_reference_on_edge_shapes() {
         shape(1, 6, 6, 4, 5, 5),
         // 1x1 map: a linear layer
         shape(67, 1, 1, 33, 10, 1),
+        // stride 2: a ResNet group's first 3x3 and its 1x1 projection (odd and even sizes: every phase of
+        // the input gradient, and the odd rows and columns a 1x1 window never reaches), the 7x7 stem
+        strided(2, 9, 8, 5, 12, 3),
+        strided(3, 7, 6, 6, 17, 1),
+        strided(1, 13, 12, 3, 9, 7),
+        // stride 2 on a 1-pixel row and a 2x2 map
+        strided(2, 1, 5, 4, 8, 3),
+        strided(1, 2, 2, 8, 4, 1),
     ];
     both_modes(|g| {
         let mut rng = Rng::new(11);
@@ -146,9 +159,11 @@ fn conv2d_matches_reference_on_edge_shapes() {
 fn conv2d_matches_reference_on_random_shapes() {
     both_modes(|g| {
         let mut rng = Rng::new(12);
-        for _ in 0..6 {
-            let k = [1, 3][rng.range(0, 1)];
-            let s = shape(rng.range(1, 4), rng.range(1, 12), rng.range(1, 12), rng.range(1, 40), rng.range(1, 80), k);
+        for _ in 0..8 {
+            let k = [1, 3, 7][rng.range(0, 2)];
+            let stride = rng.range(1, 2);
+            let (n, h, w) = (rng.range(1, 4), rng.range(1, 12), rng.range(1, 12));
+            let s = Conv2dShape { stride, ..shape(n, h, w, rng.range(1, 40), rng.range(1, 80), k) };
             let bias = rng.range(0, 1) == 1;
             check(g, s, bias, false, &mut rng);
         }
@@ -158,8 +173,9 @@ fn conv2d_matches_reference_on_random_shapes() {
 /// Shapes that put every variant at its edges: Cin 1 and 3, Cin % 4 == 0 and != 0, Cin a multiple of
 /// the tiles' reduction step (whole tiles within one tap) or not, output columns and pixel counts just
 /// past a 128 tile, image widths that are and are not multiples of the run lengths 4, 7 and 8, batch 1,
-/// 1x1 and 5x5 kernels (the run kernels need 3-wide ones and are skipped there).
-const VARIANT_SHAPES: [Conv2dShape; 7] = [
+/// 1x1 and 5x5 kernels (the run kernels need 3-wide ones at stride 1 and are skipped elsewhere), and stride 2
+/// with 3x3, 1x1 and 7x7 kernels on odd and even sizes.
+const VARIANT_SHAPES: [Conv2dShape; 10] = [
     shape(1, 5, 7, 1, 3, 3),
     shape(2, 9, 10, 3, 130, 3),
     shape(1, 7, 15, 20, 40, 3),
@@ -167,6 +183,9 @@ const VARIANT_SHAPES: [Conv2dShape; 7] = [
     shape(2, 4, 8, 64, 17, 3),
     shape(3, 4, 5, 65, 17, 1),
     shape(1, 6, 6, 4, 5, 5),
+    strided(2, 9, 10, 16, 33, 3),
+    strided(3, 7, 9, 20, 12, 1),
+    strided(1, 11, 8, 3, 17, 7),
 ];
 
 #[test]
@@ -206,6 +225,9 @@ fn conv2d_choice_fits_the_adapter() {
         shape(128, 28, 28, 1, 16, 3),
         shape(128, 14, 14, 64, 32, 3),
         shape(128, 8, 8, 1024, 1024, 3),
+        strided(128, 32, 32, 16, 32, 3),
+        strided(128, 32, 32, 16, 32, 1),
+        strided(128, 224, 224, 3, 64, 7),
     ]) {
         for dir in DIRECTIONS {
             let k = ops::conv2d_choose(g, s, dir);
@@ -230,7 +252,7 @@ fn conv2d_is_deterministic() {
     let s = shape(2, 20, 20, 8, 16, 3);
     let mut rng = Rng::new(14);
     let tx = g.tensor_from(&[s.n, s.h, s.w, s.cin], &to_f32(&rng.normals(s.x_len())), "x").unwrap();
-    let tdy = g.tensor_from(&[s.n, s.h, s.w, s.cout], &to_f32(&rng.normals(s.y_len())), "d_y").unwrap();
+    let tdy = g.tensor_from(&[s.n, s.oh(), s.ow(), s.cout], &to_f32(&rng.normals(s.y_len())), "d_y").unwrap();
     let tdw = g.tensor(&[s.cout, s.kh, s.kw, s.cin], "d_w").unwrap();
     let tdb = g.tensor(&[s.cout], "d_b").unwrap();
     let ws = g.tensor(&[ops::conv2d_backward_weight_workspace_len(&s, true)], "ws").unwrap();
@@ -249,4 +271,53 @@ fn conv2d_is_deterministic() {
             k.name()
         );
     }
+}
+
+/// The PyTorch float64 cases (stride 1 and 2, kernels 1, 3 and 7) through the kernels the library picks,
+/// each direction against PyTorch's own result.
+#[test]
+fn conv2d_matches_pytorch() {
+    let cases = [
+        ("conv3x3_small", 1),
+        ("conv3x3_wide", 1),
+        ("conv1x1", 1),
+        ("conv3x3_ci1", 1),
+        ("conv3x3_s2", 2),
+        ("conv1x1_s2", 2),
+        ("conv7x7_s2", 2),
+    ];
+    both_modes(|g| {
+        for (case, stride) in cases {
+            let get = |name: &str| {
+                let (v, shape) = torch(&format!("{case}.{name}"));
+                let v = if shape.len() == 4 { nchw_to_nhwc(&v, &shape) } else { v };
+                (to_f32(&v), v, shape)
+            };
+            let ((x, _, xs), (w, _, ws)) = (get("x"), get("weight"));
+            let (b, (d_y, _, ys)) = (get("bias").0, get("d_y"));
+            let s = Conv2dShape { n: xs[0], h: xs[2], w: xs[3], cin: xs[1], cout: ws[0], kh: ws[2], kw: ws[3], stride };
+            let tx = g.tensor_from(&[s.n, s.h, s.w, s.cin], &x, "x").unwrap();
+            let tw = g.tensor_from(&[s.cout, s.kh, s.kw, s.cin], &w, "w").unwrap();
+            let tb = g.tensor_from(&[s.cout], &b, "b").unwrap();
+            let tdy = g.tensor_from(&[ys[0], ys[2], ys[3], ys[1]], &d_y, "d_y").unwrap();
+            let ty = g.tensor(tdy.shape(), "y").unwrap();
+            let tdx = g.tensor(tx.shape(), "d_x").unwrap();
+            let tdw = g.tensor(tw.shape(), "d_w").unwrap();
+            let tdb = g.tensor(&[s.cout], "d_b").unwrap();
+            let ws = g.tensor(&[ops::conv2d_backward_weight_workspace_len(&s, true)], "workspace").unwrap();
+            for t in [&ty, &tdx, &tdw, &tdb] {
+                g.fill(t, f32::NAN);
+            }
+            let mut p = PlanBuilder::new(g, "conv2d vs pytorch");
+            ops::conv2d_forward(&mut p, &tx, &tw, Some(&tb), &ty, false).unwrap();
+            ops::conv2d_backward_input(&mut p, &tdy, &tw, &tdx).unwrap();
+            ops::conv2d_backward_weight(&mut p, &tx, &tdy, &tdw, Some(&tdb), &ws).unwrap();
+            g.run(&[&p.finish().unwrap()]).unwrap();
+            let what = |t: &str| format!("{case} {t} (checks={})", g.runtime_checks);
+            assert_close(&what("y"), &g.download(&ty).unwrap(), &get("y").1);
+            assert_close(&what("d_x"), &g.download(&tdx).unwrap(), &get("d_x").1);
+            assert_close(&what("d_weight"), &g.download(&tdw).unwrap(), &get("d_weight").1);
+            assert_close(&what("d_bias"), &g.download(&tdb).unwrap(), &get("d_bias").1);
+        }
+    });
 }

@@ -1,6 +1,5 @@
 use crate::common::*;
 use crate::vectors::{assert_rel, load, ours};
-use layerwise::ops::Conv2dShape;
 use layerwise::reference::{self, Conv2dGeometry};
 
 /// The PyTorch cases are NCHW/OIHW; permute to our NHWC/OHWI and compare all four outputs.
@@ -83,18 +82,4 @@ fn conv2d_output_sizes_follow_pytorch() {
     {
         assert_eq!(g(h, k, stride).oh(), want, "H {h}, K {k}, stride {stride}");
     }
-}
-
-/// A stride-1 `Conv2dShape` (what the GPU kernels take today) gives the same results as its geometry.
-#[test]
-fn conv2d_shape_is_the_stride_one_geometry() {
-    let mut rng = Rng::new(32);
-    let s = Conv2dShape { n: 2, h: 5, w: 4, cin: 3, cout: 2, kh: 3, kw: 3 };
-    let geometry = Conv2dGeometry::from(s);
-    assert_eq!((geometry.stride, geometry.oh(), geometry.ow(), geometry.y_len()), (1, 5, 4, s.y_len()));
-    let (x, w) = (rng.normals(s.x_len()), rng.normals(s.w_len()));
-    let (mut a, mut b) = (vec![0.0; s.y_len()], vec![0.0; s.y_len()]);
-    reference::conv2d_forward(&x, &w, None, &mut a, true, &s);
-    reference::conv2d_forward(&x, &w, None, &mut b, true, &geometry);
-    assert_eq!(a, b);
 }

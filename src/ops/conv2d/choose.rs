@@ -11,26 +11,33 @@ fn prefers_lanes(a: &AdapterSummary) -> bool {
     a.device_type == "Cpu" && has_lanes(a)
 }
 
+/// The forward-like GEMM of a direction: (rows, output columns, reduction taps per row, source channels).
+/// The input gradient's rows are d_x's pixels; at stride 2 each phase reduces over the taps that reach it,
+/// a quarter of them on average.
+fn gemm_of(direction: Conv2dDirection, s: &Conv2dShape) -> (usize, usize, f64, usize) {
+    let taps = (s.kh * s.kw) as f64;
+    match direction {
+        Conv2dDirection::Forward => (s.m(), s.cout, taps, s.cin),
+        Conv2dDirection::BackwardInput => (s.input_pixels(), s.cin, taps / (s.stride * s.stride) as f64, s.cout),
+        Conv2dDirection::BackwardWeight => (s.cout, s.k() + 1, s.m() as f64, 1),
+    }
+}
+
 /// Relative cost of running `k` on `s`, in the unit the kernel family is bound by. Only compared between
 /// kernels of one family.
 fn cost(k: &Conv2dKernel, s: &Conv2dShape) -> f64 {
-    // The forward-like GEMM: rows = pixels, cols = output channels, reduction over taps x src channels.
-    let (src, cols) = match k.direction {
-        Conv2dDirection::Forward => (s.cin, s.cout),
-        Conv2dDirection::BackwardInput => (s.cout, s.cin),
-        Conv2dDirection::BackwardWeight => (s.m(), s.k() + 1),
-    };
+    let (rows, cols, taps, src) = gemm_of(k.direction, s);
     match (k.tiling, k.direction) {
         (Lanes { tm, tn }, Conv2dDirection::BackwardWeight) => {
             let groups = (s.k() + 1).div_ceil(8 * tm) * s.cout.div_ceil(tn);
-            lanes_cost(groups, s.m(), tm + tn / 8, tm * tn, tm * tn)
+            lanes_cost(groups, s.m() as f64, tm + tn / 8, tm * tn, tm * tn)
         }
         (Lanes { tm, tn }, _) => {
-            lanes_cost(s.m().div_ceil(8 * tm) * cols.div_ceil(tn), s.kh * s.kw * src, tm + tn / 8, tm * tn, tm * tn)
+            lanes_cost(rows.div_ceil(8 * tm) * cols.div_ceil(tn), taps * src as f64, tm + tn / 8, tm * tn, tm * tn)
         }
         (Runs { tm, tn }, _) => {
             let groups = (s.n * s.h * s.w.div_ceil(tm)).div_ceil(8) * cols.div_ceil(tn);
-            lanes_cost(groups, s.kh * src, tm + 2 + 3 * tn / 8, 3 * tm * tn, tm * tn)
+            lanes_cost(groups, (s.kh * src) as f64, tm + 2 + 3 * tn / 8, 3 * tm * tn, tm * tn)
         }
         (Tiled { bm, bn, tm, tn, .. }, dir) => {
             // GPUs: the time of the waves of workgroups over a large GPU (132 SMs, as many resident
@@ -38,7 +45,6 @@ fn cost(k: &Conv2dKernel, s: &Conv2dShape) -> f64 {
             // outputs per thread read 1 shared vec4 per 16 FMAs, which keeps the FMA units busy; 8 x 4
             // and 4 x 4 read 1 per 10.7 and 8, and are bound by shared-memory bandwidth. The weight
             // gradient fills the GPU with split-K, so only its padded work counts.
-            let rows = if dir == Conv2dDirection::BackwardWeight { s.cout } else { s.m() };
             let (eff, per_sm) = match (tm, tn) {
                 (8, 8) => (0.9, 2),
                 (8, 4) | (4, 8) => (0.67, 3),
@@ -59,9 +65,9 @@ fn cost(k: &Conv2dKernel, s: &Conv2dShape) -> f64 {
 /// CPU adapters: per-lane memory accesses of `groups` subgroups (`loads` per reduction step, then the
 /// `stores`), an FMA counted as 1/20 of one (measured on lavapipe: a lane-varying load of 8 lanes costs
 /// about as much as 18 8-wide FMAs).
-fn lanes_cost(groups: usize, steps: usize, loads: usize, fmas: usize, stores: usize) -> f64 {
+fn lanes_cost(groups: usize, steps: f64, loads: usize, fmas: usize, stores: usize) -> f64 {
     const FMA: f64 = 0.05;
-    groups as f64 * (steps as f64 * (loads as f64 + FMA * fmas as f64) + stores as f64)
+    groups as f64 * (steps * (loads as f64 + FMA * fmas as f64) + stores as f64)
 }
 
 /// The kernel `conv2d_forward` / `_backward_input` / `_backward_weight` use for `s` on `gpu`: the lanes

@@ -55,7 +55,7 @@ pub enum Conv2dTiling {
     /// For CPU adapters: one subgroup of 8 per workgroup, `tm` rows per lane x `tn` columns (for the
     /// weight gradient: `tm` weight columns per lane x `tn` output channels).
     Lanes { tm: usize, tn: usize },
-    /// For CPU adapters and 3-wide kernels: runs of `tm` adjacent pixels of one image row per lane x `tn`
+    /// For CPU adapters and 3-wide kernels at stride 1: runs of `tm` adjacent pixels of one image row per lane x `tn`
     /// columns; the source pixels under a run are loaded once for all three taps.
     Runs { tm: usize, tn: usize },
 }
@@ -154,7 +154,8 @@ impl Conv2dKernel {
         match self.tiling {
             Tiled { .. } => true,
             Lanes { .. } => has_lanes(adapter),
-            Runs { .. } => has_lanes(adapter) && s.kw == 3,
+            // Runs step through the source a pixel at a time, three taps wide.
+            Runs { .. } => has_lanes(adapter) && s.kw == 3 && s.stride == 1,
         }
     }
 
@@ -172,7 +173,7 @@ impl Conv2dKernel {
                 "{} cannot run {s:?} on {} (it needs subgroups of at least 8 invocations{})",
                 self.name(),
                 gpu.summary.name,
-                if matches!(self.tiling, Runs { .. }) { " and a kernel 3 wide" } else { "" }
+                if matches!(self.tiling, Runs { .. }) { " and a kernel 3 wide at stride 1" } else { "" }
             )))
         }
     }
