@@ -10,6 +10,8 @@ mod augment;
 mod avgpool2d;
 #[path = "gpu_kernels/batchnorm.rs"]
 mod batchnorm;
+#[path = "gpu_kernels/batchnorm_add_relu.rs"]
+mod batchnorm_add_relu;
 #[path = "gpu_kernels/conv2d.rs"]
 mod conv2d;
 #[path = "gpu_kernels/count_correct.rs"]
@@ -18,12 +20,16 @@ mod count_correct;
 mod cross_entropy;
 #[path = "gpu_kernels/gather_rows.rs"]
 mod gather_rows;
+#[path = "gpu_kernels/global_avgpool.rs"]
+mod global_avgpool;
 #[path = "gpu_kernels/linear.rs"]
 mod linear;
 #[path = "gpu_kernels/maxpool2d.rs"]
 mod maxpool2d;
 #[path = "gpu_kernels/relu.rs"]
 mod relu;
+#[path = "gpu_kernels/residual_add.rs"]
+mod residual_add;
 #[path = "gpu_kernels/sgd_update.rs"]
 mod sgd_update;
 #[path = "gpu_kernels/softmax_accumulate.rs"]

@@ -14,8 +14,13 @@ struct Params {
     c: u32,
     oh: u32,
     ow: u32,
+    // Max pooling's window: kernel, stride, padding (the windowed kernels).
+    kernel: u32,
+    stride: u32,
+    pad: u32,
     _p0: u32,
     _p1: u32,
+    _p2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 

@@ -233,7 +233,7 @@ impl Block {
         let relu = self.fused_relu[i];
         match self.spec.layers[i] {
             Layer::SpaceToDepth => ops::space_to_depth_forward(p, x, y)?,
-            Layer::MaxPool => ops::maxpool2d_forward(p, x, y)?,
+            Layer::MaxPool => ops::maxpool2d_forward(p, x, y, &ops::MaxPool2dShape::of(x, 2, 2, 0))?,
             Layer::AvgPool { .. } => ops::avgpool2d_forward(p, x, y)?,
             Layer::Relu => ops::relu_forward(p, x, y)?,
             Layer::Conv { .. } => {
@@ -330,7 +330,7 @@ impl Block {
         let d_x = scratch.other_grad(g, in_shape);
         match layer {
             Layer::SpaceToDepth => ops::space_to_depth_backward(p, g, &d_x)?,
-            Layer::MaxPool => ops::maxpool2d_backward(p, x, g, &d_x)?,
+            Layer::MaxPool => ops::maxpool2d_backward(p, x, g, &d_x, &ops::MaxPool2dShape::of(x, 2, 2, 0))?,
             Layer::AvgPool { .. } => ops::avgpool2d_backward(p, g, &d_x)?,
             Layer::Relu => ops::relu_backward(p, x, g, &d_x)?,
             Layer::BatchNorm { .. } => {

@@ -31,7 +31,7 @@ struct Params {
     c: u32,
     oh: u32,
     ow: u32,
-    _pad: [u32; 2],
+    _pad: [u32; 6],
 }
 
 /// [N, H, W, C] of the full-resolution tensor and [OH, OW] of the pooled one.
@@ -58,7 +58,7 @@ fn record(
     let cv = if vec4 { c / 4 } else { c };
     let g = RowGrid::new(p.gpu(), n * rows, cols * cv)?;
     let params =
-        Params { grid: g.params(), h: h as u32, w: w as u32, c: cv as u32, oh: oh as u32, ow: ow as u32, _pad: [0; 2] };
+        Params { grid: g.params(), h: h as u32, w: w as u32, c: cv as u32, oh: oh as u32, ow: ow as u32, _pad: [0; 6] };
     p.dispatch(kernel.pick(vec4), &params, tensors, g.groups())
 }
 

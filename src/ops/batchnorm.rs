@@ -24,12 +24,12 @@ const MAX_BLOCKS: usize = 128;
 /// Tail slots per channel after the partials (the backward uses five).
 const TAIL_SLOTS: usize = 5;
 
-static FORWARD_TRAIN_STATS: Variants = variants!("batchnorm_forward_train_stats", &[R, W]);
-static FORWARD_TRAIN_COMBINE: Variants = variants!("batchnorm_forward_train_combine", &[W, W, W, W, W]);
+pub(super) static FORWARD_TRAIN_STATS: Variants = variants!("batchnorm_forward_train_stats", &[R, W]);
+pub(super) static FORWARD_TRAIN_COMBINE: Variants = variants!("batchnorm_forward_train_combine", &[W, W, W, W, W]);
 static FORWARD_TRAIN: Variants = variants!("batchnorm_forward_train", &[R, R, R, R, W]);
 static FORWARD_EVAL: Variants = variants!("batchnorm_forward_eval", &[R, R, R, R, R, W]);
-static BACKWARD_STATS: Variants = variants!("batchnorm_backward_stats", &[R, R, R, R, W]);
-static BACKWARD_COMBINE: Variants = variants!("batchnorm_backward_combine", &[R, R, R, W, W, W]);
+pub(super) static BACKWARD_STATS: Variants = variants!("batchnorm_backward_stats", &[R, R, R, R, W]);
+pub(super) static BACKWARD_COMBINE: Variants = variants!("batchnorm_backward_combine", &[R, R, R, W, W, W]);
 static BACKWARD: Variants = variants!("batchnorm_backward", &[R, R, R, R, W]);
 
 static PASSES: [&Variants; 7] = [
@@ -50,7 +50,7 @@ pub(crate) fn kernels() -> impl Iterator<Item = &'static KernelSpec> {
 /// Mirrors `Params` in shaders/lib/batchnorm.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
+pub(super) struct Params {
     grid: [u32; 5],
     blocks: u32,
     relu: u32,
@@ -71,17 +71,17 @@ pub fn batchnorm_workspace_len(m: usize, c: usize) -> usize {
 /// The shape parameters, the kernel width and the grids for x [M, C]: the statistics kernels' grid has
 /// at most `MAX_BLOCKS` row blocks (one partial each); the element-wise kernels' grid is sized freely
 /// (short spans on GPUs) and only shares the workspace layout (`blocks`).
-struct Geometry {
-    stats: Params,
-    elements: Params,
+pub(super) struct Geometry {
+    pub(super) stats: Params,
+    pub(super) elements: Params,
     vec4: bool,
-    stats_groups: [u32; 3],
-    element_groups: [u32; 3],
-    channel_groups: [u32; 3],
+    pub(super) stats_groups: [u32; 3],
+    pub(super) element_groups: [u32; 3],
+    pub(super) channel_groups: [u32; 3],
 }
 
 impl Geometry {
-    fn new(gpu: &Gpu, x: &Tensor, gamma: &Tensor, relu: bool) -> Result<Geometry> {
+    pub(super) fn new(gpu: &Gpu, x: &Tensor, gamma: &Tensor, relu: bool) -> Result<Geometry> {
         let c = gamma.len();
         assert!(c > 0, "batchnorm over zero channels");
         assert_eq!(x.len() % c, 0, "batchnorm: x {:?} is not [M, {c}]", x.shape());
@@ -114,11 +114,11 @@ impl Geometry {
         })
     }
 
-    fn spec(&self, pass: &'static Variants) -> &'static KernelSpec {
+    pub(super) fn spec(&self, pass: &'static Variants) -> &'static KernelSpec {
         pass.pick(self.vec4)
     }
 
-    fn check_workspace(&self, workspace: &Tensor) {
+    pub(super) fn check_workspace(&self, workspace: &Tensor) {
         let (m, c) = (self.stats.grid[0] as usize, self.stats.grid[1] as usize * if self.vec4 { 4 } else { 1 });
         let need = (2 * self.stats.blocks as usize + TAIL_SLOTS) * c;
         assert!(need <= batchnorm_workspace_len(m, c), "batchnorm workspace layout exceeds its advertised length");
@@ -126,7 +126,7 @@ impl Geometry {
     }
 }
 
-fn check_channels(c: usize, what: &[(&str, &Tensor)]) {
+pub(super) fn check_channels(c: usize, what: &[(&str, &Tensor)]) {
     for (name, t) in what {
         assert_eq!(t.len(), c, "batchnorm: {name} {:?} is not [{c}]", t.shape());
     }
@@ -165,6 +165,23 @@ pub fn batchnorm_forward_train(
         ],
     );
     assert_eq!(y.len(), x.len(), "batchnorm: y {:?} vs x {:?}", y.shape(), x.shape());
+    record_batch_statistics(p, &g, x, running_mean, running_var, save_mean, save_invstd, workspace)?;
+    p.dispatch(g.spec(&FORWARD_TRAIN), &g.elements, &[x, gamma, beta, workspace, y], g.element_groups)
+}
+
+/// Passes 1 and 2 of a training forward (this one's and `batchnorm_add_relu`'s): the batch statistics of
+/// x into save_mean/save_invstd and the workspace tail, the running statistics updated.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_batch_statistics(
+    p: &mut PlanBuilder,
+    g: &Geometry,
+    x: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    save_mean: &Tensor,
+    save_invstd: &Tensor,
+    workspace: &Tensor,
+) -> Result<()> {
     g.check_workspace(workspace);
     if g.stats.grid[0] < 2 {
         return Err(Error::usage(format!(
@@ -178,8 +195,7 @@ pub fn batchnorm_forward_train(
         &g.stats,
         &[workspace, save_mean, save_invstd, running_mean, running_var],
         g.channel_groups,
-    )?;
-    p.dispatch(g.spec(&FORWARD_TRAIN), &g.elements, &[x, gamma, beta, workspace, y], g.element_groups)
+    )
 }
 
 /// Evaluation forward with the running statistics: y = (x - running_mean) / sqrt(running_var + eps)
@@ -229,6 +245,26 @@ pub fn batchnorm_backward(
     for (name, t) in [("y", y), ("d_y", d_y), ("d_x", d_x)] {
         assert_eq!(t.len(), x.len(), "batchnorm backward: {name} {:?} vs x {:?}", t.shape(), x.shape());
     }
+    record_gradient_sums(p, &g, x, y, d_y, gamma, save_mean, save_invstd, d_gamma, d_beta, workspace)?;
+    p.dispatch(g.spec(&BACKWARD), &g.elements, &[x, y, d_y, workspace, d_x], g.element_groups)
+}
+
+/// Passes 1 and 2 of a backward (this one's and `batchnorm_add_relu`'s): d_gamma, d_beta and the
+/// per-channel values pass 3 reads from the workspace tail.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_gradient_sums(
+    p: &mut PlanBuilder,
+    g: &Geometry,
+    x: &Tensor,
+    y: &Tensor,
+    d_y: &Tensor,
+    gamma: &Tensor,
+    save_mean: &Tensor,
+    save_invstd: &Tensor,
+    d_gamma: &Tensor,
+    d_beta: &Tensor,
+    workspace: &Tensor,
+) -> Result<()> {
     g.check_workspace(workspace);
     p.dispatch(g.spec(&BACKWARD_STATS), &g.stats, &[x, y, d_y, save_mean, workspace], g.stats_groups)?;
     p.dispatch(
@@ -236,6 +272,5 @@ pub fn batchnorm_backward(
         &g.stats,
         &[gamma, save_mean, save_invstd, workspace, d_gamma, d_beta],
         g.channel_groups,
-    )?;
-    p.dispatch(g.spec(&BACKWARD), &g.elements, &[x, y, d_y, workspace, d_x], g.element_groups)
+    )
 }

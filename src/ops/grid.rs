@@ -138,6 +138,33 @@ pub(crate) fn vec4_fits(gpu: &Gpu, c: usize) -> bool {
     c % 4 == 0 && gpu.storage_alignment() % 16 == 0 && !FORCED_F32.with(|s| s.get())
 }
 
+/// Elements per row of a flat grid: 8, so each 8-wide vector of a CPU driver walks one contiguous stream.
+const FLAT_ROW: usize = 8;
+
+/// Mirrors `Params` in shaders/lib/flat.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FlatParams {
+    grid: [u32; 5],
+    n: u32,
+    _pad: [u32; 2],
+}
+
+/// Record an element-wise kernel over `len` floats of any shape (shaders/lib/flat.wgsl: rows of
+/// `FLAT_ROW` elements), vec4 when every binding allows.
+pub(crate) fn record_flat(
+    p: &mut crate::gpu::PlanBuilder,
+    kernel: &'static Variants,
+    len: usize,
+    tensors: &[&crate::gpu::Tensor],
+) -> Result<()> {
+    let vec4 = vec4_fits(p.gpu(), len);
+    let n = if vec4 { len / 4 } else { len };
+    let row = n.clamp(1, FLAT_ROW);
+    let g = RowGrid::new(p.gpu(), n.div_ceil(row), row)?;
+    p.dispatch(kernel.pick(vec4), &FlatParams { grid: g.params(), n: n as u32, _pad: [0; 2] }, tensors, g.groups())
+}
+
 /// One kernel's cover of a [rows, len] grid (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowGrid {

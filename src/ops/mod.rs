@@ -11,14 +11,17 @@
 pub mod augment;
 pub mod avgpool2d;
 pub mod batchnorm;
+pub mod batchnorm_add_relu;
 pub mod conv2d;
 pub mod count_correct;
 pub mod cross_entropy;
 pub mod gather_rows;
+pub mod global_avgpool;
 pub mod grid;
 pub mod linear;
 pub mod maxpool2d;
 pub mod relu;
+pub mod residual_add;
 pub mod sgd_update;
 pub mod softmax_accumulate;
 pub mod space_to_depth;
@@ -26,6 +29,9 @@ pub mod space_to_depth;
 pub use augment::{augment_batch, AugmentConfig};
 pub use avgpool2d::{avgpool2d_backward, avgpool2d_forward};
 pub use batchnorm::{batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train, batchnorm_workspace_len};
+pub use batchnorm_add_relu::{
+    batchnorm_add_relu_backward, batchnorm_add_relu_forward_eval, batchnorm_add_relu_forward_train,
+};
 pub use conv2d::{
     conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight, conv2d_backward_weight_with,
     conv2d_backward_weight_workspace_len, conv2d_choose, conv2d_choose_for, conv2d_forward, conv2d_forward_with,
@@ -34,10 +40,12 @@ pub use conv2d::{
 pub use count_correct::count_correct;
 pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
 pub use gather_rows::{gather_rows, scatter_rows};
+pub use global_avgpool::{global_avgpool_backward, global_avgpool_forward};
 pub use grid::{with_f32_elements, with_grid_span};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
-pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
+pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward, MaxPool2dShape};
 pub use relu::{relu_backward, relu_forward};
+pub use residual_add::residual_add;
 pub use sgd_update::sgd_update;
 pub use softmax_accumulate::softmax_accumulate;
 pub use space_to_depth::{space_to_depth_backward, space_to_depth_forward};
@@ -61,6 +69,8 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
     .chain(avgpool2d::kernels())
     .chain(conv2d::conv2d_specs())
     .chain(batchnorm::kernels())
+    .chain(batchnorm_add_relu::kernels())
+    .chain(residual_add::kernels())
     .collect()
 }
 

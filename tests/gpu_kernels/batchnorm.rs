@@ -5,19 +5,19 @@ use layerwise::{ops, reference};
 
 /// One batchnorm problem: x [M, C] plus its per-channel tensors, all rounded to f32 so both sides see
 /// the same inputs.
-struct Case {
-    shape: Vec<usize>,
-    c: usize,
-    x: Vec<f64>,
-    gamma: Vec<f64>,
-    beta: Vec<f64>,
-    running_mean: Vec<f64>,
-    running_var: Vec<f64>,
-    d_y: Vec<f64>,
+pub struct Case {
+    pub shape: Vec<usize>,
+    pub c: usize,
+    pub x: Vec<f64>,
+    pub gamma: Vec<f64>,
+    pub beta: Vec<f64>,
+    pub running_mean: Vec<f64>,
+    pub running_var: Vec<f64>,
+    pub d_y: Vec<f64>,
 }
 
 impl Case {
-    fn new(rng: &mut Rng, shape: &[usize], offset: f64, scale: f64) -> Case {
+    pub fn new(rng: &mut Rng, shape: &[usize], offset: f64, scale: f64) -> Case {
         let c = *shape.last().unwrap();
         let len: usize = shape.iter().product();
         let f32r = |v: f64| v as f32 as f64;
@@ -35,14 +35,14 @@ impl Case {
 
 /// Per-channel tensors packed the way the trainer packs them: gamma/beta in a parameter arena, running
 /// stats in their own arena, saved stats in another, gradients in a third (so outputs share buffers).
-struct Channels {
-    params: ParamArena,
-    running: ParamArena,
-    saved: ParamArena,
-    grads: ParamArena,
+pub struct Channels {
+    pub params: ParamArena,
+    pub running: ParamArena,
+    pub saved: ParamArena,
+    pub grads: ParamArena,
 }
 
-fn channels(g: &Gpu, c: usize) -> Channels {
+pub fn channels(g: &Gpu, c: usize) -> Channels {
     let two = [vec![c], vec![c]];
     let params = ParamArena::new(g, &two, "bn params").unwrap();
     let running = ParamArena::new(g, &two, "bn running").unwrap();
@@ -51,7 +51,7 @@ fn channels(g: &Gpu, c: usize) -> Channels {
     Channels { params, running, saved, grads }
 }
 
-fn poisoned(g: &Gpu, shape: &[usize], what: &str) -> Tensor {
+pub fn poisoned(g: &Gpu, shape: &[usize], what: &str) -> Tensor {
     let t = g.tensor(shape, what).unwrap();
     g.fill(&t, f32::NAN);
     t
