@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch float64 reference vectors for layerwise's tests: tests/fixtures/torch_vectors.safetensors and
-tests/fixtures/torch_vectors.json (what every case computes, and every tensor's shape).
+tests/fixtures/torch_vectors.json (what every case computes, and every tensor's shape), and
+tests/fixtures/torchvision_models.json (the state_dict names and shapes of torchvision's ImageNet ResNets
+and VGGs, which layerwise's checkpoints of those networks must match).
 
 Every tensor is float64 and in PyTorch's layout (NCHW activations, OIHW conv weights, [out, in] linear
 weights); the tests permute to layerwise's NHWC. Gradients are those of sum(y * d_y) for a random d_y
@@ -409,6 +411,98 @@ block_case(
 )
 
 
+class SmallResNet(nn.Module):
+    """torchvision's ResNet at small widths, with its module names (conv1, bn1, relu, maxpool, layer1..N,
+    avgpool, fc), blocks and initialisation, the resolution halving at the blocks listed in
+    `downsample_at` (counted over the whole net), projection shortcuts where the shape changes. With
+    stem="cifar" it is He et al.'s CIFAR ResNet (3x3 stem, no max-pool) with projections; with
+    stem="imagenet", torchvision's stem (7x7/2 conv, 3x3/2 max-pool)."""
+
+    def __init__(self, block, stem, stem_width, widths, blocks, downsample_at, classes=10):
+        super().__init__()
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(3, stem_width, 7, 2, 3, bias=False)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+        else:
+            self.conv1 = nn.Conv2d(3, stem_width, 3, 1, 1, bias=False)
+            self.maxpool = nn.Identity()
+        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.relu = nn.ReLU(inplace=True)
+        cin, index, self.groups = stem_width, 0, len(widths)
+        for g, (planes, count) in enumerate(zip(widths, blocks)):
+            layers = []
+            for _ in range(count):
+                stride = 2 if index in downsample_at else 1
+                cout = planes * block.expansion
+                shortcut = projection(cin, cout, stride) if stride != 1 or cin != cout else None
+                layers.append(block(cin, planes, stride, shortcut))
+                cin, index = cout, index + 1
+            setattr(self, f"layer{g + 1}", nn.Sequential(*layers))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for g in range(self.groups):
+            x = getattr(self, f"layer{g + 1}")(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def net_case(name, doc, make_net, x_shape):
+    @case(
+        name,
+        f"{doc}; evaluation mode with random running statistics: y = logits of x; state.NAME = every parameter "
+        "and running statistic under torchvision's state_dict names (num_batches_tracked dropped)",
+    )
+    def make():
+        net = make_net()
+        for bn in batchnorms(net):
+            randomise_batchnorm(bn)
+        net.eval()
+        x = torch.randn(*x_shape)
+        out = {"x": x, "y": net(x)}
+        out.update({f"state.{k}": v for k, v in state(net).items()})
+        return out
+
+
+net_case(
+    "resnet_cifar_net",
+    "He et al.'s CIFAR ResNet with projection shortcuts, at half their widths (8/16/32, to keep this file "
+    "small), one basic block per group (SmallResNet(BasicBlock, 'cifar', 8, [8, 16, 32], [1, 1, 1], "
+    "downsample_at=[1, 2]))",
+    lambda: SmallResNet(BasicBlock, "cifar", 8, [8, 16, 32], [1, 1, 1], [1, 2]),
+    (2, 3, 16, 16),
+)
+net_case(
+    "resnet_imagenet_net",
+    "torchvision's ResNet stem and basic blocks at small widths (SmallResNet(BasicBlock, 'imagenet', 8, [8, 16], "
+    "[1, 2], downsample_at=[1]))",
+    lambda: SmallResNet(BasicBlock, "imagenet", 8, [8, 16], [1, 2], [1]),
+    (2, 3, 32, 29),
+)
+net_case(
+    "resnet_bottleneck_net",
+    "torchvision's ResNet stem and bottleneck blocks at small widths (SmallResNet(Bottleneck, 'imagenet', 8, "
+    "[4, 8], [1, 1], downsample_at=[1]))",
+    lambda: SmallResNet(Bottleneck, "imagenet", 8, [4, 8], [1, 1], [1]),
+    (2, 3, 30, 32),
+)
+
+
+def torchvision_models():
+    """{model: {state_dict name: shape}} of torchvision's ImageNet ResNets and VGGs with batchnorm (random
+    weights: only names and shapes are kept), num_batches_tracked dropped: what a layerwise checkpoint of
+    the matching preset must hold for load_state_dict(strict=True)."""
+    models = {}
+    for name in ["resnet18", "resnet34", "resnet50", "resnet152", "vgg11_bn", "vgg13_bn", "vgg19_bn"]:
+        net = getattr(torchvision.models, name)(num_classes=10)
+        models[name] = {k: list(v.shape) for k, v in state(net).items()}
+    return models
+
+
 def dgl_head(c, size, n_lin, mlp_layers, classes=10):
     """The DGL MLP-SR auxiliary head (eugenium/DGL learning_curves/models.py `auxillary_classifier2`) as one
     nn.Sequential in the order it computes, i.e. layerwise's layer list: adaptive average to ceil(size/4),
@@ -514,6 +608,9 @@ def main():
     listing = {"source": source, "cases": CASES, "tensors": {k: list(v.shape) for k, v in TENSORS.items()}}
     with open(os.path.join(out, "torch_vectors.json"), "w") as f:
         json.dump(listing, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(out, "torchvision_models.json"), "w") as f:
+        json.dump({"source": source, "models": torchvision_models()}, f, indent=1)
         f.write("\n")
     print(f"wrote {len(TENSORS)} tensors in {len(CASES)} cases to {out} ({source})")
 
