@@ -1,5 +1,6 @@
 //! Checkpoints: one safetensors file holding every parameter, batchnorm statistic and momentum buffer
-//! under the names and layouts a PyTorch user expects (`stages.2.1.weight` as [out, in, kh, kw]), with
+//! under the names and layouts a PyTorch user expects (`stages.2.1.weight` as [out, in, kh, kw]; a deep
+//! network's stages and classifier under torchvision's, `layer2.0.conv1.weight`, `fc.weight`), with
 //! the training progress as JSON in the header's metadata, so weights and progress can never disagree.
 //! Written atomically (temporary file, fsync, rename).
 
@@ -30,10 +31,11 @@ pub struct CheckpointMeta {
 
 const META_KEY: &str = "layerwise";
 
-/// Our layout -> PyTorch's, for the tensor `name` of layer `li` in `spec`.
+/// Our layout -> PyTorch's, for the tensor `name` of layer `li` in `spec`. Every 4-d tensor is a conv
+/// weight (a conv layer's, or one inside a residual block).
 fn to_torch(spec: &BlockSpec, li: usize, ours: &[f32], shape: &[usize]) -> (Vec<usize>, Vec<f32>) {
     match (spec.layers[li], shape.len()) {
-        (Layer::Conv { .. }, 4) => {
+        (_, 4) => {
             let (o, kh, kw, i) = (shape[0], shape[1], shape[2], shape[3]);
             let mut out = vec![0f32; ours.len()];
             for a in 0..o {

@@ -393,9 +393,9 @@ fn presets_command(name: Option<&str>) -> Result<()> {
     for (n, _) in PRESETS {
         let c = Config::preset(n)?;
         println!(
-            "{n:<18} {:?}, {} stage(s), {} epochs/stage, dataset {}",
+            "{n:<21} {:?}, {} stage(s), {} epochs/stage, dataset {}",
             c.method,
-            c.stages.len(),
+            c.stage_count(),
             c.epochs,
             c.dataset
         );

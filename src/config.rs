@@ -16,6 +16,19 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("dgl-fmnist", include_str!("../assets/presets/dgl-fmnist.toml")),
     ("dgl-cifar-4layer", include_str!("../assets/presets/dgl-cifar-4layer.toml")),
     ("dgl-cifar-6layer", include_str!("../assets/presets/dgl-cifar-6layer.toml")),
+    ("resnet20-cifar", include_str!("../assets/presets/resnet20-cifar.toml")),
+    ("resnet20-cifar-accel", include_str!("../assets/presets/resnet20-cifar-accel.toml")),
+    ("resnet32-cifar", include_str!("../assets/presets/resnet32-cifar.toml")),
+    ("resnet56-cifar", include_str!("../assets/presets/resnet56-cifar.toml")),
+    ("resnet56-cifar-accel", include_str!("../assets/presets/resnet56-cifar-accel.toml")),
+    ("resnet110-cifar", include_str!("../assets/presets/resnet110-cifar.toml")),
+    ("resnet18-imagenet", include_str!("../assets/presets/resnet18-imagenet.toml")),
+    ("resnet34-imagenet", include_str!("../assets/presets/resnet34-imagenet.toml")),
+    ("resnet50-imagenet", include_str!("../assets/presets/resnet50-imagenet.toml")),
+    ("resnet152-imagenet", include_str!("../assets/presets/resnet152-imagenet.toml")),
+    ("vgg11-imagenet", include_str!("../assets/presets/vgg11-imagenet.toml")),
+    ("vgg13-imagenet", include_str!("../assets/presets/vgg13-imagenet.toml")),
+    ("vgg19-imagenet", include_str!("../assets/presets/vgg19-imagenet.toml")),
 ];
 
 pub const DEFAULT_PRESET: &str = "fmnist-quick";
@@ -87,6 +100,71 @@ pub struct StageConfig {
     pub head: HeadConfig,
 }
 
+/// Which deep network `arch` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchKind {
+    /// Residual blocks after a stem, then global average pooling and `fc` (He et al.; torchvision).
+    Resnet,
+    /// Plain conv3x3 + batchnorm + ReLU blocks, 2x2 max-pools, torchvision's VGG classifier.
+    Vgg,
+}
+
+/// A ResNet's block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResidualBlock {
+    /// Two 3x3 convs.
+    Basic,
+    /// 1x1, 3x3, 1x1 with 4x the planes out.
+    Bottleneck,
+}
+
+/// A ResNet's stem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stem {
+    /// No stem (VGG).
+    None,
+    /// conv3x3 to `stem_width`, batchnorm, ReLU (He et al.'s CIFAR ResNets).
+    Cifar,
+    /// conv7x7/2 to `stem_width`, batchnorm, ReLU, max-pool 3x3/2 padding 1 (torchvision's ResNets).
+    Imagenet,
+}
+
+/// A deep network, cut at block boundaries into `modules` local modules (the config's stages; see
+/// `model::arch`). Widths change between groups of blocks; the resolution halves where `downsample_at`
+/// says, so the two can be moved apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchConfig {
+    pub kind: ArchKind,
+    /// ResNet: the residual block.
+    #[serde(default = "basic_block")]
+    pub block: ResidualBlock,
+    #[serde(default = "no_stem")]
+    pub stem: Stem,
+    /// ResNet: channels out of the stem.
+    #[serde(default)]
+    pub stem_width: usize,
+    /// Width of each group of blocks: a residual block's planes, a VGG conv's channels.
+    pub widths: Vec<usize>,
+    /// Blocks (VGG: convs) in each group.
+    pub blocks: Vec<usize>,
+    /// The blocks, counted over the whole network from 0, at which the resolution halves: a residual
+    /// block's stride-2 3x3 conv and projection, the 2x2 max-pool before a VGG conv.
+    pub downsample_at: Vec<usize>,
+    /// Blocks in each module (`modules` entries); empty: as even as possible, earlier modules taking one
+    /// more where the blocks do not divide.
+    #[serde(default)]
+    pub module_blocks: Vec<usize>,
+    /// VGG: width of the classifier's two hidden linear layers (torchvision: 4096).
+    #[serde(default)]
+    pub classifier_width: usize,
+    /// Auxiliary head of every module but the last (which ends with the network's own classifier).
+    pub head: HeadConfig,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
@@ -95,9 +173,12 @@ pub struct OptimizerConfig {
     pub weight_decay: f64,
     #[serde(default)]
     pub nesterov: bool,
-    /// The LR is multiplied by `lr_decay` every `lr_step` epochs (of a stage).
+    /// The LR is multiplied by `lr_decay` every `lr_step` epochs (of a stage), or at each of
+    /// `lr_milestones` when given (He et al.'s ResNets: epochs 82 and 123).
     pub lr_decay: f64,
     pub lr_step: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lr_milestones: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,12 +238,20 @@ pub struct Config {
     pub batch_size: usize,
     /// Epochs per stage (per run for e2e and DGL).
     pub epochs: usize,
+    /// With `arch`: K, the local modules (stages) its blocks are cut into.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub modules: usize,
     /// Write a checkpoint at least this often (minutes), besides every epoch end.
     #[serde(default = "five")]
     pub checkpoint_minutes: f64,
     pub optimizer: OptimizerConfig,
     pub augment: AugmentConfig,
+    /// The network as a list of one-conv stages; empty when `arch` describes it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageConfig>,
+    /// A deep network (ResNet, VGG) cut into `modules` stages, instead of `stages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<ArchConfig>,
     #[serde(default)]
     pub dgl: Option<DglConfig>,
     #[serde(default)]
@@ -216,6 +305,15 @@ fn five() -> f64 {
 fn no_downsample() -> Downsample {
     Downsample::None
 }
+fn basic_block() -> ResidualBlock {
+    ResidualBlock::Basic
+}
+fn no_stem() -> Stem {
+    Stem::None
+}
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
 
 impl Config {
     /// A shipped preset by name.
@@ -265,8 +363,17 @@ impl Config {
     }
 
     fn check(&self) -> std::result::Result<(), String> {
-        if self.stages.is_empty() {
-            return Err("no stages".into());
+        match (&self.arch, self.stages.is_empty()) {
+            (None, true) => return Err("no stages (give [[stages]] or an [arch])".into()),
+            (Some(_), false) => return Err("give either [[stages]] or an [arch], not both".into()),
+            (Some(a), true) => a.check(self.modules)?,
+            (None, false) if self.modules != 0 => {
+                return Err(format!(
+                    "modules = {} applies to an [arch] network; with [[stages]] every stage is a module",
+                    self.modules
+                ))
+            }
+            (None, false) => {}
         }
         if self.batch_size == 0 {
             return Err("batch_size must be at least 1".into());
@@ -295,14 +402,62 @@ impl Config {
             }
         }
         match &self.dgl {
-            Some(d) => d.check(self.stages.len()),
+            Some(d) => d.check(self.stage_count()),
             None => Ok(()),
         }
     }
 
+    /// How many stages (local modules) the network has.
+    pub fn stage_count(&self) -> usize {
+        if self.arch.is_some() {
+            self.modules
+        } else {
+            self.stages.len()
+        }
+    }
+
+    /// The same config with every width divided by `div` (at least 4): a quick copy of a preset for tests
+    /// and `bench --quick`.
+    pub fn with_widths_divided(&self, div: usize) -> Config {
+        let shrink = |w: &mut usize| {
+            if *w > 0 {
+                *w = (*w / div).max(4);
+            }
+        };
+        let mut cfg = self.clone();
+        for s in &mut cfg.stages {
+            shrink(&mut s.width);
+            shrink(&mut s.head.width);
+        }
+        if let Some(a) = &mut cfg.arch {
+            a.widths.iter_mut().for_each(shrink);
+            shrink(&mut a.stem_width);
+            shrink(&mut a.classifier_width);
+            shrink(&mut a.head.width);
+        }
+        cfg
+    }
+
     /// Learning rate during `epoch` (0-based) of a stage.
     pub fn lr_at(&self, epoch: usize) -> f64 {
-        self.optimizer.lr * self.optimizer.lr_decay.powi((epoch / self.optimizer.lr_step) as i32)
+        let o = &self.optimizer;
+        let decays = if o.lr_milestones.is_empty() {
+            epoch / o.lr_step
+        } else {
+            o.lr_milestones.iter().filter(|&&m| m <= epoch).count()
+        };
+        o.lr * o.lr_decay.powi(decays as i32)
+    }
+
+    /// The epochs (of a stage, within `epochs`) at which the LR decays.
+    pub fn lr_decay_epochs(&self) -> Vec<usize> {
+        let o = &self.optimizer;
+        let all: Vec<usize> = if o.lr_milestones.is_empty() {
+            (1..).map(|k| k * o.lr_step).take_while(|&e| e < self.epochs).collect()
+        } else {
+            o.lr_milestones.clone()
+        };
+        all.into_iter().filter(|&e| e < self.epochs).collect()
     }
 }
 
@@ -319,6 +474,9 @@ impl OptimizerConfig {
         }
         if !(self.lr_decay.is_finite() && self.lr_decay > 0.0) || self.lr_step == 0 {
             return Err("optimizer.lr_decay must be > 0 and optimizer.lr_step >= 1".into());
+        }
+        if self.lr_milestones.contains(&0) || self.lr_milestones.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("optimizer.lr_milestones {:?} must be increasing epochs from 1", self.lr_milestones));
         }
         if self.nesterov && self.momentum == 0.0 {
             return Err("nesterov needs momentum > 0".into());
@@ -345,14 +503,80 @@ impl StageConfig {
         if self.width == 0 {
             return Err(format!("stages.{j}.width must be at least 1"));
         }
-        let h = &self.head;
-        if h.kind == HeadKind::Conv && h.k == 0 {
-            return Err(format!("stages.{j}.head.k must be at least 1 (k = 1 is a linear head), got 0"));
+        check_head(&self.head, &format!("stages.{j}.head"))
+    }
+}
+
+/// The values of the head at `path`.
+fn check_head(h: &HeadConfig, path: &str) -> std::result::Result<(), String> {
+    if h.kind == HeadKind::Conv && h.k == 0 {
+        return Err(format!("{path}.k must be at least 1 (k = 1 is a linear head), got 0"));
+    }
+    if h.kind == HeadKind::MlpSr && h.mlp == 0 {
+        return Err(format!("{path}.mlp must be at least 1"));
+    }
+    Ok(())
+}
+
+impl ArchConfig {
+    /// Blocks in the whole network.
+    pub fn total_blocks(&self) -> usize {
+        self.blocks.iter().sum()
+    }
+
+    /// Blocks in each of `modules` modules: `module_blocks`, or as even as possible.
+    pub fn module_sizes(&self, modules: usize) -> Vec<usize> {
+        if !self.module_blocks.is_empty() {
+            return self.module_blocks.clone();
         }
-        if h.kind == HeadKind::MlpSr && h.mlp == 0 {
-            return Err(format!("stages.{j}.head.mlp must be at least 1"));
+        let total = self.total_blocks();
+        (0..modules).map(|j| total / modules + usize::from(j < total % modules)).collect()
+    }
+
+    /// The values of an [arch] split into `modules` modules.
+    fn check(&self, modules: usize) -> std::result::Result<(), String> {
+        let total = self.total_blocks();
+        if self.widths.is_empty() || self.widths.len() != self.blocks.len() {
+            return Err(format!(
+                "arch.widths ({} groups) and arch.blocks ({} groups) need one entry per group of blocks",
+                self.widths.len(),
+                self.blocks.len()
+            ));
         }
-        Ok(())
+        if self.widths.contains(&0) || self.blocks.contains(&0) {
+            return Err("arch.widths and arch.blocks must be at least 1".into());
+        }
+        if modules == 0 || modules > total {
+            return Err(format!("modules must be between 1 and the network's {total} blocks, got {modules}"));
+        }
+        if !self.module_blocks.is_empty()
+            && (self.module_blocks.len() != modules
+                || self.module_blocks.contains(&0)
+                || self.module_blocks.iter().sum::<usize>() != total)
+        {
+            return Err(format!(
+                "arch.module_blocks {:?} must give each of the {modules} modules at least one block, {total} in all (or be [] to split evenly)",
+                self.module_blocks
+            ));
+        }
+        if self.downsample_at.windows(2).any(|w| w[0] >= w[1]) || self.downsample_at.iter().any(|&b| b >= total) {
+            return Err(format!(
+                "arch.downsample_at {:?} must list distinct block indices in increasing order, each below {total}",
+                self.downsample_at
+            ));
+        }
+        let wrong = match self.kind {
+            ArchKind::Resnet if self.stem == Stem::None || self.stem_width == 0 => {
+                Some("a ResNet needs arch.stem (\"cifar\" or \"imagenet\") and arch.stem_width")
+            }
+            ArchKind::Vgg if self.stem != Stem::None => Some("a VGG has no stem (arch.stem = \"none\")"),
+            ArchKind::Vgg if self.classifier_width == 0 => Some("a VGG needs arch.classifier_width"),
+            _ => None,
+        };
+        match wrong {
+            Some(m) => Err(m.to_string()),
+            None => check_head(&self.head, "arch.head"),
+        }
     }
 }
 

@@ -74,16 +74,8 @@ pub struct TrainBenchReport {
 
 /// The preset as benchmarked: widths shrunk in quick mode.
 fn bench_config(name: &str, quick: bool) -> Result<Config> {
-    let mut cfg = Config::preset(name)?;
-    if quick {
-        for s in &mut cfg.stages {
-            s.width = (s.width / 16).max(4);
-            if s.head.width > 0 {
-                s.head.width = (s.head.width / 16).max(4);
-            }
-        }
-    }
-    Ok(cfg)
+    let cfg = Config::preset(name)?;
+    Ok(if quick { cfg.with_widths_divided(16) } else { cfg })
 }
 
 /// Epochs (per stage) and training images of a preset's full run: its own epochs, and the size of its

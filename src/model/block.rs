@@ -3,9 +3,11 @@
 //! of its forward pass (training or evaluation) and backward pass into a plan.
 //!
 //! ReLU is fused into the conv / linear / batchnorm before it wherever the layer list allows; the
-//! ReLU layer itself then records nothing.
+//! ReLU layer itself then records nothing. A residual layer records its block's passes (`residual`).
 
-use super::{init_params, init_state, BlockSpec, Layer, Shape};
+use super::residual::{self, ResidualTrace, Unit, Units};
+pub use super::scratch::Scratch;
+use super::{init_params, init_state, BlockSpec, Layer};
 use crate::error::Result;
 use crate::gpu::{Gpu, ParamArena, PlanBuilder, Tensor};
 use crate::ops;
@@ -38,66 +40,20 @@ pub struct Block {
 pub struct Trace {
     input: Tensor,
     outs: Vec<Tensor>,
-    bn_saved: Vec<Option<(Tensor, Tensor)>>,
+    saved: Vec<Saved>,
+}
+
+/// What one layer's training forward keeps besides its output.
+enum Saved {
+    Nothing,
+    /// A batchnorm's batch (mean, invstd).
+    BatchNorm(Tensor, Tensor),
+    Residual(ResidualTrace),
 }
 
 impl Trace {
     pub fn output(&self) -> &Tensor {
         self.outs.last().unwrap_or(&self.input)
-    }
-}
-
-/// Scratch shared by every block recorded into one plan, sized once for the largest use: passes run
-/// one after another, so they can reuse it.
-pub struct Scratch {
-    conv_ws: Tensor,
-    bn_ws: Tensor,
-    /// Gradient ping-pong buffers for the backward pass.
-    grad: [Tensor; 2],
-    /// Activation ping-pong buffers for evaluation-mode forward passes.
-    act: [Tensor; 2],
-}
-
-impl Scratch {
-    /// Scratch for recording `blocks` at batch size `n`.
-    pub fn new(gpu: &Gpu, blocks: &[&BlockSpec], n: usize) -> Result<Scratch> {
-        let (mut conv, mut bn, mut act) = (1usize, 1usize, 1usize);
-        for b in blocks {
-            act = act.max(b.input.len() * n);
-            for (i, l) in b.layers.iter().enumerate() {
-                let input = b.input_of(i);
-                act = act.max(b.shapes[i].len() * n);
-                match *l {
-                    Layer::Conv { cout, k, bias, .. } => {
-                        let Shape::Map { h, w, c } = input else { unreachable!("conv input is a map") };
-                        let s = ops::Conv2dShape { n, h, w, cin: c, cout, kh: k, kw: k, stride: 1 };
-                        conv = conv.max(ops::conv2d_backward_weight_workspace_len(&s, bias));
-                    }
-                    Layer::Linear { inputs, outputs, bias } => {
-                        conv = conv.max(ops::linear_backward_weight_workspace_len(n, inputs, outputs, bias));
-                    }
-                    Layer::BatchNorm { c } => bn = bn.max(ops::batchnorm_workspace_len(n * input.len() / c, c)),
-                    _ => {}
-                }
-            }
-        }
-        Ok(Scratch {
-            conv_ws: gpu.tensor(&[conv], "conv workspace")?,
-            bn_ws: gpu.tensor(&[bn], "batchnorm workspace")?,
-            grad: [gpu.tensor(&[act], "gradient A")?, gpu.tensor(&[act], "gradient B")?],
-            act: [gpu.tensor(&[act], "activation A")?, gpu.tensor(&[act], "activation B")?],
-        })
-    }
-
-    /// A gradient buffer distinct from `avoid` (which may be one of the two, or neither).
-    fn other_grad(&self, avoid: &Tensor, shape: &[usize]) -> Tensor {
-        let i = if avoid.same_buffer(&self.grad[0]) { 1 } else { 0 };
-        self.grad[i].view(shape)
-    }
-
-    fn other_act(&self, avoid: &Tensor, shape: &[usize]) -> Tensor {
-        let i = if avoid.same_buffer(&self.act[0]) { 1 } else { 0 };
-        self.act[i].view(shape)
     }
 }
 
@@ -126,7 +82,10 @@ impl Block {
         let mut fused_relu = vec![false; n];
         let mut absorbed = vec![false; n];
         for (i, layer) in spec.layers.iter().enumerate() {
-            if matches!(layer, Layer::Conv { .. } | Layer::Linear { .. } | Layer::BatchNorm { .. }) {
+            if matches!(
+                layer,
+                Layer::Conv { .. } | Layer::ConvStride2 { .. } | Layer::Linear { .. } | Layer::BatchNorm { .. }
+            ) {
                 let mut j = i + 1;
                 while j < n && spec.layers[j] == Layer::Identity {
                     j += 1;
@@ -159,26 +118,26 @@ impl Block {
         let gpu = p.gpu();
         let n = input.shape()[0];
         let mut outs: Vec<Tensor> = Vec::with_capacity(self.spec.layers.len());
-        let mut bn_saved = Vec::with_capacity(self.spec.layers.len());
+        let mut saved = Vec::with_capacity(self.spec.layers.len());
         for (i, layer) in self.spec.layers.iter().enumerate() {
             let x = outs.last().unwrap_or(input).clone();
             let shape = self.spec.shapes[i].batched(n);
-            let what = format!("{}.{i} output", self.spec.name);
-            let mut saved = None;
+            let what = format!("{} output", self.spec.names[i]);
+            let mut kept = Saved::Nothing;
             let y = match *layer {
                 Layer::Relu if self.absorbed[i] => x,
                 Layer::Identity => x,
                 Layer::Flatten => x.reshape(&shape),
                 _ => {
                     let y = gpu.tensor(&shape, &what)?;
-                    saved = self.record_layer(p, i, &x, &y, Mode::Train, scratch)?;
+                    kept = self.record_layer(p, i, &x, &y, Mode::Train, scratch)?;
                     y
                 }
             };
             outs.push(y);
-            bn_saved.push(saved);
+            saved.push(kept);
         }
-        Ok(Trace { input: input.clone(), outs, bn_saved })
+        Ok(Trace { input: input.clone(), outs, saved })
     }
 
     /// Record an evaluation-mode forward pass through the scratch activation buffers; returns the
@@ -200,10 +159,13 @@ impl Block {
                 x = x.reshape(&shape);
                 continue;
             }
-            let y = match out {
-                Some(o) if Some(i) == last => o.reshape(&shape),
-                _ => scratch.other_act(&x, &shape),
-            };
+            let out = out.filter(|_| Some(i) == last).map(|o| o.reshape(&shape));
+            if let Layer::Residual(r) = *layer {
+                // The block picks its own buffers around its shortcut.
+                x = residual::forward_eval(p, &r, &self.units(i), &x, out.as_ref(), scratch)?;
+                continue;
+            }
+            let y = out.unwrap_or_else(|| scratch.other_act(&x, &shape));
             self.record_layer(p, i, &x, &y, Mode::Eval, scratch)?;
             x = y;
         }
@@ -220,7 +182,26 @@ impl Block {
         matches!(layer, Layer::Identity | Layer::Flatten) || (*layer == Layer::Relu && self.absorbed[i])
     }
 
-    /// One layer's forward kernel(s) x -> y. Returns batchnorm's saved (mean, invstd) in training.
+    /// The tensors of residual layer `i`'s convs and batchnorms, from the block's arenas.
+    fn units(&self, i: usize) -> Units<'_> {
+        let (params, state) = (&self.layer_params[i], &self.layer_state[i]);
+        let unit = |u: usize| Unit {
+            w: &self.params.tensors[params[3 * u]],
+            gamma: &self.params.tensors[params[3 * u + 1]],
+            beta: &self.params.tensors[params[3 * u + 2]],
+            running_mean: &self.state.tensors[state[2 * u]],
+            running_var: &self.state.tensors[state[2 * u + 1]],
+            d_w: &self.grads.tensors[params[3 * u]],
+            d_gamma: &self.grads.tensors[params[3 * u + 1]],
+            d_beta: &self.grads.tensors[params[3 * u + 2]],
+        };
+        let Layer::Residual(r) = self.spec.layers[i] else { unreachable!("layer {i} is not residual") };
+        let main = r.main_path().len();
+        Units { main: (0..main).map(unit).collect(), shortcut: r.projection.then(|| unit(main)) }
+    }
+
+    /// One layer's forward kernel(s) x -> y. Returns what training keeps (batchnorm's saved mean and
+    /// invstd, a residual block's trace).
     fn record_layer(
         &self,
         p: &mut PlanBuilder,
@@ -229,11 +210,20 @@ impl Block {
         y: &Tensor,
         mode: Mode,
         scratch: &Scratch,
-    ) -> Result<Option<(Tensor, Tensor)>> {
+    ) -> Result<Saved> {
         let relu = self.fused_relu[i];
         match self.spec.layers[i] {
             Layer::SpaceToDepth => ops::space_to_depth_forward(p, x, y)?,
             Layer::MaxPool => ops::maxpool2d_forward(p, x, y, &ops::MaxPool2dShape::of(x, 2, 2, 0))?,
+            Layer::MaxPoolWindow { k, stride, pad } => {
+                ops::maxpool2d_forward(p, x, y, &ops::MaxPool2dShape::of(x, k, stride, pad))?
+            }
+            Layer::GlobalAvgPool => ops::global_avgpool_forward(p, x, y)?,
+            Layer::ConvStride2 { .. } => ops::conv2d_forward(p, x, self.param(i, 0), None, y, relu)?,
+            Layer::Residual(r) => {
+                assert_eq!(mode, Mode::Train, "evaluation passes record residual layers in forward_eval");
+                return Ok(Saved::Residual(residual::forward_train(p, &r, &self.units(i), x, y, scratch)?));
+            }
             Layer::AvgPool { .. } => ops::avgpool2d_forward(p, x, y)?,
             Layer::Relu => ops::relu_forward(p, x, y)?,
             Layer::Conv { .. } => {
@@ -266,13 +256,13 @@ impl Block {
                             &scratch.bn_ws,
                             relu,
                         )?;
-                        return Ok(Some((mean, invstd)));
+                        return Ok(Saved::BatchNorm(mean, invstd));
                     }
                 }
             }
             Layer::Identity | Layer::Flatten => unreachable!("views record nothing"),
         }
-        Ok(None)
+        Ok(Saved::Nothing)
     }
 
     /// Record the backward pass: parameter gradients into `self.grads` from `d_out` (gradient of the
@@ -324,23 +314,37 @@ impl Block {
         let x = if i == 0 { &trace.input } else { &trace.outs[i - 1] };
         let y = &trace.outs[i];
         let layer = self.spec.layers[i];
-        if matches!(layer, Layer::Conv { .. } | Layer::Linear { .. }) {
+        if matches!(layer, Layer::Conv { .. } | Layer::ConvStride2 { .. } | Layer::Linear { .. }) {
             return self.backward_weighted(p, i, x, y, g, in_shape, need_dx, scratch);
+        }
+        if let (Layer::Residual(_), Saved::Residual(t)) = (layer, &trace.saved[i]) {
+            return residual::backward(p, &self.units(i), t, x, y, g, need_dx, scratch);
         }
         let d_x = scratch.other_grad(g, in_shape);
         match layer {
             Layer::SpaceToDepth => ops::space_to_depth_backward(p, g, &d_x)?,
             Layer::MaxPool => ops::maxpool2d_backward(p, x, g, &d_x, &ops::MaxPool2dShape::of(x, 2, 2, 0))?,
+            Layer::MaxPoolWindow { k, stride, pad } => {
+                ops::maxpool2d_backward(p, x, g, &d_x, &ops::MaxPool2dShape::of(x, k, stride, pad))?
+            }
             Layer::AvgPool { .. } => ops::avgpool2d_backward(p, g, &d_x)?,
+            Layer::GlobalAvgPool => ops::global_avgpool_backward(p, g, &d_x)?,
             Layer::Relu => ops::relu_backward(p, x, g, &d_x)?,
             Layer::BatchNorm { .. } => {
-                let (mean, invstd) = trace.bn_saved[i].as_ref().expect("batchnorm trained in this pass");
+                let Saved::BatchNorm(mean, invstd) = &trace.saved[i] else {
+                    unreachable!("batchnorm trained in this pass")
+                };
                 let (gamma, d_gamma, d_beta) = (self.param(i, 0), self.grad(i, 0), self.grad(i, 1));
                 let (ws, relu) = (&scratch.bn_ws, self.fused_relu[i]);
                 ops::batchnorm_backward(p, x, y, g, gamma, mean, invstd, &d_x, d_gamma, d_beta, ws, relu)?;
             }
-            Layer::Conv { .. } | Layer::Linear { .. } | Layer::Identity | Layer::Flatten => {
-                unreachable!("weighted layers and views are handled elsewhere")
+            Layer::Conv { .. }
+            | Layer::ConvStride2 { .. }
+            | Layer::Linear { .. }
+            | Layer::Residual(_)
+            | Layer::Identity
+            | Layer::Flatten => {
+                unreachable!("weighted layers, residual blocks and views are handled elsewhere")
             }
         }
         Ok(d_x)
@@ -367,7 +371,7 @@ impl Block {
             g = masked;
         }
         let d_b = self.has_bias(i).then(|| self.grad(i, 1));
-        let conv = matches!(self.spec.layers[i], Layer::Conv { .. });
+        let conv = matches!(self.spec.layers[i], Layer::Conv { .. } | Layer::ConvStride2 { .. });
         if conv {
             ops::conv2d_backward_weight(p, x, &g, self.grad(i, 0), d_b, &scratch.conv_ws)?;
         } else {

@@ -1,10 +1,17 @@
 //! Model description: stages and auxiliary heads as lists of layers that mirror PyTorch's
 //! `nn.Sequential` modules one for one, so checkpoint names (`stages.2.1.weight`) and layouts match the
-//! reference implementation. `block` turns a description into GPU tensors and recorded passes.
+//! reference implementation. A deep network (`arch`: ResNets, VGGs) is cut into K stages of whole blocks
+//! whose layers carry torchvision's names instead (`layer2.0.conv1.weight`). `block` turns a description
+//! into GPU tensors and recorded passes; `residual` describes and records a ResNet block.
 
+pub mod arch;
 pub mod block;
+pub mod residual;
+pub mod scratch;
 
-use crate::config::{Config, Downsample, HeadKind, StageConfig};
+pub use residual::{Residual, ResidualKind};
+
+use crate::config::{Config, Downsample, HeadConfig, HeadKind, StageConfig};
 use crate::error::{Error, Result};
 use crate::rng::SplitMix;
 
@@ -56,8 +63,16 @@ impl std::fmt::Display for Shape {
 pub enum Layer {
     /// Invertible 2x2 space-to-depth ("Psi" in the papers' code).
     SpaceToDepth,
-    /// 2x2 max-pool, stride 2.
+    /// 2x2 max-pool, stride 2 (the papers' downsampling).
     MaxPool,
+    /// Max-pool with any window (`MaxPool2d(k, stride, pad)`, e.g. the ImageNet stem's 3x3/2, padding 1).
+    MaxPoolWindow {
+        k: usize,
+        stride: usize,
+        pad: usize,
+    },
+    /// Average over the whole map to one value per channel (a ResNet's `avgpool` and flatten).
+    GlobalAvgPool,
     /// Adaptive average pool to oh x ow.
     AvgPool {
         oh: usize,
@@ -70,6 +85,14 @@ pub enum Layer {
         k: usize,
         bias: bool,
     },
+    /// k x k conv at stride 2, padding k / 2 (the ImageNet stem's 7x7/2), no bias.
+    ConvStride2 {
+        cin: usize,
+        cout: usize,
+        k: usize,
+    },
+    /// A ResNet block (basic or bottleneck) with its shortcut, as torchvision's.
+    Residual(Residual),
     /// Batchnorm over channels (2-d on maps, 1-d on flat features).
     BatchNorm {
         c: usize,
@@ -123,6 +146,28 @@ impl Layer {
                 }
                 Shape::Map { h, w, c: cout }
             }
+            Layer::ConvStride2 { cin, cout, .. } => {
+                let (h, w, c) = map("conv")?;
+                if c != cin {
+                    return Err(Error::usage(format!("conv expects {cin} channels, got {c}")));
+                }
+                Shape::Map { h: h.div_ceil(2), w: w.div_ceil(2), c: cout }
+            }
+            Layer::MaxPoolWindow { k, stride, pad } => {
+                let (h, w, c) = map("max-pool")?;
+                let s = crate::ops::MaxPool2dShape { n: 1, h, w, c, kernel: k, stride, pad };
+                if s.oh() == 0 || s.ow() == 0 {
+                    return Err(Error::usage(format!(
+                        "a {k}x{k} max-pool (padding {pad}) needs a larger map than {h}x{w}"
+                    )));
+                }
+                Shape::Map { h: s.oh(), w: s.ow(), c }
+            }
+            Layer::GlobalAvgPool => {
+                let (_, _, c) = map("global average pooling")?;
+                Shape::Flat(c)
+            }
+            Layer::Residual(r) => r.output(input)?,
             Layer::BatchNorm { c } => {
                 if input.channels() != c {
                     return Err(Error::usage(format!("batchnorm expects {c} channels, got {}", input.channels())));
@@ -150,6 +195,8 @@ impl Layer {
                 }
                 v
             }
+            Layer::ConvStride2 { cin, cout, k } => vec![("weight", vec![cout, k, k, cin])],
+            Layer::Residual(r) => r.params(),
             Layer::BatchNorm { c } => vec![("weight", vec![c]), ("bias", vec![c])],
             Layer::Linear { inputs, outputs, bias } => {
                 let mut v = vec![("weight", vec![outputs, inputs])];
@@ -166,6 +213,7 @@ impl Layer {
     pub fn state(&self) -> Vec<(&'static str, Vec<usize>)> {
         match *self {
             Layer::BatchNorm { c } => vec![("running_mean", vec![c]), ("running_var", vec![c])],
+            Layer::Residual(r) => r.state(),
             _ => Vec::new(),
         }
     }
@@ -174,6 +222,10 @@ impl Layer {
     pub fn flops(&self, input: Shape) -> u64 {
         match (*self, input) {
             (Layer::Conv { cin, cout, k, .. }, Shape::Map { h, w, .. }) => 2 * (h * w * cout * k * k * cin) as u64,
+            (Layer::ConvStride2 { cin, cout, k }, Shape::Map { h, w, .. }) => {
+                2 * (h.div_ceil(2) * w.div_ceil(2) * cout * k * k * cin) as u64
+            }
+            (Layer::Residual(r), _) => r.flops(input),
             (Layer::Linear { inputs, outputs, .. }, _) => 2 * (inputs * outputs) as u64,
             _ => 0,
         }
@@ -183,23 +235,49 @@ impl Layer {
 /// A stage or a head: named layers with the shape flowing through them.
 #[derive(Debug, Clone)]
 pub struct BlockSpec {
-    /// Checkpoint prefix: `stages.J` or `heads.J`.
+    /// The block's name in logs, and its checkpoint prefix unless its layers are named: `stages.J` or
+    /// `heads.J`.
     pub name: String,
     pub layers: Vec<Layer>,
+    /// Checkpoint prefix of each layer: `{name}.{i}`, or a name of its own (torchvision's `layer2.0`).
+    pub names: Vec<String>,
     pub input: Shape,
     /// Output shape of each layer.
     pub shapes: Vec<Shape>,
+    /// How its parameters are initialised.
+    pub init: Init,
+}
+
+/// Weight initialisation of a block (batchnorm always starts at gamma 1, beta 0, running mean 0, var 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// PyTorch's module defaults: kaiming-uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in)) for conv and
+    /// linear weights and biases (the papers' code).
+    TorchDefault,
+    /// torchvision's ResNet: convs kaiming-normal with fan_out (std sqrt(2 / (Cout k k))); linear layers
+    /// as `TorchDefault`.
+    ResNet,
+    /// torchvision's VGG: convs as `ResNet` with zero biases; linear weights N(0, 0.01), zero biases.
+    Vgg,
 }
 
 impl BlockSpec {
+    /// A block whose layers are named by position (`{name}.{i}`), initialised as PyTorch's modules are.
     pub fn new(name: String, input: Shape, layers: Vec<Layer>) -> Result<BlockSpec> {
+        let named = layers.into_iter().enumerate().map(|(i, l)| (format!("{name}.{i}"), l)).collect();
+        BlockSpec::named(name, input, named, Init::TorchDefault)
+    }
+
+    /// A block of (checkpoint prefix, layer) pairs.
+    pub fn named(name: String, input: Shape, layers: Vec<(String, Layer)>, init: Init) -> Result<BlockSpec> {
+        let (names, layers): (Vec<String>, Vec<Layer>) = layers.into_iter().unzip();
         let mut shapes = Vec::with_capacity(layers.len());
         let mut s = input;
-        for (i, l) in layers.iter().enumerate() {
-            s = l.output(s).map_err(|e| Error::usage(format!("{name}.{i}: {e}")))?;
+        for (l, n) in layers.iter().zip(&names) {
+            s = l.output(s).map_err(|e| Error::usage(format!("{n}: {e}")))?;
             shapes.push(s);
         }
-        Ok(BlockSpec { name, layers, input, shapes })
+        Ok(BlockSpec { name, layers, names, input, shapes, init })
     }
     pub fn output(&self) -> Shape {
         *self.shapes.last().unwrap_or(&self.input)
@@ -222,7 +300,7 @@ impl BlockSpec {
         let mut out = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             for (suffix, shape) in f(l) {
-                out.push((format!("{}.{i}.{suffix}", self.name), shape, i));
+                out.push((format!("{}.{suffix}", self.names[i]), shape, i));
             }
         }
         out
@@ -233,6 +311,10 @@ impl BlockSpec {
     pub fn flops(&self) -> u64 {
         self.layers.iter().enumerate().map(|(i, l)| l.flops(self.input_of(i))).sum()
     }
+    /// Index (in `param_specs`) of the block's first conv weight, whatever layer holds it.
+    pub fn first_conv_weight(&self) -> Option<usize> {
+        self.param_specs().iter().position(|(_, shape, _)| shape.len() == 4)
+    }
     /// One line for logs and the report, e.g. "space-to-depth, conv3x3 64->32, bn, relu @14x14".
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -240,6 +322,10 @@ impl BlockSpec {
             parts.push(match *l {
                 Layer::SpaceToDepth => "space-to-depth".to_string(),
                 Layer::MaxPool => "maxpool2".to_string(),
+                Layer::MaxPoolWindow { k, stride, pad } => format!("maxpool{k}/{stride} pad {pad}"),
+                Layer::GlobalAvgPool => "global avg".to_string(),
+                Layer::ConvStride2 { cin, cout, k } => format!("conv{k}x{k}/2 {cin}->{cout}"),
+                Layer::Residual(r) => r.describe(),
                 Layer::AvgPool { oh, ow } => format!("avg->{oh}x{ow}"),
                 Layer::Conv { cin, cout, k, bias } => {
                     format!("conv{k}x{k} {cin}->{cout}{}", if bias { "+b" } else { "" })
@@ -285,8 +371,8 @@ fn stage_layers(cfg: &StageConfig, input: Shape) -> Vec<Layer> {
     layers
 }
 
-fn head_layers(cfg: &StageConfig, input: Shape, classes: usize) -> Result<Vec<Layer>> {
-    let h = &cfg.head;
+/// The auxiliary head `h` on `input` for `classes` labels.
+pub(crate) fn head_layers(h: &HeadConfig, input: Shape, classes: usize) -> Result<Vec<Layer>> {
     let Shape::Map { h: ih, w: iw, c } = input else {
         return Err(Error::usage("an auxiliary head needs a feature map"));
     };
@@ -332,6 +418,10 @@ fn head_layers(cfg: &StageConfig, input: Shape, classes: usize) -> Result<Vec<La
 impl ModelSpec {
     /// Build the network of `cfg` for images of `input` shape and `classes` labels.
     pub fn new(cfg: &Config, input: Shape, classes: usize) -> Result<ModelSpec> {
+        if let Some(a) = &cfg.arch {
+            return arch::build(a, cfg.modules, input, classes)
+                .map_err(|e| Error::usage(format!("config `{}` does not fit {input} images: {e}", cfg.name)));
+        }
         let mut stages = Vec::new();
         let mut heads = Vec::new();
         let mut x = input;
@@ -339,30 +429,47 @@ impl ModelSpec {
             let stage = BlockSpec::new(format!("stages.{j}"), x, stage_layers(s, x))
                 .map_err(|e| Error::usage(format!("config `{}` does not fit {input} images: {e}", cfg.name)))?;
             x = stage.output();
-            heads.push(BlockSpec::new(format!("heads.{j}"), x, head_layers(s, x, classes)?)?);
+            heads.push(BlockSpec::new(format!("heads.{j}"), x, head_layers(&s.head, x, classes)?)?);
             stages.push(stage);
         }
         Ok(ModelSpec { input, classes, stages, heads })
     }
 }
 
-/// PyTorch's default initialisation (kaiming-uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in)) for
-/// conv and linear weights and biases; batchnorm gamma 1, beta 0, running mean 0, var 1), drawn from
-/// a seeded generator so a run is reproducible.
+/// The block's parameters as its `init` says (`Init`; batchnorm gamma 1, beta 0), drawn from a seeded
+/// generator so a run is reproducible.
 pub fn init_params(spec: &BlockSpec, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = SplitMix::new(seed ^ fnv(&spec.name));
     spec.param_specs()
         .iter()
         .map(|(name, shape, li)| {
             let len: usize = shape.iter().product();
-            match spec.layers[*li] {
-                Layer::Conv { cin, k, .. } => uniform(&mut rng, len, 1.0 / ((cin * k * k) as f64).sqrt()),
-                Layer::Linear { inputs, .. } => uniform(&mut rng, len, 1.0 / (inputs as f64).sqrt()),
-                Layer::BatchNorm { .. } => vec![if name.ends_with(".weight") { 1.0 } else { 0.0 }; len],
-                _ => unreachable!("only conv, linear and batchnorm have parameters"),
+            let fan_in = |inputs: usize| 1.0 / (inputs as f64).sqrt();
+            match (spec.layers[*li], spec.init) {
+                (Layer::BatchNorm { .. }, _) => batchnorm_init(name, len),
+                // A residual block's only vectors are its batchnorms' (its convs have no bias).
+                (Layer::Residual(_), _) if shape.len() == 1 => batchnorm_init(name, len),
+                (Layer::Conv { .. } | Layer::ConvStride2 { .. } | Layer::Residual(_), Init::ResNet | Init::Vgg)
+                    if shape.len() == 4 =>
+                {
+                    // Kaiming-normal, fan_out, gain sqrt(2): [Cout, k, k, Cin] has fan_out Cout k k.
+                    normal(&mut rng, len, (2.0 / (shape[0] * shape[1] * shape[2]) as f64).sqrt())
+                }
+                (Layer::Conv { .. }, Init::Vgg) => vec![0.0; len],
+                (Layer::Linear { .. }, Init::Vgg) if shape.len() == 2 => normal(&mut rng, len, 0.01),
+                (Layer::Linear { .. }, Init::Vgg) => vec![0.0; len],
+                (Layer::Conv { cin, k, .. } | Layer::ConvStride2 { cin, k, .. }, _) => {
+                    uniform(&mut rng, len, fan_in(cin * k * k))
+                }
+                (Layer::Linear { inputs, .. }, _) => uniform(&mut rng, len, fan_in(inputs)),
+                _ => unreachable!("only convs, linear layers, batchnorms and residual blocks have parameters"),
             }
         })
         .collect()
+}
+
+fn batchnorm_init(name: &str, len: usize) -> Vec<f32> {
+    vec![if name.ends_with(".weight") { 1.0 } else { 0.0 }; len]
 }
 
 pub fn init_state(spec: &BlockSpec) -> Vec<Vec<f32>> {
@@ -374,6 +481,10 @@ pub fn init_state(spec: &BlockSpec) -> Vec<Vec<f32>> {
 
 fn uniform(rng: &mut SplitMix, len: usize, bound: f64) -> Vec<f32> {
     (0..len).map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32).collect()
+}
+
+fn normal(rng: &mut SplitMix, len: usize, std: f64) -> Vec<f32> {
+    (0..len).map(|_| (rng.normal() * std) as f32).collect()
 }
 
 fn fnv(s: &str) -> u64 {

@@ -29,8 +29,7 @@ fn pick(n: usize, k: usize) -> Vec<u32> {
 
 fn stage_weights(gpu: &Gpu, model: &Model, j: usize) -> Result<StageWeights> {
     let b = &model.stages[j];
-    let li = b.spec.layers.iter().position(|l| matches!(l, Layer::Conv { .. })).expect("every stage has a conv");
-    let k = b.spec.param_specs().iter().position(|(_, _, l)| *l == li).expect("conv has a weight");
+    let k = b.spec.first_conv_weight().expect("every stage has a conv");
     let params = b.params.download(gpu)?;
     let s = &b.params.tensors[k];
     let shape = [s.shape()[0], s.shape()[1], s.shape()[2], s.shape()[3]];
@@ -67,7 +66,7 @@ pub fn report_input(
     let pooled = pass.pooled(gpu, &mut feed, val, &chosen)?;
     let pooled_labels = chosen.iter().map(|&i| val.labels[i as usize]).collect();
     let filters = (0..=upto).map(|j| stage_weights(gpu, model, j)).collect::<Result<Vec<_>>>()?;
-    let lr_steps = (1..).map(|k| k * cfg.optimizer.lr_step).take_while(|&e| e < cfg.epochs).collect();
+    let lr_steps = cfg.lr_decay_epochs();
     Ok(ReportInput {
         title: cfg.name.clone(),
         config_toml: cfg.to_toml(),

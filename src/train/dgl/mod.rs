@@ -69,7 +69,7 @@ pub fn device_options(base: &GpuOptions, index: usize) -> Result<GpuOptions> {
 /// Refuse (before a run folder exists) replay buffers that the warm-up alone could not fill: stage j
 /// starts once j buffers have filled one after the other.
 pub fn check_buffers(cfg: &Config, train_images: usize) -> Result<()> {
-    let (stages, steps) = (cfg.stages.len(), train_images / cfg.batch_size.max(1) * cfg.epochs);
+    let (stages, steps) = (cfg.stage_count(), train_images / cfg.batch_size.max(1) * cfg.epochs);
     let size = cfg.dgl.as_ref().map_or(DglConfig::default().buffer_size, |d| d.buffer_size);
     if cfg.method == Method::DglAsync && stages > 1 && (stages - 1) * size >= steps {
         return Err(Error::usage(format!(
