@@ -273,6 +273,7 @@ fn divergence_keeps_finite_weights_and_its_advice_works() {
 }
 
 /// Fashion-MNIST's IDX files, linked into `dir`, with the training labels replaced by `labels` when given.
+#[cfg(unix)]
 fn fmnist_copy(dir: &Path, labels: Option<&[u8]>) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     for f in ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
