@@ -9,8 +9,8 @@
 //!   caches; `feed.rs`: batches to the device.
 //! - `split.rs`: the training and validation data; `rundir.rs`: the run folder; `trained.rs`: a
 //!   finished run opened for `eval` and `viz`; `report.rs`: what the report shows.
-//! - `fits.rs`: whether a run fits its device, before its folder exists; `stop.rs`: a graceful stop
-//!   on request (signals).
+//! - `resume.rs`: a run continued from its folder; `fits.rs`: whether a run fits its device, before
+//!   its folder exists; `stop.rs`: a graceful stop on request (signals).
 
 mod dgl;
 mod display;
@@ -22,6 +22,7 @@ pub mod plans;
 pub mod prefix_cache;
 pub mod replay;
 pub mod report;
+mod resume;
 mod run;
 mod rundir;
 mod split;
@@ -33,7 +34,8 @@ use std::path::PathBuf;
 
 pub use dgl::{device_options, train_dgl};
 pub use greedy::{train_e2e, train_greedy};
-pub use run::{Run, RESUME_SETTABLE};
+pub use resume::RESUME_SETTABLE;
+pub use run::Run;
 pub use rundir::RunDir;
 pub use split::{load_data, Data, VAL_SPLIT_SEED};
 pub use stop::{request_stop, stop_requested};

@@ -10,31 +10,19 @@ use super::feed::Feed;
 use super::fits::{check_fits, too_large};
 use super::plans::{EvalStep, StepIo};
 use super::prefix_cache::{self, PrefixCaches};
-use super::rundir::{Records, RunDir};
+use super::resume::Resumed;
+use super::rundir::RunDir;
 use super::split::{load_data, load_run_data, same_data, Data, Purpose};
 use super::state::Progress;
 use super::{dgl, report, TrainOptions};
-use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
+use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::Config;
+use crate::data::DataRecord;
 use crate::error::{Error, Result};
-use crate::fsutil::{remove_stale_temps, FolderLock};
+use crate::fsutil::FolderLock;
 use crate::gpu::{Gpu, GpuOptions, Readback};
 use crate::metrics::{EpochRecord, StageSummary};
 use crate::model::{Model, ModelSpec, Shape};
-
-/// The config keys `--set` may change when resuming: the learning-rate schedule from now on (to
-/// continue a diverged run with a lower LR), how often checkpoints are written, and the frozen-prefix
-/// caches (which change no result, only speed and memory). Everything else would change what the
-/// checkpoint's weights or the recorded metrics mean: the model, the data, the seed, the method.
-pub const RESUME_SETTABLE: &[&str] = &[
-    "optimizer.lr",
-    "optimizer.lr_decay",
-    "optimizer.lr_step",
-    "checkpoint_minutes",
-    "cache.eval",
-    "cache.train",
-    "cache.limit_mib",
-];
 
 /// Everything one training run holds while it runs.
 pub struct Run {
@@ -54,11 +42,11 @@ pub struct Run {
     pub(super) readback: Readback,
     pub(super) display: Display,
     started: Instant,
-    elapsed_before: f64,
+    pub(super) elapsed_before: f64,
     pub(super) last_checkpoint: Instant,
     /// The progress of the last checkpoint on disk (None: none yet).
-    saved: Option<Progress>,
-    report: bool,
+    pub(super) saved: Option<Progress>,
+    pub(super) report: bool,
     /// The run folder's lock, held as long as the run.
     _lock: FolderLock,
 }
@@ -78,66 +66,16 @@ pub(super) fn open_model(cfg: &Config, data: &Data, gpu: &GpuOptions) -> Result<
     Ok((gpu, model))
 }
 
-/// The saved config of a resumed run with `sets` applied, each of which must be in `RESUME_SETTABLE`.
-fn resume_config(saved: &Config, sets: &[String]) -> Result<Config> {
-    for s in sets {
-        let key = s.split_once('=').map_or(s.as_str(), |(k, _)| k).trim();
-        if !RESUME_SETTABLE.contains(&key) {
-            return Err(Error::usage(format!(
-                "--set {key} cannot change when resuming: it would change what the checkpoint's weights or the recorded metrics mean. With --resume, --set takes {}",
-                RESUME_SETTABLE.join(", ")
-            )));
+/// The data of a run: for a resumed run that recorded its data, the same data (or, with
+/// `--force-data`, a warning); otherwise the data the config and `--data` say.
+fn run_data(cfg: &Config, opts: &TrainOptions, recorded: Option<&DataRecord>) -> Result<(Data, Vec<String>)> {
+    match recorded {
+        Some(r) => {
+            let data = load_run_data(cfg, opts.data_dir.as_deref(), Some(r), Purpose::Train)?;
+            let warning = same_data(r, &data.record, opts.force_data)?;
+            Ok((data, warning.into_iter().collect()))
         }
-    }
-    saved.with_overrides(sets)
-}
-
-/// What `Run::open` found in the folder of a resumed run.
-struct Resumed {
-    lock: FolderLock,
-    ckpt: Option<Checkpoint>,
-    /// Whether the config changed (`--set`), to be saved.
-    changed: bool,
-    /// Lines to print once the run is announced.
-    notes: Vec<String>,
-}
-
-impl Resumed {
-    /// Lock the run folder of `opts.out`, clear what killed processes left, and read its config (with
-    /// `opts.resume_sets`) and checkpoint.
-    fn open(opts: &TrainOptions) -> Result<(Config, RunDir, Resumed)> {
-        let dir = RunDir::existing(&opts.out)?;
-        let lock = dir.lock()?;
-        let mut notes: Vec<String> = remove_stale_temps(&dir.path)?
-            .iter()
-            .map(|f| format!("removed {}, left by a process killed while writing it", f.display()))
-            .collect();
-        let saved = Config::load(&dir.config_path())?;
-        let cfg = resume_config(&saved, &opts.resume_sets)?;
-        let changed = cfg != saved;
-        if changed {
-            notes.push(format!(
-                "resuming with --set {} (saved in {})",
-                opts.resume_sets.join(" --set "),
-                dir.config_path().display()
-            ));
-        }
-        let ckpt = match Checkpoint::read(&dir.checkpoint_path()) {
-            Ok(c) => Some(c),
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
-        };
-        if ckpt.is_none() {
-            if dir.has_records() {
-                return Err(Error::usage(format!(
-                    "{} holds training records (metrics.jsonl, summary.json) but no checkpoint.safetensors: it was deleted or lost, and there is nothing to resume from. To train this config again, start a new run: layerwise train --config {} --out NEW_FOLDER",
-                    dir.path.display(),
-                    dir.config_path().display()
-                )));
-            }
-            notes.push("no checkpoint was written yet: training starts from the beginning".into());
-        }
-        Ok((cfg, dir, Resumed { lock, ckpt, changed, notes }))
+        None => Ok((load_data(cfg, opts.data_dir.as_deref())?, Vec::new())),
     }
 }
 
@@ -160,35 +98,17 @@ impl Run {
             Some(_) => dir.read_data_record()?,
             None => None,
         };
-        let notes = resumed.as_ref().map_or(Vec::new(), |r| r.notes.clone());
-        let mut warnings = Vec::new();
-        let data = match &recorded {
-            Some(r) => {
-                let data = load_run_data(&cfg, opts.data_dir.as_deref(), Some(r), Purpose::Train)?;
-                warnings.extend(same_data(r, &data.record, opts.force_data)?);
-                data
-            }
-            None => load_data(&cfg, opts.data_dir.as_deref())?,
-        };
+        let (data, mut warnings) = run_data(&cfg, opts, recorded.as_ref())?;
         let (gpu, model) = open_model(&cfg, &data, &dgl::home_options(&cfg, &opts.gpu)?)?;
         prefix_cache::check_train_cache(&cfg, &model, data.train.len())?;
-        let ckpt = resumed.as_ref().and_then(|r| r.ckpt.as_ref());
-        if let Some(c) = ckpt {
-            c.meta.check_progress(&dir.checkpoint_path(), &cfg, data.train.len() / cfg.batch_size)?;
+        if let Some(r) = &resumed {
+            r.check_progress(&dir, &cfg, data.train.len() / cfg.batch_size)?;
         }
         let sample = data.train.height * data.train.width * data.train.channels;
         check_fits(&gpu, &cfg, &model, sample)?;
-        let (lock, ckpt) = match resumed {
-            Some(r) => {
-                if r.changed {
-                    crate::fsutil::atomic_write(&dir.config_path(), cfg.to_toml().as_bytes())?;
-                }
-                if recorded.as_ref() != Some(&data.record) {
-                    dir.write_data_record(&data.record)?;
-                }
-                (r.lock, r.ckpt)
-            }
-            None => (RunDir::create(&opts.out, &cfg, &data.record)?.1, None),
+        let (lock, ckpt, notes) = match resumed {
+            Some(r) => r.finish(&dir, &cfg, &data, recorded.as_ref())?,
+            None => (RunDir::create(&opts.out, &cfg, &data.record)?.1, None, Vec::new()),
         };
         let mut run = Run {
             io: StepIo::new(&gpu)?,
@@ -285,22 +205,6 @@ impl Run {
             self.display.line(&format!("report: {}", html.display()));
         }
         Ok(())
-    }
-
-    /// Redraw the report when the one in the folder does not show every finished stage (a run killed
-    /// while drawing it, or before it): written at a stage's end, it would otherwise stay stale.
-    fn redraw_stale_report(&mut self) -> Result<()> {
-        if !self.report || self.progress.stage == 0 {
-            return Ok(());
-        }
-        let shown = (self.progress.stage - 1).min(self.model.stages.len() - 1) + 1;
-        if crate::viz::report_stages(&self.dir.path) == Some(shown) {
-            return Ok(());
-        }
-        self.display.line(
-            "the report does not show every finished stage (the run stopped before or while drawing it): drawing it",
-        );
-        self.write_report()
     }
 
     /// Print, append to the metrics files and keep one epoch's record.
@@ -413,41 +317,5 @@ impl Run {
     pub(super) fn recorded(&self, j: usize) -> (Option<&EpochRecord>, f64) {
         let seconds = self.records.iter().filter(|r| r.stage == j).map(|r| r.seconds).sum::<f64>();
         (self.records.iter().rev().find(|r| r.stage == j), seconds)
-    }
-}
-
-impl Run {
-    /// Continue from `ckpt`: its weights into the model, its progress, and the metrics files cut back
-    /// to the records it counts (never appended twice). Metrics that cannot be read do not block a valid
-    /// checkpoint: the run goes on without them. Returns what was lost, to warn about.
-    fn restore(&mut self, ckpt: &Checkpoint) -> Result<Vec<String>> {
-        ckpt.restore(&self.dir.checkpoint_path(), &self.gpu, &self.model)?;
-        let mut lost = Vec::new();
-        let mut progress = ckpt.meta.progress.clone();
-        let Records { mut records, lost: unreadable } = self.dir.read_records()?;
-        let counted = progress.records;
-        if records.len() < counted {
-            let why = unreadable.map_or(String::new(), |l| format!(" ({l})"));
-            lost.push(format!(
-                "{} of the {counted} epoch records the checkpoint counts are lost{why}; training continues from the checkpoint, and the report's curves lack them",
-                counted - records.len()
-            ));
-            progress.records = records.len();
-        }
-        records.truncate(progress.records);
-        self.dir.rewrite_records(&records)?;
-        self.summaries = match self.dir.read_summaries() {
-            Ok(s) => s,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                lost.push(format!("{e}: the stage summaries are lost; each is written again when its stage ends"));
-                Vec::new()
-            }
-        };
-        self.elapsed_before = progress.elapsed;
-        self.saved = Some(progress.clone());
-        self.progress = progress;
-        self.records = records;
-        Ok(lost)
     }
 }
