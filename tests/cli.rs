@@ -353,12 +353,13 @@ fn resource_problems_are_clear_errors() {
         "stages.0.width=64",
     ]);
     expect_fail(&o, 1, "the GPU cannot hold this");
-    assert!(text(&o).contains("MiB") && text(&o).contains("batch size"), "{}", text(&o));
-    // Divergence: NaN/Inf loss stops the stage and says the last good checkpoint is kept.
+    assert!(text(&o).contains("MiB") && text(&o).contains("try --set batch_size="), "{}", text(&o));
+    assert!(!out.exists(), "checked before the run folder exists");
+    // Divergence: an exploding loss stops the stage, with the command that starts it again.
     let out = tmp.path().join("nan");
     let o = run(&["train", "--config", c, "--out", out.to_str().unwrap(), "--set", "optimizer.lr=1e30"]);
-    expect_fail(&o, 1, "the loss became");
-    assert!(text(&o).contains("last good checkpoint"), "{}", text(&o));
+    expect_fail(&o, 1, "diverged");
+    assert!(text(&o).contains("No checkpoint had been written yet"), "{}", text(&o));
     assert!(out.join("config.toml").exists(), "the run folder stays");
 }
 

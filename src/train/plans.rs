@@ -16,7 +16,8 @@ pub struct StepIo {
     pub rng: Tensor,
     /// [lr, momentum, weight decay, nesterov], written when the LR changes.
     pub hyper: Tensor,
-    /// [sum of batch-mean losses, correct count] since the last reset.
+    /// [sum of batch-mean losses, correct count, diverged 0/1] since the last reset (see
+    /// `ops::cross_entropy`; SGD applies no update while diverged is set).
     pub stats: Tensor,
 }
 
@@ -25,7 +26,7 @@ impl StepIo {
         Ok(StepIo {
             rng: gpu.tensor_u32(&[2], "rng key")?,
             hyper: gpu.tensor(&[4], "sgd hyper")?,
-            stats: gpu.tensor(&[2], "train stats")?,
+            stats: gpu.tensor(&[3], "train stats")?,
         })
     }
 
@@ -152,7 +153,7 @@ pub fn record_trained_blocks(
         }
     }
     for b in trained {
-        b.sgd(p, &io.hyper)?;
+        b.sgd(p, &io.hyper, &io.stats)?;
     }
     Ok(())
 }
@@ -180,8 +181,8 @@ pub fn record_dgl_stage(
     ops::cross_entropy(p, th.output(), labels, &d_logits, &io.stats)?;
     let g = head.backward(p, &th, &d_logits, true, scratch)?.expect("an input gradient was asked for");
     stage.backward(p, &ts, &g, false, scratch)?;
-    stage.sgd(p, &io.hyper)?;
-    head.sgd(p, &io.hyper)?;
+    stage.sgd(p, &io.hyper, &io.stats)?;
+    head.sgd(p, &io.hyper, &io.stats)?;
     Ok(ts.output().clone())
 }
 

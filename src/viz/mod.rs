@@ -89,6 +89,14 @@ const FEATURES: &str = "Feature maps";
 /// Name of the page `write_report` writes.
 pub const REPORT_HTML: &str = "report.html";
 
+/// How many stages the report in `dir` draws (None: no report, or one without that mark).
+pub fn report_stages(dir: &Path) -> Option<usize> {
+    let page = std::fs::read_to_string(dir.join(REPORT_HTML)).ok()?;
+    let mark = format!("<meta name=\"{}\" content=\"", html::STAGES_META);
+    let rest = &page[page.find(&mark)? + mark.len()..];
+    rest[..rest.find('"')?].parse().ok()
+}
+
 /// Write every figure the input has data for as a PNG, and `report.html` around them, into `dir` (created
 /// if needed). Returns the files written, report.html last. Sections with no data are left out.
 pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
@@ -150,8 +158,9 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
     }
 
     let mut written: Vec<PathBuf> = figures.iter().map(|f| dir.join(&f.file)).collect();
+    // Last, and atomically (as every image): a page whose stage count is up to date shows whole files.
     let page = dir.join(REPORT_HTML);
-    std::fs::write(&page, html::render(input, &figures)).map_err(|e| Error::io(&page, e))?;
+    crate::fsutil::atomic_write(&page, html::render(input, &figures).as_bytes())?;
     written.push(page);
     Ok(written)
 }

@@ -30,7 +30,7 @@ mod one_device;
 
 use std::ops::Range;
 
-use super::epoch::EpochWork;
+use super::epoch::{EpochWork, StageStats};
 use super::plans::{eval_step_prefixes, scratch_for, EvalStep, StepContext, StepIo};
 use super::replay::{sync_actions, Action, Schedule};
 use super::state::{method_name, EpochSums};
@@ -270,7 +270,7 @@ impl EpochWork for Dgl {
         for j in 0..self.stages {
             let (gpu, io, _) = self.exec.place(run, j);
             io.set_lr(gpu, &run.cfg, lr);
-            gpu.upload(&io.stats, &[sums.loss_sum[j] as f32, sums.correct[j] as f32]);
+            gpu.upload(&io.stats, &[sums.loss_sum[j] as f32, sums.correct[j] as f32, 0.0]);
         }
     }
 
@@ -282,12 +282,11 @@ impl EpochWork for Dgl {
         self.exec.run_segment(run, perm, &actions)
     }
 
-    fn read_sums(&self, run: &Run) -> Result<Vec<(f64, f64)>> {
+    fn read_sums(&self, run: &Run) -> Result<Vec<StageStats>> {
         (0..self.stages)
             .map(|j| {
                 let (gpu, io, readback) = self.exec.place(run, j);
-                let v = readback.read_f32(gpu, &io.stats)?;
-                Ok((v[0] as f64, v[1] as f64))
+                Ok(StageStats::read(&readback.read_f32(gpu, &io.stats)?))
             })
             .collect()
     }
