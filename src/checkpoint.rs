@@ -30,52 +30,68 @@ pub struct CheckpointMeta {
 
 const META_KEY: &str = "layerwise";
 
-/// Our layout -> PyTorch's, for the tensor `name` of layer `li` in `spec`.
-fn to_torch(spec: &BlockSpec, li: usize, ours: &[f32], shape: &[usize]) -> (Vec<usize>, Vec<f32>) {
+/// Every (PyTorch index, our index) pair of the tensor of layer `li` in `spec` whose shape in our
+/// layout is `shape`, when the two layouts differ (conv weights: ours [o, kh, kw, i], PyTorch's
+/// [o, i, kh, kw]; a linear layer after a flatten: ours reads (h, w, c), PyTorch (c, h, w)); None when
+/// they are the same. Integer indices: exact for tensors of any size.
+fn layout_pairs(spec: &BlockSpec, li: usize, shape: &[usize], mut pair: impl FnMut(usize, usize)) -> bool {
     match (spec.layers[li], shape.len()) {
         (Layer::Conv { .. }, 4) => {
             let (o, kh, kw, i) = (shape[0], shape[1], shape[2], shape[3]);
-            let mut out = vec![0f32; ours.len()];
             for a in 0..o {
                 for b in 0..kh {
                     for c in 0..kw {
                         for d in 0..i {
-                            out[((a * i + d) * kh + b) * kw + c] = ours[((a * kh + b) * kw + c) * i + d];
+                            pair(((a * i + d) * kh + b) * kw + c, ((a * kh + b) * kw + c) * i + d);
                         }
                     }
                 }
             }
-            (vec![o, i, kh, kw], out)
+            true
         }
         (Layer::Linear { .. }, 2) => match flatten_source(spec, li) {
             Some((h, w, c)) => {
                 let (o, f) = (shape[0], shape[1]);
-                let mut out = vec![0f32; ours.len()];
                 for a in 0..o {
                     for y in 0..h {
                         for x in 0..w {
                             for ch in 0..c {
-                                out[a * f + (ch * h + y) * w + x] = ours[a * f + (y * w + x) * c + ch];
+                                pair(a * f + (ch * h + y) * w + x, a * f + (y * w + x) * c + ch);
                             }
                         }
                     }
                 }
-                (shape.to_vec(), out)
+                true
             }
-            None => (shape.to_vec(), ours.to_vec()),
+            None => false,
         },
-        _ => (shape.to_vec(), ours.to_vec()),
+        _ => false,
     }
 }
 
+/// The PyTorch shape of a tensor of layer `li` whose shape in our layout is `shape`.
+fn torch_shape(spec: &BlockSpec, li: usize, shape: &[usize]) -> Vec<usize> {
+    match (spec.layers[li], shape.len()) {
+        (Layer::Conv { .. }, 4) => vec![shape[0], shape[3], shape[1], shape[2]],
+        _ => shape.to_vec(),
+    }
+}
+
+/// Our layout -> PyTorch's, for the tensor of layer `li` in `spec` (`shape` in our layout): the PyTorch
+/// shape and values.
+pub fn to_torch(spec: &BlockSpec, li: usize, ours: &[f32], shape: &[usize]) -> (Vec<usize>, Vec<f32>) {
+    let mut out = vec![0f32; ours.len()];
+    if !layout_pairs(spec, li, shape, |t, o| out[t] = ours[o]) {
+        out.copy_from_slice(ours);
+    }
+    (torch_shape(spec, li, shape), out)
+}
+
 /// PyTorch's layout -> ours (the inverse of `to_torch`).
-fn from_torch(spec: &BlockSpec, li: usize, torch: &[f32], shape: &[usize]) -> Vec<f32> {
-    // Both permutations are bijections on indices; invert by mapping an index ramp.
-    let ramp: Vec<f32> = (0..torch.len()).map(|i| i as f32).collect();
-    let (_, perm) = to_torch(spec, li, &ramp, shape);
+pub fn from_torch(spec: &BlockSpec, li: usize, torch: &[f32], shape: &[usize]) -> Vec<f32> {
     let mut ours = vec![0f32; torch.len()];
-    for (t, &src) in perm.iter().enumerate() {
-        ours[src as usize] = torch[t];
+    if !layout_pairs(spec, li, shape, |t, o| ours[o] = torch[t]) {
+        ours.copy_from_slice(torch);
     }
     ours
 }
@@ -228,12 +244,11 @@ impl Checkpoint {
             let mut params = Vec::new();
             let mut momentum = Vec::new();
             for (name, shape, li) in b.spec.param_specs() {
-                let ramp: Vec<f32> = vec![0.0; shape.iter().product()];
-                let (ts, _) = to_torch(&b.spec, li, &ramp, &shape);
+                let ts = torch_shape(&b.spec, li, &shape);
                 params.push(from_torch(&b.spec, li, self.get(path, &name, &ts)?, &shape));
                 let m = match self.tensors.get(&format!("momentum.{name}")) {
                     Some(_) => from_torch(&b.spec, li, self.get(path, &format!("momentum.{name}"), &ts)?, &shape),
-                    None => vec![0.0; ramp.len()],
+                    None => vec![0.0; shape.iter().product()],
                 };
                 momentum.push(m);
             }

@@ -266,3 +266,52 @@ fn checkpoint_of_another_format_is_refused() {
     let path = write("changed.safetensors", &format!(r#"{{"format":{},"progress":"elsewhere"}}"#, FORMAT + 1));
     assert!(Checkpoint::read(&path).err().unwrap().to_string().contains("newer layerwise"));
 }
+
+/// Checkpoints convert layouts by integer index, exact for any size: a conv weight of 2048 -> 1024
+/// channels (18.9M elements) and a linear layer after a flatten (32.8M), both past 2^24 (where an f32
+/// index stops being exact), go to PyTorch's layout with every element where PyTorch keeps it, and
+/// back unchanged, bit for bit. CPU only.
+#[test]
+fn checkpoint_layouts_round_trip_tensors_past_2_pow_24() {
+    use layerwise::checkpoint::{from_torch, to_torch};
+    use layerwise::model::Layer;
+    let conv = BlockSpec::new(
+        "stages.3".into(),
+        Shape::Map { h: 8, w: 8, c: 2048 },
+        vec![Layer::Conv { cin: 2048, cout: 1024, k: 3, bias: false }],
+    )
+    .unwrap();
+    let (c, h, w) = (8192, 2, 2);
+    let linear = BlockSpec::new(
+        "heads.3".into(),
+        Shape::Map { h, w, c },
+        vec![Layer::Flatten, Layer::Linear { inputs: h * w * c, outputs: 1000, bias: true }],
+    )
+    .unwrap();
+    for (spec, li, shape, want_shape) in [
+        (&conv, 0, vec![1024, 3, 3, 2048], vec![1024, 2048, 3, 3]),
+        (&linear, 1, vec![1000, h * w * c], vec![1000, h * w * c]),
+    ] {
+        let len: usize = shape.iter().product();
+        assert!(len > 1 << 24, "{len} elements");
+        // Distinct values: element k holds the float whose bits are k.
+        let ours: Vec<f32> = (0..len as u32).map(f32::from_bits).collect();
+        let (ts, torch) = to_torch(spec, li, &ours, &shape);
+        assert_eq!(ts, want_shape);
+        let at = |v: &[f32], k: usize| v[k].to_bits() as usize;
+        if li == 0 {
+            // PyTorch's [o][i][kh][kw] holds our [o][kh][kw][i].
+            for (o, i, y, x) in [(0, 0, 0, 0), (1023, 2047, 2, 2), (517, 1999, 1, 2), (1023, 0, 2, 1)] {
+                assert_eq!(at(&torch, ((o * 2048 + i) * 3 + y) * 3 + x), ((o * 3 + y) * 3 + x) * 2048 + i);
+            }
+        } else {
+            // PyTorch flattens (c, h, w), we flatten (h, w, c).
+            let f = h * w * c;
+            for (o, ch, y, x) in [(0, 0, 0, 0), (999, 8191, 1, 1), (613, 4097, 0, 1), (999, 0, 1, 0)] {
+                assert_eq!(at(&torch, o * f + (ch * h + y) * w + x), o * f + (y * w + x) * c + ch);
+            }
+        }
+        let back = from_torch(spec, li, &torch, &shape);
+        assert!(back.iter().zip(&ours).all(|(a, b)| a.to_bits() == b.to_bits()), "round trip of {}", spec.name);
+    }
+}
