@@ -49,7 +49,7 @@ pub enum HeadKind {
     /// k-1 x [conv3x3 (no bias), BN, ReLU] at `width`, average to 2x2, [BN], flatten, linear.
     Conv,
     /// DGL's MLP-SR: average to ceil(H/4), `convs` x [1x1 conv, BN, ReLU], average to 2x2, flatten,
-    /// `mlp`-1 x [linear (no bias), BN1d, ReLU], linear.
+    /// `mlp` x [linear (no bias), BN1d, ReLU], linear (the reference's `n_lin` and `mlp_layers`).
     MlpSr,
 }
 
@@ -66,9 +66,11 @@ pub struct HeadConfig {
     /// Conv head: batchnorm in hidden layers and after the 2x2 average.
     #[serde(default)]
     pub batchnorm: bool,
-    /// MLP-SR head: 1x1 conv layers and linear layers.
+    /// MLP-SR head: 1x1 conv layers (the reference's `n_lin`).
     #[serde(default = "three")]
     pub convs: usize,
+    /// MLP-SR head: hidden linear layers before the output layer (the reference's `mlp_layers`; 0 = the
+    /// output layer only).
     #[serde(default = "three")]
     pub mlp: usize,
 }
@@ -348,9 +350,6 @@ impl StageConfig {
         let h = &self.head;
         if h.kind == HeadKind::Conv && h.k == 0 {
             return Err(format!("stages.{j}.head.k must be at least 1 (k = 1 is a linear head), got 0"));
-        }
-        if h.kind == HeadKind::MlpSr && h.mlp == 0 {
-            return Err(format!("stages.{j}.head.mlp must be at least 1"));
         }
         Ok(())
     }

@@ -131,12 +131,12 @@ fn step_cfg() -> Config {
     let stages = r#"[[stages]]
 width = 5
 batchnorm = false
-head = { kind = "mlp-sr", convs = 1, mlp = 2 }
+head = { kind = "mlp-sr", convs = 1, mlp = 1 }
 [[stages]]
 width = 7
 downsample = "maxpool"
 batchnorm = true
-head = { kind = "mlp-sr", convs = 1, mlp = 3 }
+head = { kind = "mlp-sr", convs = 1, mlp = 2 }
 "#;
     Config::from_toml(&support::step_config(top, stages), "test").unwrap()
 }
@@ -218,13 +218,13 @@ fn config(dir: &Path, name: &str, sets: &[(&str, &str)]) -> PathBuf {
 width = 4
 downsample = "maxpool"
 batchnorm = true
-head = { kind = "mlp-sr", convs = 1, mlp = 2 }
+head = { kind = "mlp-sr", convs = 1, mlp = 1 }
 
 [[stages]]
 width = 8
 downsample = "maxpool"
 batchnorm = true
-head = { kind = "mlp-sr", convs = 0, mlp = 2 }
+head = { kind = "mlp-sr", convs = 0, mlp = 1 }
 
 [dgl]
 buffer_size = 3
@@ -379,7 +379,9 @@ fn dgl_presets_mirror_the_reference_networks() {
         v.extend([conv(cin, cout, 3), BatchNorm { c: cout }, Relu]);
         v
     };
-    // torch_reference.py's dgl4: blocks and MlpSrAux(64, 32), (128, 16), (128, 16), (256, 8, convs=0, mlp=2).
+    // The reference's 4-layer net (DGL learning_curves/models.py): blocks, and auxillary_classifier2 with
+    // n_lin = 3, mlp_layers = 3 on every block but the last (n_lin = 0, mlp_layers = 2), i.e. that many
+    // hidden [linear, BN1d, ReLU] layers before the output layer (parallel.log prints them).
     let stages = [block(false, 3, 64), block(true, 64, 128), block(false, 128, 128), block(true, 128, 256)];
     let mlp_sr = |c: usize, h: usize, convs: usize, mlp: usize| {
         let p = h.div_ceil(4);
@@ -388,7 +390,7 @@ fn dgl_presets_mirror_the_reference_networks() {
             v.extend([conv(c, c, 1), BatchNorm { c }, Relu]);
         }
         v.extend([AvgPool { oh: 2, ow: 2 }, Flatten]);
-        for _ in 0..mlp - 1 {
+        for _ in 0..mlp {
             v.extend([Linear { inputs: 4 * c, outputs: 4 * c, bias: false }, BatchNorm { c: 4 * c }, Relu]);
         }
         v.push(Linear { inputs: 4 * c, outputs: 10, bias: true });
@@ -399,8 +401,10 @@ fn dgl_presets_mirror_the_reference_networks() {
         assert_eq!(spec.stages[j].layers, stages[j], "stage {j}");
         assert_eq!(spec.heads[j].layers, heads[j], "head {j}");
     }
-    // The last head: average to 2x2, flatten, linear 1024->1024 (no bias), BN1d, ReLU, linear 1024->10.
-    assert_eq!(spec.heads[3].param_count(), 1024 * 1024 + 2 * 1024 + 1024 * 10 + 10);
+    // The last head: average to 2x2, flatten, 2 x [linear 1024->1024 (no bias), BN1d, ReLU], linear 1024->10.
+    assert_eq!(spec.heads[3].param_count(), 2 * (1024 * 1024 + 2 * 1024) + 1024 * 10 + 10);
+    // The first: 3 x [1x1 conv 64->64, BN], 3 x [linear 256->256, BN1d], linear 256->10.
+    assert_eq!(spec.heads[0].param_count(), 3 * (64 * 64 + 2 * 64) + 3 * (256 * 256 + 2 * 256) + 256 * 10 + 10);
 
     let six = ModelSpec::new(&Config::preset("dgl-cifar-6layer").unwrap(), cifar, 10).unwrap();
     let widths: Vec<(usize, String)> = six.stages.iter().map(|s| (s.output().channels(), s.describe())).collect();
