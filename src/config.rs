@@ -53,6 +53,17 @@ pub enum HeadKind {
     MlpSr,
 }
 
+/// What the ensemble of auxiliary heads sums, each head weighted 2^j (normalised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ensemble {
+    /// Softmax probabilities (paper 1's ImageNet code, layerCNN imagenet.py).
+    #[default]
+    Softmax,
+    /// Raw logits (paper 1's CIFAR code, layerCNN cifar.py; DGL's buffer_experiments/cifar_buffer.py).
+    Logits,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadConfig {
@@ -165,6 +176,9 @@ pub struct Config {
     pub optimizer: OptimizerConfig,
     pub augment: AugmentConfig,
     pub stages: Vec<StageConfig>,
+    /// What the evaluation's ensemble of heads sums: "softmax" probabilities or raw "logits".
+    #[serde(default)]
+    pub ensemble: Ensemble,
     #[serde(default)]
     pub dgl: Option<DglConfig>,
     #[serde(default)]

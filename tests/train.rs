@@ -315,3 +315,73 @@ fn checkpoint_layouts_round_trip_tensors_past_2_pow_24() {
         assert!(back.iter().zip(&ours).all(|(a, b)| a.to_bits() == b.to_bits()), "round trip of {}", spec.name);
     }
 }
+
+/// The ensemble sums what `ensemble` says, each head weighted 2^j / (sum of 2^i): softmax probabilities
+/// ("softmax", paper 1's ImageNet code) or raw logits ("logits", its CIFAR code). The evaluation's
+/// scores for two heads against the CPU references fed with each head's own logits.
+#[test]
+fn ensemble_sums_probabilities_or_logits_as_configured() {
+    use layerwise::reference;
+    use layerwise::train::feed::Feed;
+    use layerwise::train::plans::{record_eval_stages, scratch_for, EvalHeads, StepContext};
+    let Some(g) = gpu(false) else { return };
+    let stages = r#"[[stages]]
+width = 4
+batchnorm = true
+head = { kind = "conv", k = 1, batchnorm = true }
+[[stages]]
+width = 6
+downsample = "space-to-depth"
+batchnorm = true
+head = { kind = "conv", k = 2, width = 5, batchnorm = true }
+"#;
+    let (n, k, input) = (5, 10, Shape::Map { h: 8, w: 8, c: 3 });
+    let data = layerwise::data::Dataset {
+        images: (0..n * input.len()).map(|i| (i * 37 % 253) as u8).collect(),
+        labels: vec![0, 3, 5, 7, 9],
+        height: 8,
+        width: 8,
+        channels: 3,
+        classes: (0..k).map(|i| i.to_string()).collect(),
+        source: "synthetic".into(),
+    };
+    let mut all = Vec::new();
+    for mode in ["softmax", "logits"] {
+        let top =
+            format!("name = \"ensemble\"\nmethod = \"greedy\"\nseed = 2\nbatch_size = {n}\nensemble = \"{mode}\"");
+        let cfg = Config::from_toml(&support::step_config(&top, stages), "test").unwrap();
+        let model = Model::new(g, ModelSpec::new(&cfg, input, k).unwrap(), cfg.seed).unwrap();
+        let mut feed = Feed::new(g, n, input.len()).unwrap();
+        feed.load(g, &data, &(0..n as u32).collect::<Vec<_>>());
+        let io = StepIo::new(g).unwrap();
+        let scratch = scratch_for(g, &model, 1, n).unwrap();
+        let ctx = StepContext { gpu: g, cfg: &cfg, model: &model, io: &io, scratch: &scratch };
+        // Each head's logits on its own.
+        let logits: Vec<_> = (0..2).map(|_| g.tensor(&[n, k], "head logits").unwrap()).collect();
+        let mut p = PlanBuilder::new(g, "heads");
+        for (j, l) in logits.iter().enumerate() {
+            let x = record_eval_stages(&mut p, &ctx, &feed, j + 1, None).unwrap();
+            model.heads[j].forward_eval(&mut p, &x, &scratch, Some(l)).unwrap();
+        }
+        // The evaluation's ensemble of both.
+        let scores = g.tensor(&[n, k], "scores").unwrap();
+        let counts: Vec<_> = (0..2).map(|_| g.tensor(&[1], "count").unwrap()).collect();
+        let heads = EvalHeads { heads: &[0, 1], ensemble: &[0, 1], scores: &scores, counts: &counts, prefixes: false };
+        record_eval_stages(&mut p, &ctx, &feed, 2, Some(&heads)).unwrap();
+        g.run(&[&p.finish().unwrap()]).unwrap();
+        let mut want = vec![0.0; n * k];
+        for (j, l) in logits.iter().enumerate() {
+            let l: Vec<f64> = g.download(l).unwrap().iter().map(|&v| v as f64).collect();
+            let w = [1.0 / 3.0, 2.0 / 3.0][j];
+            match mode {
+                "softmax" => reference::softmax_accumulate(&l, &mut want, w, n, k),
+                _ => reference::logits_accumulate(&l, &mut want, w, n, k),
+            }
+        }
+        let got = g.download(&scores).unwrap();
+        assert_close(&format!("{mode} ensemble"), &got, &want);
+        all.push(got);
+    }
+    assert!(all[0].iter().sum::<f32>() > 0.99 * n as f32, "softmax scores of each row sum to 1");
+    assert_ne!(all[0], all[1]);
+}
