@@ -111,6 +111,10 @@ pub struct OptimizerConfig {
     /// The LR is multiplied by `lr_decay` every `lr_step` epochs (of a stage).
     pub lr_decay: f64,
     pub lr_step: usize,
+    /// A new SGD at every LR step: momentum restarts from zero (paper 1's code builds a new optimizer at
+    /// epochs 0, 15, 30 and 45 of every stage); false keeps it across steps (DGL's code).
+    #[serde(default)]
+    pub restart_momentum: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,6 +323,12 @@ impl Config {
     /// Learning rate during `epoch` (0-based) of a stage.
     pub fn lr_at(&self, epoch: usize) -> f64 {
         self.optimizer.lr * self.optimizer.lr_decay.powi((epoch / self.optimizer.lr_step) as i32)
+    }
+
+    /// Whether momentum restarts from zero when `epoch` (0-based, of a stage) begins: at every LR step
+    /// with `optimizer.restart_momentum` (epoch 0 starts from zero anyway).
+    pub fn restarts_momentum(&self, epoch: usize) -> bool {
+        self.optimizer.restart_momentum && epoch > 0 && epoch % self.optimizer.lr_step == 0
     }
 }
 

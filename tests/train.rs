@@ -385,3 +385,56 @@ head = { kind = "conv", k = 2, width = 5, batchnorm = true }
     assert!(all[0].iter().sum::<f32>() > 0.99 * n as f32, "softmax scores of each row sum to 1");
     assert_ne!(all[0], all[1]);
 }
+
+/// `optimizer.restart_momentum`: a new SGD at every LR step. With one step per epoch and a step every
+/// epoch, every update then starts from zero momentum, which makes momentum 0.9 train exactly as
+/// momentum 0 does (PyTorch's first step sets the buffer to the gradient); without the restart it
+/// differs. Greedy, end to end and synchronous DGL, through the binary.
+#[test]
+fn momentum_restarts_at_every_lr_step() {
+    if gpu(false).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let stages = r#"[[stages]]
+width = 4
+downsample = "maxpool"
+batchnorm = true
+head = { kind = "mlp-sr", convs = 1, mlp = 1 }
+
+[[stages]]
+width = 6
+downsample = "maxpool"
+batchnorm = true
+head = { kind = "conv", k = 2, width = 4, batchnorm = true }
+"#;
+    // Every parameter and running statistic, momentum buffers left out.
+    let params = |dir: &Path| -> Vec<Vec<f32>> {
+        let c = support::checkpoint(dir);
+        c.names().iter().filter(|n| !n.starts_with("momentum.")).map(|n| c.tensor(n).unwrap().1.clone()).collect()
+    };
+    for method in ["greedy", "e2e", "dgl"] {
+        let run = |name: &str, momentum: f64, restart: bool| {
+            let top = format!(
+                "name = \"{name}\"\nmethod = \"{method}\"\nmax_train_images = 32\nmax_val_images = 50\nbatch_size = 32"
+            );
+            let sgd = format!(
+                "[optimizer]\nlr = 0.05\nmomentum = {momentum:?}\nweight_decay = 5e-4\nlr_decay = 0.5\nlr_step = 1\nrestart_momentum = {restart}\n"
+            );
+            let cfg = support::write_config(tmp.path(), name, &support::fmnist_config(&top, &sgd, stages));
+            let out = tmp.path().join(format!("{method}-{name}"));
+            support::train(&cfg, &out, &["--set", "epochs=3"]);
+            out
+        };
+        let restarted = run("restarted", 0.9, true);
+        let plain = run("plain", 0.0, false);
+        let kept = run("kept", 0.9, false);
+        assert_eq!(
+            support::timeless(support::records(&restarted)),
+            support::timeless(support::records(&plain)),
+            "{method}"
+        );
+        assert!(params(&restarted) == params(&plain), "{method}: restarted momentum 0.9 differs from momentum 0");
+        assert!(params(&restarted) != params(&kept), "{method}: restarting momentum changed nothing");
+    }
+}

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::epoch::{EpochResult, PlanSteps};
-use super::plans::{eval_step, scratch_for, train_step, StepContext, Trains};
+use super::plans::{eval_step, scratch_for, train_step, trained_blocks, zero_momentum, StepContext, Trains};
 use super::prefix_cache::{eval_step_cached, train_step_cached};
 use super::Run;
 use crate::error::Result;
@@ -18,9 +18,7 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
         let stage_start = Instant::now();
         if run.progress.fresh() {
             // A fresh SGD for every stage: momentum starts at zero.
-            for b in [&run.model.stages[j], &run.model.heads[j]] {
-                run.gpu.fill(&b.momentum.all, 0.0);
-            }
+            zero_momentum(&run.gpu, &[&run.model.stages[j], &run.model.heads[j]]);
             run.gpu.reset_peak();
         }
         // One recorded step: frozen stages forward in eval mode (batchnorm on running statistics, never
@@ -40,6 +38,10 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
             None => eval_step(&ctx, &run.eval_feed, j, &(0..=j).collect::<Vec<_>>())?,
         };
         for epoch in run.progress.epoch..run.cfg.epochs {
+            if run.progress.step == 0 && run.cfg.restarts_momentum(epoch) {
+                // A new SGD at this LR step, as paper 1's code builds one.
+                zero_momentum(&run.gpu, &[&run.model.stages[j], &run.model.heads[j]]);
+            }
             let label = format!("stage {j} epoch {}/{}", epoch + 1, run.cfg.epochs);
             let e = run.train_epoch(&mut PlanSteps::new(&step), j, epoch, &label)?;
             let (val_acc, ensemble_acc) = run.evaluate_stage(&eval, &caches)?;
@@ -70,9 +72,7 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
         return Ok(());
     }
     if run.progress.fresh() {
-        for b in run.model.stages.iter().chain(run.model.heads.last()) {
-            run.gpu.fill(&b.momentum.all, 0.0);
-        }
+        zero_momentum(&run.gpu, &trained_blocks(&run.model, Trains::All).1);
         run.gpu.reset_peak();
     }
     let scratch = scratch_for(&run.gpu, &run.model, last, run.cfg.batch_size)?;
@@ -80,6 +80,9 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
     let step = train_step(&ctx, &run.train_feed, Trains::All)?;
     let eval = eval_step(&ctx, &run.eval_feed, last, &[last])?;
     for epoch in run.progress.epoch..run.cfg.epochs {
+        if run.progress.step == 0 && run.cfg.restarts_momentum(epoch) {
+            zero_momentum(&run.gpu, &trained_blocks(&run.model, Trains::All).1);
+        }
         let label = format!("e2e epoch {}/{}", epoch + 1, run.cfg.epochs);
         let e = run.train_epoch(&mut PlanSteps::new(&step), last, epoch, &label)?;
         let acc = run.evaluate(&eval)?.0[0];

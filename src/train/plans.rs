@@ -38,6 +38,14 @@ impl StepIo {
     }
 }
 
+/// A new SGD for `blocks`: their momentum buffers start again from zero (PyTorch's first step then
+/// sets the buffer to the gradient, as our update does from zero).
+pub fn zero_momentum(gpu: &Gpu, blocks: &[&Block]) {
+    for b in blocks {
+        gpu.fill(&b.momentum.all, 0.0);
+    }
+}
+
 /// What every recorder of a stage's steps reads: the device, the config, the model, the device-side
 /// step values and the scratch that the passes of one plan share. The batch feed is an argument of its
 /// own: a stage's training and evaluation steps read different feeds through the same context.

@@ -10,7 +10,7 @@
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::super::feed::Feed;
-use super::super::plans::{augment_config, record_dgl_stage, StepIo};
+use super::super::plans::{augment_config, record_dgl_stage, zero_momentum, StepIo};
 use super::super::replay::{Action, Store};
 use super::super::Run;
 use super::{device_options, Batch};
@@ -132,6 +132,15 @@ impl Devices {
     pub fn place(&self, j: usize) -> (&Gpu, &StepIo, &Readback) {
         let (lane, unit) = self.unit(j);
         (&lane.gpu, &unit.io, &lane.readback)
+    }
+
+    /// Restart the momentum of every stage (and its head) from zero, on its lane.
+    pub fn zero_momentum(&self) {
+        for lane in &self.lanes {
+            for j in lane.units.iter().map(|u| u.stage) {
+                zero_momentum(&lane.gpu, &[&lane.model.stages[j], &lane.model.heads[j]]);
+            }
+        }
     }
 
     /// Copy every stage's parameters onto `home` (for evaluation and checkpoints).

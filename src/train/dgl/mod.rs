@@ -31,7 +31,7 @@ mod one_device;
 use std::ops::Range;
 
 use super::epoch::EpochWork;
-use super::plans::{eval_step_prefixes, scratch_for, EvalStep, StepContext, StepIo};
+use super::plans::{eval_step_prefixes, scratch_for, zero_momentum, EvalStep, StepContext, StepIo};
 use super::replay::{sync_actions, Action, Schedule};
 use super::state::{method_name, EpochSums};
 use super::Run;
@@ -98,6 +98,10 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
     }
     let mut d = Dgl::new(run)?;
     for epoch in run.progress.epoch..run.cfg.epochs {
+        if run.progress.step == 0 && run.cfg.restarts_momentum(epoch) {
+            // A new SGD for every stage at this LR step.
+            d.exec.zero_momentum(run);
+        }
         let label = format!("{} epoch {}/{}", d.method, epoch + 1, run.cfg.epochs);
         let e = run.train_epoch(&mut d, 0, epoch, &label)?;
         d.exec.gather(run)?;
@@ -151,6 +155,14 @@ impl Exec {
         match self {
             Exec::One(o) => o.run_segment(run, perm, actions),
             Exec::Several(d) => d.run_segment(&run.data.train, perm, run.cfg.batch_size, actions),
+        }
+    }
+
+    /// Restart every stage's momentum from zero, where the stages train.
+    fn zero_momentum(&self, run: &Run) {
+        match self {
+            Exec::One(_) => zero_momentum(&run.gpu, &run.model.blocks().collect::<Vec<_>>()),
+            Exec::Several(d) => d.zero_momentum(),
         }
     }
 
