@@ -164,6 +164,10 @@ pub struct Config {
     /// Hold out N training images (a fixed random subset) for validation; 0 = validate on the test split.
     #[serde(default)]
     pub val_split: usize,
+    /// With `val_split = 0`, on a dataset without a test split (e.g. a folder of training images only):
+    /// hold out this many training images instead, and say so (0 = refuse such a dataset).
+    #[serde(default)]
+    pub val_fallback: usize,
     /// Train on at most this many training images, a fixed random subset (0 = all): for quick runs.
     #[serde(default)]
     pub max_train_images: usize,

@@ -366,8 +366,8 @@ fn dgl_presets_mirror_the_reference_networks() {
     let cfg = Config::preset("dgl-cifar-4layer").unwrap();
     assert_eq!(cfg.method, layerwise::config::Method::Dgl);
     assert_eq!(
-        (cfg.batch_size, cfg.epochs, cfg.val_split, cfg.augment.pad, cfg.augment.flip),
-        (128, 50, 10000, 4, true)
+        (cfg.batch_size, cfg.epochs, cfg.val_split, cfg.val_fallback, cfg.augment.pad, cfg.augment.flip),
+        (128, 50, 0, 10000, 4, true)
     );
     let o = &cfg.optimizer;
     assert_eq!((o.lr, o.momentum, o.weight_decay, o.lr_decay, o.lr_step, o.nesterov), (0.1, 0.9, 5e-4, 0.2, 15, false));

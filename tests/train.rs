@@ -123,6 +123,19 @@ fn validation_hold_out_covers_every_class() {
     let again = layerwise::train::load_data(&cfg, None).unwrap();
     assert_eq!(again.val.labels, d.val.labels);
     assert_eq!(again.val.images, d.val.images);
+    // The paper presets' protocol: the test split where there is one, else the same hold-out, said.
+    (cfg.val_split, cfg.val_fallback) = (0, 30);
+    let fallback = layerwise::train::load_data(&cfg, None).unwrap();
+    assert_eq!((fallback.val.images, fallback.train.len()), (d.val.images, 90));
+    assert_eq!(fallback.val_name, "30 training images held out at random, as the dataset has no test split");
+    cfg.val_fallback = 0;
+    let e = layerwise::train::load_data(&cfg, None).err().expect("no test split and no fallback");
+    assert!(e.to_string().contains("has no test split"), "{e}");
+    std::fs::create_dir_all(tmp.path().join("test").join("apple")).unwrap();
+    std::fs::copy(tmp.path().join("train/apple/000.png"), tmp.path().join("test/apple/000.png")).unwrap();
+    cfg.val_fallback = 30;
+    let test = layerwise::train::load_data(&cfg, None).unwrap();
+    assert_eq!((test.train.len(), test.val.len(), test.val_name.as_str()), (120, 1, "test split"));
 }
 
 /// Every shipped preset builds its model for its dataset's images, records its training and

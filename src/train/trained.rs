@@ -36,7 +36,7 @@ impl TrainedRun {
         let ckpt = Checkpoint::read(&dir.checkpoint_path())?;
         if let Some(d) = dataset {
             cfg.dataset = d.to_string();
-            cfg.val_split = 0;
+            (cfg.val_split, cfg.val_fallback) = (0, 0);
         }
         let data = load_data(&cfg, None)?;
         let (gpu, model) = open_model(&cfg, &data, gpu)?;
