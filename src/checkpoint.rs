@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, ParamArena};
 use crate::model::block::Block;
 use crate::model::{BlockSpec, Layer, Model, Shape};
 use crate::train::state::Progress;
@@ -131,12 +131,36 @@ pub fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<Na
     Ok(out)
 }
 
-/// Serialise the model and progress (momentum included, so training resumes exactly).
-pub fn save(path: &Path, gpu: &Gpu, model: &Model, meta: &CheckpointMeta) -> Result<()> {
+/// The parameters and batchnorm statistics held in `params` and `state`, arenas of `spec`'s layout (a
+/// copy of a block's own), named `{prefix}{name}` in PyTorch's layout.
+pub fn arena_tensors(
+    gpu: &Gpu,
+    spec: &BlockSpec,
+    params: &ParamArena,
+    state: &ParamArena,
+    prefix: &str,
+) -> Result<Vec<NamedTensor>> {
+    let mut out = Vec::new();
+    let values = params.download(gpu)?;
+    for (k, (name, shape, li)) in spec.param_specs().iter().enumerate() {
+        let (ts, v) = to_torch(spec, *li, &values[k], shape);
+        out.push((format!("{prefix}{name}"), ts, v));
+    }
+    let values = state.download(gpu)?;
+    for (k, (name, shape, _)) in spec.state_specs().iter().enumerate() {
+        out.push((format!("{prefix}{name}"), shape.clone(), values[k].clone()));
+    }
+    Ok(out)
+}
+
+/// Serialise the model and progress (momentum included, so training resumes exactly), and `extra`
+/// training state (e.g. the best epoch's weights so far).
+pub fn save(path: &Path, gpu: &Gpu, model: &Model, extra: Vec<NamedTensor>, meta: &CheckpointMeta) -> Result<()> {
     let mut tensors = Vec::new();
     for b in model.blocks() {
         tensors.extend(block_tensors(gpu, b, true)?);
     }
+    tensors.extend(extra);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
         tensors.into_iter().map(|(n, s, v)| (n, s, bytemuck::cast_slice::<f32, u8>(&v).to_vec())).collect();
     let views = bytes
@@ -236,6 +260,35 @@ impl Checkpoint {
     /// Upload every tensor into the model (momentum too when present).
     pub fn restore(&self, path: &Path, gpu: &Gpu, model: &Model) -> Result<()> {
         self.restore_blocks(path, gpu, &model.blocks().collect::<Vec<_>>())
+    }
+
+    /// Upload the tensors named `{prefix}{name}` of `spec`'s layout into `params` and `state` (arenas
+    /// of that layout), as `arena_tensors` saved them.
+    pub fn restore_arenas(
+        &self,
+        path: &Path,
+        gpu: &Gpu,
+        spec: &BlockSpec,
+        prefix: &str,
+        params: &ParamArena,
+        state: &ParamArena,
+    ) -> Result<()> {
+        let mut values = Vec::new();
+        for (name, shape, li) in spec.param_specs() {
+            let ts = torch_shape(spec, li, &shape);
+            values.push(from_torch(spec, li, self.get(path, &format!("{prefix}{name}"), &ts)?, &shape));
+        }
+        if !values.is_empty() {
+            params.upload(gpu, &values);
+        }
+        let mut values = Vec::new();
+        for (name, shape, _) in spec.state_specs() {
+            values.push(self.get(path, &format!("{prefix}{name}"), &shape)?.to_vec());
+        }
+        if !values.is_empty() {
+            state.upload(gpu, &values);
+        }
+        Ok(())
     }
 
     /// Upload the tensors of `blocks` only.

@@ -184,6 +184,11 @@ pub struct Config {
     pub optimizer: OptimizerConfig,
     pub augment: AugmentConfig,
     pub stages: Vec<StageConfig>,
+    /// Greedy: freeze each stage at its best validation epoch (its head's accuracy; weights and batchnorm
+    /// statistics) instead of its last, as paper 1 suggests after Prop. 3.1 ("take the best result along
+    /// the optimization trajectory").
+    #[serde(default)]
+    pub keep_best: bool,
     /// What the evaluation's ensemble of heads sums: "softmax" probabilities or raw "logits".
     #[serde(default)]
     pub ensemble: Ensemble,
@@ -317,6 +322,9 @@ impl Config {
                     a.pad, a.flip
                 ));
             }
+        }
+        if self.keep_best && self.method != Method::Greedy {
+            return Err("keep_best applies to method = \"greedy\" only (the other methods train every stage to the end together)".into());
         }
         match &self.dgl {
             Some(d) => d.check(self.stages.len()),

@@ -46,6 +46,7 @@ fn tiny_input() -> ReportInput {
                 img_per_s: 1234.5,
                 seconds: 1.5,
                 elapsed,
+                ..Default::default()
             });
         }
     }
@@ -62,6 +63,7 @@ fn tiny_input() -> ReportInput {
             seconds: 12.34 + s as f64,
             img_per_s: 2345.6,
             peak_mib: 123.45 + s as f64,
+            ..Default::default()
         })
         .collect();
     let filters = vec![

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::epoch::{EpochResult, PlanSteps};
 use super::plans::{eval_step, scratch_for, train_step, trained_blocks, zero_momentum, StepContext, Trains};
 use super::prefix_cache::{eval_step_cached, train_step_cached};
+use super::run::StageOutcome;
 use super::Run;
 use crate::error::Result;
 use crate::metrics::EpochRecord;
@@ -21,6 +22,7 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
             zero_momentum(&run.gpu, &[&run.model.stages[j], &run.model.heads[j]]);
             run.gpu.reset_peak();
         }
+        run.keep_best(j)?;
         // One recorded step: frozen stages forward in eval mode (batchnorm on running statistics, never
         // updated), stage j and head j forward with batch statistics, loss, backward through head j and
         // stage j only, one SGD update of both. Plus the evaluation of every head so far.
@@ -45,15 +47,24 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
             let label = format!("stage {j} epoch {}/{}", epoch + 1, run.cfg.epochs);
             let e = run.train_epoch(&mut PlanSteps::new(&step), j, epoch, &label)?;
             let (val_acc, ensemble_acc) = run.evaluate_stage(&eval, &caches)?;
+            run.note_epoch(epoch, val_acc.last().copied().unwrap_or(f64::NAN))?;
             end_epoch(run, "greedy", j, epoch, &e, val_acc, ensemble_acc)?;
         }
-        // Freeze stage j: from now on plans only run it forward in evaluation mode.
+        // Freeze stage j (at its best epoch with `keep_best`): from now on plans only run it forward in
+        // evaluation mode.
+        let best_epoch = run.freeze_best()?;
         let (last, seconds) = run.recorded(j);
-        let (head, ens, img_s) =
-            last.map_or((f64::NAN, f64::NAN, 0.0), |r| (r.head_acc(), r.ensemble_acc, r.img_per_s));
-        run.summarise_stage(j, seconds, img_s, head, ens)?;
+        let kept = match best_epoch {
+            Some(e) => run.records.iter().find(|r| r.stage == j && r.epoch == e),
+            None => last,
+        };
+        let outcome = StageOutcome { best_epoch, ..StageOutcome::of(kept, seconds) };
+        run.summarise_stage(j, &outcome)?;
+        let at = best_epoch.map_or(String::new(), |e| format!(", frozen at its best epoch, {e}"));
         run.display.line(&format!(
-            "stage {j} done: head {head:.2}%, ensemble of heads 0..{j} {ens:.2}% ({:.1}s)",
+            "stage {j} done: head {:.2}%, ensemble of heads 0..{j} {:.2}%{at} ({:.1}s)",
+            outcome.head_acc,
+            outcome.ensemble_acc,
             stage_start.elapsed().as_secs_f64()
         ));
         run.progress.stage = j + 1;
@@ -89,8 +100,7 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
         end_epoch(run, "e2e", last, epoch, &e, vec![acc], acc)?;
     }
     let (last_record, seconds) = run.recorded(last);
-    let (acc, img_s) = last_record.map_or((f64::NAN, 0.0), |r| (r.head_acc(), r.img_per_s));
-    run.summarise_stage(last, seconds, img_s, acc, acc)?;
+    run.summarise_stage(last, &StageOutcome::of(last_record, seconds))?;
     run.progress.stage = last + 1;
     run.progress.epoch = 0;
     run.checkpoint()?;
@@ -121,6 +131,8 @@ fn end_epoch(
         img_per_s: e.img_per_s,
         seconds: e.seconds,
         elapsed,
+        best_epoch: run.progress.best.map(|b| b.epoch),
+        ..Default::default()
     })?;
     run.progress.epoch = epoch + 1;
     run.checkpoint()

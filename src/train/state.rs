@@ -32,6 +32,19 @@ pub struct Progress {
     /// DGL only: per-stage running sums and the async schedule (absent for greedy and e2e).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dgl: Option<DglProgress>,
+    /// Greedy with `keep_best`: the current stage's best validation epoch so far (its weights are in
+    /// the checkpoint as `best.NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<BestEpoch>,
+}
+
+/// A stage's best validation epoch so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    /// 1-based, as in the metrics.
+    pub epoch: usize,
+    /// The stage's head's validation accuracy (%) after it.
+    pub acc: f64,
 }
 
 /// What a DGL checkpoint adds to the progress.

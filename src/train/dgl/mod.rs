@@ -33,6 +33,7 @@ use std::ops::Range;
 use super::epoch::EpochWork;
 use super::plans::{eval_step_prefixes, scratch_for, zero_momentum, EvalStep, StepContext, StepIo};
 use super::replay::{sync_actions, Action, Schedule};
+use super::run::StageOutcome;
 use super::state::{method_name, EpochSums};
 use super::Run;
 use crate::config::{Config, DglConfig, Method};
@@ -124,6 +125,7 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
                 img_per_s: e.img_per_s,
                 seconds: e.seconds,
                 elapsed,
+                ..Default::default()
             })?;
         }
         run.progress.epoch = epoch + 1;
@@ -254,8 +256,9 @@ impl Dgl {
     fn summarise(&self, run: &mut Run) -> Result<()> {
         for j in 0..self.stages {
             let (Some(r), seconds) = run.recorded(j) else { continue };
-            let (head, ens, img_s) = (r.head_acc(), r.ensemble_acc, r.img_per_s);
-            run.summarise_stage(j, seconds, img_s, head, ens)?;
+            let (head, ens) = (r.head_acc(), r.ensemble_acc);
+            let outcome = StageOutcome::of(Some(r), seconds);
+            run.summarise_stage(j, &outcome)?;
             run.display.line(&format!(
                 "{} stage {j}: head {head:.2}%, ensemble of heads 0..{j} {ens:.2}% ({seconds:.1}s of training)",
                 self.method
