@@ -16,6 +16,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("dgl-fmnist", include_str!("../assets/presets/dgl-fmnist.toml")),
     ("dgl-cifar-4layer", include_str!("../assets/presets/dgl-cifar-4layer.toml")),
     ("dgl-cifar-6layer", include_str!("../assets/presets/dgl-cifar-6layer.toml")),
+    ("dgl-cifar-buffer", include_str!("../assets/presets/dgl-cifar-buffer.toml")),
 ];
 
 pub const DEFAULT_PRESET: &str = "fmnist-quick";
@@ -128,17 +129,35 @@ pub struct AugmentConfig {
     pub std: Vec<f32>,
 }
 
+/// dgl-async: which stages run at each tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AsyncOrder {
+    /// One stage per tick, drawn at random (weight 1 - its slowdown), after an in-order warm-up: the
+    /// authors' buffer experiment (DGL buffer_experiments/cifar_buffer.py).
+    #[default]
+    Random,
+    /// Every stage at every tick, in stage order, each skipping it with its slowdown probability:
+    /// concurrent workers, one tick a unit of wall-clock time.
+    Lockstep,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DglConfig {
-    /// Replay-buffer capacity between consecutive stages, in batches.
+    /// dgl-async: which stages run at each tick.
+    #[serde(default)]
+    pub order: AsyncOrder,
+    /// Replay-buffer capacity between consecutive stages, in batches (a ring of the most recent ones).
     #[serde(default = "thirty")]
     pub buffer_size: usize,
-    /// Times one buffered batch may be used before eviction (0 = unlimited).
+    /// Times one buffered batch may be read (0 = unlimited). The reference's `--max-buffer-reuse R`
+    /// allows R - 1 reads (its use counts start at 1), i.e. `max_reuse = R - 1`.
     #[serde(default)]
     pub max_reuse: usize,
-    /// Per-stage slowdown probability p (a stage skips a step with probability p, so it runs at
-    /// 1/(1-p) of the others' time); empty = none.
+    /// Per-stage slowdown p: stage j runs (1-p) times as often as the others, a slowdown of 1/(1-p)
+    /// (random order: drawn with weight 1-p, as the reference's `--noise p --layer_noise j`; lockstep:
+    /// skips each tick with probability p); empty = none.
     #[serde(default)]
     pub slowdown: Vec<f64>,
     /// Adapter indices (as `layerwise devices` lists them) to place stages on: stage j runs on
@@ -150,7 +169,13 @@ pub struct DglConfig {
 
 impl Default for DglConfig {
     fn default() -> Self {
-        DglConfig { buffer_size: thirty(), max_reuse: 0, slowdown: Vec::new(), devices: Vec::new() }
+        DglConfig {
+            order: AsyncOrder::default(),
+            buffer_size: thirty(),
+            max_reuse: 0,
+            slowdown: Vec::new(),
+            devices: Vec::new(),
+        }
     }
 }
 

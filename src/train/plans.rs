@@ -193,6 +193,28 @@ pub fn record_dgl_stage(
     Ok(ts.output().clone())
 }
 
+/// A dgl-async step of stage `j` once it has trained all its epochs, on `x` as `record_dgl_stage`'s,
+/// with the stage's own step values in `ctx.io`: stage j and head j forward in evaluation mode (running
+/// statistics, nothing updated), stage j's output into `out` (where its training step leaves it, so the
+/// same copies pass it on), head j's loss and correct count into `ctx.io.stats`.
+pub fn record_dgl_forward(
+    p: &mut PlanBuilder,
+    ctx: &StepContext,
+    j: usize,
+    x: &Tensor,
+    labels: &Tensor,
+    out: &Tensor,
+) -> Result<()> {
+    let (gpu, model) = (p.gpu(), ctx.model);
+    let (n, classes) = (x.shape()[0], model.spec.classes);
+    let y = model.stages[j].forward_eval(p, x, ctx.scratch, Some(out))?;
+    let logits = gpu.tensor(&[n, classes], "forward-only logits")?;
+    model.heads[j].forward_eval(p, &y, ctx.scratch, Some(&logits))?;
+    // The loss kernel also writes the gradient, which nothing reads here.
+    let d_logits = gpu.tensor(&[n, classes], "unused d_logits")?;
+    ops::cross_entropy(p, &logits, labels, &d_logits, &ctx.io.stats)
+}
+
 /// Synchronous DGL over every stage from the normalised batch `x0` ([n, H, W, C]): stage j trains on
 /// stage j-1's output of this same step with its own `ios[j]` (SGD hyper-parameters, loss statistics).
 pub fn record_dgl_body(

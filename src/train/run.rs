@@ -190,12 +190,18 @@ impl Run {
 
     /// Print, append to the metrics files and keep one epoch's record.
     pub(super) fn record(&mut self, r: EpochRecord) -> Result<()> {
+        // dgl-async counts epochs of the data, and each stage its own.
+        let epoch = match (r.stage_epochs, r.batch_age) {
+            (Some(own), Some(age)) => {
+                format!("{} (its own {own}/{}, batches {age:.1} ticks old)", r.epoch, self.cfg.epochs)
+            }
+            (Some(own), None) => format!("{} (its own {own}/{})", r.epoch, self.cfg.epochs),
+            _ => format!("{}/{}", r.epoch, self.cfg.epochs),
+        };
         self.display.line(&format!(
-            "{} stage {} epoch {}/{}: lr {:.4} loss {:.4} train {:.2}% | val head {:.2}% ensemble {:.2}% | {:.0} img/s, {:.1}s",
+            "{} stage {} epoch {epoch}: lr {:.4} loss {:.4} train {:.2}% | val head {:.2}% ensemble {:.2}% | {:.0} img/s, {:.1}s",
             r.method,
             r.stage,
-            r.epoch,
-            self.cfg.epochs,
             r.lr,
             r.train_loss,
             r.train_acc,
