@@ -312,6 +312,68 @@ fn dgl_step_equals_a_greedy_step_of_each_stage() {
     });
 }
 
+/// Our MLP-SR head, built from a config, against the reference's `auxillary_classifier2` in PyTorch
+/// float64 (the torch vectors' `dgl_head` cases: n_lin 3 / mlp_layers 3 on 4 channels at 14x14, the
+/// last head's 0 / 2 on 8 channels at 7x7, batchnorm in training mode): the logits, the input gradient,
+/// every parameter gradient and the running statistics after the pass, from the same parameters.
+#[test]
+fn mlp_sr_head_matches_the_reference_head() {
+    for (case, c, h, convs, mlp) in [("dgl_head", 4, 14, 3, 3), ("dgl_head_last", 8, 7, 0, 2)] {
+        let top = "name = \"dgl-head\"\nmethod = \"dgl\"\nseed = 1\nbatch_size = 6";
+        let stage = format!(
+            "[[stages]]\nwidth = {c}\nbatchnorm = true\nhead = {{ kind = \"mlp-sr\", convs = {convs}, mlp = {mlp} }}\n"
+        );
+        let cfg = Config::from_toml(&support::step_config(top, &stage), "test").unwrap();
+        let spec = ModelSpec::new(&cfg, Shape::Map { h, w: h, c: 3 }, 10).unwrap();
+        let head = &spec.heads[0];
+        let linears = head.layers.iter().filter(|l| matches!(l, Layer::Linear { .. })).count();
+        assert_eq!(linears, mlp + 1, "{case}: {mlp} hidden linear layers and the output layer");
+        // The reference's nn.Sequential indices are ours: its `before.3.weight` is our `heads.0.3.weight`.
+        let ours = |name: &str, what: &str| format!("{case}.{what}.{}", name.trim_start_matches("heads.0."));
+        let (x, xs) = torch(&format!("{case}.x"));
+        let (d_y, _) = torch(&format!("{case}.d_y"));
+        let n = xs[0];
+        both_modes(|g| {
+            let model = Model::new(g, spec.clone(), cfg.seed).unwrap();
+            let block = &model.heads[0];
+            let mut tensors = std::collections::HashMap::new();
+            for (name, _, _) in head.param_specs().into_iter().chain(head.state_specs()) {
+                let (v, shape) = torch(&ours(&name, "before"));
+                tensors.insert(name, (shape, v.iter().map(|&x| x as f32).collect()));
+            }
+            let meta = layerwise::checkpoint::CheckpointMeta {
+                format: layerwise::checkpoint::FORMAT,
+                config_name: case.into(),
+                adapter: String::new(),
+                progress: Progress::default(),
+            };
+            let ckpt = layerwise::checkpoint::Checkpoint::from_tensors(meta, tensors);
+            ckpt.restore_blocks(Path::new("torch vectors"), g, &[block]).unwrap();
+            let tx = g.tensor_from(&head.input.batched(n), &to_f32(&nchw_to_nhwc(&x, &xs)), "x").unwrap();
+            let td_y = g.tensor_from(&[n, 10], &to_f32(&d_y), "d_y").unwrap();
+            let scratch = Scratch::new(g, &[head], n).unwrap();
+            let mut p = PlanBuilder::new(g, case);
+            let trace = block.forward_train(&mut p, &tx, &scratch).unwrap();
+            let d_x = block.backward(&mut p, &trace, &td_y, true, &scratch).unwrap().unwrap();
+            g.run(&[&p.finish().unwrap()]).unwrap();
+            let checks = g.runtime_checks;
+            assert_close(
+                &format!("{case} logits ({checks})"),
+                &g.download(trace.output()).unwrap(),
+                &torch(&format!("{case}.y")).0,
+            );
+            let (want, ds) = torch(&format!("{case}.d_x"));
+            assert_close(&format!("{case} d_x ({checks})"), &g.download(&d_x).unwrap(), &nchw_to_nhwc(&want, &ds));
+            // Gradients (in PyTorch's layout) and the running statistics after the training-mode pass.
+            let after = layerwise::checkpoint::arena_tensors(g, head, &block.grads, &block.state, "").unwrap();
+            for (name, _, v) in after {
+                let what = if name.contains("running_") { "after" } else { "grad" };
+                assert_close(&format!("{name} ({what}, {checks})"), &v, &torch(&ours(&name, what)).0);
+            }
+        });
+    }
+}
+
 // ---------------------------------------------------------------- real runs through the binary
 
 /// Two DGL stages on Fashion-MNIST, each after a max-pool, with small MLP-SR heads; the replay
