@@ -376,8 +376,9 @@ fn mlp_sr_head_matches_the_reference_head() {
 
 // ---------------------------------------------------------------- real runs through the binary
 
-/// Two DGL stages on Fashion-MNIST, each after a max-pool, with small MLP-SR heads; the replay
-/// buffers and slowdown only count for dgl-async. `sets` replaces whole lines `KEY = ...`.
+/// Two DGL stages on Fashion-MNIST, each after a max-pool, with small MLP-SR heads, momentum restarted
+/// at every LR step; the replay buffers and slowdown only count for dgl-async. `sets` replaces whole
+/// lines `KEY = ...`.
 fn config(dir: &Path, name: &str, sets: &[(&str, &str)]) -> PathBuf {
     let top = "name = \"tiny-dgl\"\nmethod = \"dgl\"\nmax_train_images = 320\nmax_val_images = 200\nbatch_size = 16";
     let rest = r#"[[stages]]
@@ -397,7 +398,9 @@ buffer_size = 3
 max_reuse = 2
 slowdown = [0.0, 0.3]
 "#;
-    let mut t = fmnist_config(top, &sgd(0.05, 0.5, 1), rest);
+    // A new SGD at every LR step (every epoch here), so resuming and several devices cover its restarts.
+    let optimizer = format!("{}restart_momentum = true\n", sgd(0.05, 0.5, 1));
+    let mut t = fmnist_config(top, &optimizer, rest);
     for (k, v) in sets {
         t = t
             .lines()
