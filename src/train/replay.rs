@@ -302,15 +302,15 @@ impl Schedule {
 
     /// Random order: a stage drawn with weight 1 - slowdown.
     fn draw(&mut self) -> usize {
-        let weights: Vec<f64> = self.spec.slowdown.iter().map(|p| 1.0 - p).collect();
-        let mut u = self.rng.next_f64() * weights.iter().sum::<f64>();
-        for (j, w) in weights.iter().enumerate() {
-            if u < *w {
+        let total: f64 = self.spec.slowdown.iter().map(|p| 1.0 - p).sum();
+        let mut u = self.rng.next_f64() * total;
+        for (j, p) in self.spec.slowdown.iter().enumerate() {
+            if u < 1.0 - p {
                 return j;
             }
-            u -= w;
+            u -= 1.0 - p;
         }
-        weights.len() - 1
+        self.spec.stages - 1
     }
 
     /// Stage `j` at `tick`: handle the start of a new epoch of its own (in random order, one at an LR
