@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, ParamArena};
 use crate::model::block::Block;
 use crate::model::{BlockSpec, Layer, Model, Shape};
 use crate::train::state::{method_name, Progress};
@@ -64,52 +64,68 @@ impl CheckpointMeta {
     }
 }
 
-/// Our layout -> PyTorch's, for the tensor `name` of layer `li` in `spec`.
-fn to_torch(spec: &BlockSpec, li: usize, ours: &[f32], shape: &[usize]) -> (Vec<usize>, Vec<f32>) {
+/// Every (PyTorch index, our index) pair of the tensor of layer `li` in `spec` whose shape in our
+/// layout is `shape`, when the two layouts differ (conv weights: ours [o, kh, kw, i], PyTorch's
+/// [o, i, kh, kw]; a linear layer after a flatten: ours reads (h, w, c), PyTorch (c, h, w)); None when
+/// they are the same. Integer indices: exact for tensors of any size.
+fn layout_pairs(spec: &BlockSpec, li: usize, shape: &[usize], mut pair: impl FnMut(usize, usize)) -> bool {
     match (spec.layers[li], shape.len()) {
         (Layer::Conv { .. }, 4) => {
             let (o, kh, kw, i) = (shape[0], shape[1], shape[2], shape[3]);
-            let mut out = vec![0f32; ours.len()];
             for a in 0..o {
                 for b in 0..kh {
                     for c in 0..kw {
                         for d in 0..i {
-                            out[((a * i + d) * kh + b) * kw + c] = ours[((a * kh + b) * kw + c) * i + d];
+                            pair(((a * i + d) * kh + b) * kw + c, ((a * kh + b) * kw + c) * i + d);
                         }
                     }
                 }
             }
-            (vec![o, i, kh, kw], out)
+            true
         }
         (Layer::Linear { .. }, 2) => match flatten_source(spec, li) {
             Some((h, w, c)) => {
                 let (o, f) = (shape[0], shape[1]);
-                let mut out = vec![0f32; ours.len()];
                 for a in 0..o {
                     for y in 0..h {
                         for x in 0..w {
                             for ch in 0..c {
-                                out[a * f + (ch * h + y) * w + x] = ours[a * f + (y * w + x) * c + ch];
+                                pair(a * f + (ch * h + y) * w + x, a * f + (y * w + x) * c + ch);
                             }
                         }
                     }
                 }
-                (shape.to_vec(), out)
+                true
             }
-            None => (shape.to_vec(), ours.to_vec()),
+            None => false,
         },
-        _ => (shape.to_vec(), ours.to_vec()),
+        _ => false,
     }
 }
 
+/// The PyTorch shape of a tensor of layer `li` whose shape in our layout is `shape`.
+fn torch_shape(spec: &BlockSpec, li: usize, shape: &[usize]) -> Vec<usize> {
+    match (spec.layers[li], shape.len()) {
+        (Layer::Conv { .. }, 4) => vec![shape[0], shape[3], shape[1], shape[2]],
+        _ => shape.to_vec(),
+    }
+}
+
+/// Our layout -> PyTorch's, for the tensor of layer `li` in `spec` (`shape` in our layout): the PyTorch
+/// shape and values.
+pub fn to_torch(spec: &BlockSpec, li: usize, ours: &[f32], shape: &[usize]) -> (Vec<usize>, Vec<f32>) {
+    let mut out = vec![0f32; ours.len()];
+    if !layout_pairs(spec, li, shape, |t, o| out[t] = ours[o]) {
+        out.copy_from_slice(ours);
+    }
+    (torch_shape(spec, li, shape), out)
+}
+
 /// PyTorch's layout -> ours (the inverse of `to_torch`).
-fn from_torch(spec: &BlockSpec, li: usize, torch: &[f32], shape: &[usize]) -> Vec<f32> {
-    // Both permutations are bijections on indices; invert by mapping an index ramp.
-    let ramp: Vec<f32> = (0..torch.len()).map(|i| i as f32).collect();
-    let (_, perm) = to_torch(spec, li, &ramp, shape);
+pub fn from_torch(spec: &BlockSpec, li: usize, torch: &[f32], shape: &[usize]) -> Vec<f32> {
     let mut ours = vec![0f32; torch.len()];
-    for (t, &src) in perm.iter().enumerate() {
-        ours[src as usize] = torch[t];
+    if !layout_pairs(spec, li, shape, |t, o| ours[o] = torch[t]) {
+        ours.copy_from_slice(torch);
     }
     ours
 }
@@ -149,14 +165,38 @@ pub fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<Na
     Ok(out)
 }
 
-/// Serialise the model and progress (momentum included, so training resumes exactly). Weights that are
-/// not all finite are refused with `Error::NonFinite` (naming the first such tensor): a checkpoint
-/// always holds weights training can continue from, and the previous one stays in place.
-pub fn save(path: &Path, gpu: &Gpu, model: &Model, meta: &CheckpointMeta) -> Result<()> {
+/// The parameters and batchnorm statistics held in `params` and `state`, arenas of `spec`'s layout (a
+/// copy of a block's own), named `{prefix}{name}` in PyTorch's layout.
+pub fn arena_tensors(
+    gpu: &Gpu,
+    spec: &BlockSpec,
+    params: &ParamArena,
+    state: &ParamArena,
+    prefix: &str,
+) -> Result<Vec<NamedTensor>> {
+    let mut out = Vec::new();
+    let values = params.download(gpu)?;
+    for (k, (name, shape, li)) in spec.param_specs().iter().enumerate() {
+        let (ts, v) = to_torch(spec, *li, &values[k], shape);
+        out.push((format!("{prefix}{name}"), ts, v));
+    }
+    let values = state.download(gpu)?;
+    for (k, (name, shape, _)) in spec.state_specs().iter().enumerate() {
+        out.push((format!("{prefix}{name}"), shape.clone(), values[k].clone()));
+    }
+    Ok(out)
+}
+
+/// Serialise the model and progress (momentum included, so training resumes exactly), and `extra`
+/// training state (e.g. the best epoch's weights so far). Weights that are not all finite are refused
+/// with `Error::NonFinite` (naming the first such tensor): a checkpoint always holds weights training
+/// can continue from, and the previous one stays in place.
+pub fn save(path: &Path, gpu: &Gpu, model: &Model, extra: Vec<NamedTensor>, meta: &CheckpointMeta) -> Result<()> {
     let mut tensors = Vec::new();
     for b in model.blocks() {
         tensors.extend(block_tensors(gpu, b, true)?);
     }
+    tensors.extend(extra);
     if let Some((name, bad)) = first_non_finite(tensors.iter().map(|(n, _, v)| (n.as_str(), v.as_slice()))) {
         return Err(Error::NonFinite(format!("{name} holds {bad} NaN or infinite value(s)")));
     }
@@ -318,18 +358,46 @@ impl Checkpoint {
         self.restore_blocks(path, gpu, &model.blocks().collect::<Vec<_>>())
     }
 
+    /// Upload the tensors named `{prefix}{name}` of `spec`'s layout into `params` and `state` (arenas
+    /// of that layout), as `arena_tensors` saved them.
+    pub fn restore_arenas(
+        &self,
+        path: &Path,
+        gpu: &Gpu,
+        spec: &BlockSpec,
+        prefix: &str,
+        params: &ParamArena,
+        state: &ParamArena,
+    ) -> Result<()> {
+        let mut values = Vec::new();
+        for (name, shape, li) in spec.param_specs() {
+            let ts = torch_shape(spec, li, &shape);
+            values.push(from_torch(spec, li, self.get(path, &format!("{prefix}{name}"), &ts)?, &shape));
+        }
+        if !values.is_empty() {
+            params.upload(gpu, &values);
+        }
+        let mut values = Vec::new();
+        for (name, shape, _) in spec.state_specs() {
+            values.push(self.get(path, &format!("{prefix}{name}"), &shape)?.to_vec());
+        }
+        if !values.is_empty() {
+            state.upload(gpu, &values);
+        }
+        Ok(())
+    }
+
     /// Upload the tensors of `blocks` only.
     pub fn restore_blocks(&self, path: &Path, gpu: &Gpu, blocks: &[&Block]) -> Result<()> {
         for b in blocks.iter().copied() {
             let mut params = Vec::new();
             let mut momentum = Vec::new();
             for (name, shape, li) in b.spec.param_specs() {
-                let ramp: Vec<f32> = vec![0.0; shape.iter().product()];
-                let (ts, _) = to_torch(&b.spec, li, &ramp, &shape);
+                let ts = torch_shape(&b.spec, li, &shape);
                 params.push(from_torch(&b.spec, li, self.get(path, &name, &ts)?, &shape));
                 let m = match self.tensors.get(&format!("momentum.{name}")) {
                     Some(_) => from_torch(&b.spec, li, self.get(path, &format!("momentum.{name}"), &ts)?, &shape),
-                    None => vec![0.0; ramp.len()],
+                    None => vec![0.0; shape.iter().product()],
                 };
                 momentum.push(m);
             }

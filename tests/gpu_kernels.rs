@@ -20,6 +20,8 @@ mod cross_entropy;
 mod gather_rows;
 #[path = "gpu_kernels/linear.rs"]
 mod linear;
+#[path = "gpu_kernels/logits_accumulate.rs"]
+mod logits_accumulate;
 #[path = "gpu_kernels/maxpool2d.rs"]
 mod maxpool2d;
 #[path = "gpu_kernels/relu.rs"]

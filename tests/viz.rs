@@ -44,6 +44,7 @@ fn tiny_records() -> Vec<EpochRecord> {
                 img_per_s: 1234.5,
                 seconds: 1.5,
                 elapsed,
+                ..Default::default()
             });
         }
     }
@@ -65,6 +66,7 @@ fn tiny_summaries() -> Vec<StageSummary> {
             seconds: 12.34 + s as f64,
             img_per_s: 2345.6,
             peak_mib: 123.45 + s as f64,
+            ..Default::default()
         })
         .collect()
 }

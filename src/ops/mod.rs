@@ -17,6 +17,7 @@ pub mod cross_entropy;
 pub mod gather_rows;
 pub mod grid;
 pub mod linear;
+pub mod logits_accumulate;
 pub mod maxpool2d;
 pub mod relu;
 pub mod sgd_update;
@@ -36,6 +37,7 @@ pub use cross_entropy::{cross_entropy, IGNORE_LABEL};
 pub use gather_rows::{gather_rows, scatter_rows};
 pub use grid::{with_f32_elements, with_grid_span};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
+pub use logits_accumulate::logits_accumulate;
 pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward};
 pub use relu::{relu_backward, relu_forward};
 pub use sgd_update::sgd_update;
@@ -49,6 +51,7 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
     vec![
         &cross_entropy::CROSS_ENTROPY,
         &softmax_accumulate::SOFTMAX_ACCUMULATE,
+        &logits_accumulate::LOGITS_ACCUMULATE,
         &count_correct::COUNT_CORRECT,
         &augment::AUGMENT_BATCH,
     ]

@@ -32,6 +32,11 @@ pub(super) trait EpochWork {
     /// Train steps `steps` of the epoch (step s reads the images `perm[s * batch..(s + 1) * batch]`),
     /// adding the batches each stage trained on to `batches`.
     fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()>;
+    /// The run has nothing left to train, even before the epoch's last step (dgl-async ends once every
+    /// stage has trained its own epochs).
+    fn finished(&self) -> bool {
+        false
+    }
     /// Every stage's running statistics so far this epoch.
     fn read_sums(&self, run: &Run) -> Result<Vec<StageStats>>;
     /// Write a checkpoint of the run as it stands (`run.progress` is up to date).
@@ -90,7 +95,7 @@ impl Run {
         let bar = self.display.epoch_bar(label, steps as u64, start as u64);
         let report_every = (steps / 20).clamp(1, 200);
         let (mut step, mut last_read) = (start, start);
-        while step < steps {
+        while step < steps && !work.finished() {
             let boundary = ((step / report_every + 1) * report_every).min(steps);
             let end = (step + work.segment_steps(report_every)).min(boundary);
             work.train(self, &perm, step..end, &mut sums.batches)?;
@@ -132,7 +137,7 @@ impl Run {
         self.progress.end_epoch();
         Ok(EpochResult {
             sums,
-            img_per_s: ((steps - start) * b) as f64 / secs.max(1e-9),
+            img_per_s: ((step - start) * b) as f64 / secs.max(1e-9),
             seconds: seconds_before + secs,
         })
     }

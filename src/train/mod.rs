@@ -6,12 +6,13 @@
 //!   `epoch.rs`: the epoch loop every method drives; `state.rs`: where a run stands (what a checkpoint
 //!   saves besides the weights).
 //! - `plans.rs`: the recorded steps and their `StepContext`; `prefix_cache.rs`: greedy's frozen-prefix
-//!   caches; `feed.rs`: batches to the device.
+//!   caches; `best.rs`: a stage kept at its best epoch (`keep_best`); `feed.rs`: batches to the device.
 //! - `split.rs`: the training and validation data; `rundir.rs`: the run folder; `trained.rs`: a
 //!   finished run opened for `eval` and `viz`; `report.rs`: what the report shows.
 //! - `resume.rs`: a run continued from its folder; `fits.rs`: whether a run fits its device, before
 //!   its folder exists; `stop.rs`: a graceful stop on request (signals).
 
+mod best;
 mod dgl;
 mod display;
 mod epoch;

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::best::BestSnapshot;
 use super::display::Display;
 use super::feed::Feed;
 use super::fits::{check_fits, too_large};
@@ -49,6 +50,31 @@ pub struct Run {
     pub(super) report: bool,
     /// The run folder's lock, held as long as the run.
     _lock: FolderLock,
+    /// Greedy with `keep_best`: the current stage's best epoch so far (saved with every checkpoint).
+    pub(super) best: Option<BestSnapshot>,
+}
+
+/// How a stage's training ended, as its summary reports it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StageOutcome {
+    /// Training seconds, images per second and the final (or kept) accuracies of its head and ensemble.
+    pub seconds: f64,
+    pub img_per_s: f64,
+    pub head_acc: f64,
+    pub ensemble_acc: f64,
+    /// The epoch the stage was frozen at (`keep_best`).
+    pub best_epoch: Option<usize>,
+    /// dgl-async: mean age, in ticks, of the buffered batches the stage read.
+    pub batch_age: Option<f64>,
+}
+
+impl StageOutcome {
+    /// The outcome `record` (the stage's last or kept epoch, if any) reports, after `seconds` of training.
+    pub fn of(record: Option<&EpochRecord>, seconds: f64) -> StageOutcome {
+        let (head_acc, ensemble_acc, img_per_s) =
+            record.map_or((f64::NAN, f64::NAN, 0.0), |r| (r.head_acc(), r.ensemble_acc, r.img_per_s));
+        StageOutcome { seconds, img_per_s, head_acc, ensemble_acc, best_epoch: None, batch_age: None }
+    }
 }
 
 /// The model a config builds for a dataset's images, on a device opened with `gpu`, freshly initialised.
@@ -123,6 +149,7 @@ impl Run {
             gpu_options: opts.gpu.clone(),
             report: opts.report,
             progress: Progress::start(cfg.method),
+            best: None,
             cfg,
             gpu,
             model,
@@ -209,12 +236,18 @@ impl Run {
 
     /// Print, append to the metrics files and keep one epoch's record.
     pub(super) fn record(&mut self, r: EpochRecord) -> Result<()> {
+        // dgl-async counts epochs of the data, and each stage its own.
+        let epoch = match (r.stage_epochs, r.batch_age) {
+            (Some(own), Some(age)) => {
+                format!("{} (its own {own}/{}, batches {age:.1} ticks old)", r.epoch, self.cfg.epochs)
+            }
+            (Some(own), None) => format!("{} (its own {own}/{})", r.epoch, self.cfg.epochs),
+            _ => format!("{}/{}", r.epoch, self.cfg.epochs),
+        };
         self.display.line(&format!(
-            "{} stage {} epoch {}/{}: lr {:.4} loss {:.4} train {:.2}% | val head {:.2}% ensemble {:.2}% | {:.0} img/s, {:.1}s",
+            "{} stage {} epoch {epoch}: lr {:.4} loss {:.4} train {:.2}% | val head {:.2}% ensemble {:.2}% | {:.0} img/s, {:.1}s",
             r.method,
             r.stage,
-            r.epoch,
-            self.cfg.epochs,
             r.lr,
             r.train_loss,
             r.train_acc,
@@ -239,7 +272,11 @@ impl Run {
             adapter: self.gpu.summary.name.clone(),
             progress: self.progress.clone(),
         };
-        match checkpoint::save(&self.dir.checkpoint_path(), &self.gpu, &self.model, &meta) {
+        let extra = match &self.best {
+            Some(b) => b.tensors(&self.gpu, &self.model)?,
+            None => Vec::new(),
+        };
+        match checkpoint::save(&self.dir.checkpoint_path(), &self.gpu, &self.model, extra, &meta) {
             Ok(()) => {
                 self.saved = Some(self.progress.clone());
                 self.last_checkpoint = Instant::now();
@@ -284,14 +321,7 @@ impl Run {
     }
 
     /// Write stage `j`'s summary (replacing an earlier one of the same stage).
-    pub(super) fn summarise_stage(
-        &mut self,
-        j: usize,
-        seconds: f64,
-        img_s: f64,
-        head_acc: f64,
-        ensemble_acc: f64,
-    ) -> Result<()> {
+    pub(super) fn summarise_stage(&mut self, j: usize, o: &StageOutcome) -> Result<()> {
         let (_, peak) = self.gpu.memory();
         let (stage, head) = (&self.model.spec.stages[j], &self.model.spec.heads[j]);
         let s = StageSummary {
@@ -301,11 +331,13 @@ impl Run {
             head_params: head.param_count(),
             stage_flops: stage.flops(),
             head_flops: head.flops(),
-            head_acc,
-            ensemble_acc,
-            seconds,
-            img_per_s: img_s,
+            head_acc: o.head_acc,
+            ensemble_acc: o.ensemble_acc,
+            seconds: o.seconds,
+            img_per_s: o.img_per_s,
             peak_mib: peak as f64 / (1u64 << 20) as f64,
+            best_epoch: o.best_epoch,
+            batch_age: o.batch_age,
         };
         self.summaries.retain(|x| x.stage != j);
         self.summaries.push(s);

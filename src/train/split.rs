@@ -106,21 +106,32 @@ fn split(cfg: &Config, splits: Splits, purpose: Purpose) -> Result<Data> {
 }
 
 /// (training images, validation images, what the validation split is): the test split, or with
-/// `val_split` a held-out part of the training images.
+/// `val_split` a held-out part of the training images; with `val_fallback`, a held-out part when the
+/// dataset has no test split.
 fn validation_split(cfg: &Config, train: Dataset, test: Option<Dataset>) -> Result<(Dataset, Dataset, String)> {
-    if cfg.val_split == 0 {
-        let test = test.ok_or_else(|| {
-            Error::usage(format!(
-                "{} has no test split: set val_split (e.g. --set val_split=10000) to hold out validation images",
-                train.source
-            ))
-        })?;
-        return Ok((train, test, "test split".to_string()));
+    match (cfg.val_split, test) {
+        (0, Some(test)) => Ok((train, test, "test split".to_string())),
+        (0, None) if cfg.val_fallback > 0 => {
+            let (rest, val) = hold_out(train, cfg.val_fallback)?;
+            let what = format!("{} training images held out at random, as the dataset has no test split", val.len());
+            Ok((rest, val, what))
+        }
+        (0, None) => Err(Error::usage(format!(
+            "{} has no test split: set val_split (e.g. --set val_split=10000) to hold out validation images",
+            train.source
+        ))),
+        (n, _) => {
+            let (rest, val) = hold_out(train, n)?;
+            Ok((rest, val, format!("{n} training images held out at random")))
+        }
     }
-    if cfg.val_split >= train.len() {
+}
+
+/// (the rest, `count` training images held out): a fixed random subset.
+fn hold_out(train: Dataset, count: usize) -> Result<(Dataset, Dataset)> {
+    if count >= train.len() {
         return Err(Error::usage(format!(
-            "val_split {} leaves no training images ({} in total)",
-            cfg.val_split,
+            "holding out {count} validation images leaves no training images ({} in total)",
             train.len()
         )));
     }
@@ -129,15 +140,15 @@ fn validation_split(cfg: &Config, train: Dataset, test: Option<Dataset>) -> Resu
     // the training seed.
     let n = train.len();
     let perm = permutation(n, VAL_SPLIT_SEED);
-    let mut val_idx: Vec<usize> = perm[n - cfg.val_split..].iter().map(|&i| i as usize).collect();
-    let mut train_idx: Vec<usize> = perm[..n - cfg.val_split].iter().map(|&i| i as usize).collect();
+    let mut val_idx: Vec<usize> = perm[n - count..].iter().map(|&i| i as usize).collect();
+    let mut train_idx: Vec<usize> = perm[..n - count].iter().map(|&i| i as usize).collect();
     val_idx.sort_unstable();
     train_idx.sort_unstable();
     let source = train.source.clone();
     let (mut rest, mut val) = (train.subset(&train_idx), train.subset(&val_idx));
     rest.source = format!("{source} [training part]");
-    val.source = format!("{source} [{} held out]", cfg.val_split);
-    Ok((rest, val, format!("{} training images held out at random", cfg.val_split)))
+    val.source = format!("{source} [{count} held out]");
+    Ok((rest, val))
 }
 
 /// Refuse training images the config cannot train on (for evaluation: cannot build its model from),
@@ -162,5 +173,5 @@ fn check(cfg: &Config, train: &Dataset, purpose: Purpose) -> Result<()> {
             train.len()
         )));
     }
-    super::dgl::check_buffers(cfg, train.len())
+    Ok(())
 }

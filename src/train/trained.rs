@@ -38,7 +38,7 @@ impl TrainedRun {
         let data = match dataset {
             Some(d) => {
                 cfg.dataset = d.to_string();
-                cfg.val_split = 0;
+                (cfg.val_split, cfg.val_fallback) = (0, 0);
                 load_run_data(&cfg, None, None, Purpose::Evaluate)?
             }
             None => {
