@@ -31,6 +31,15 @@ impl TrainedRun {
     /// Open the run in `path`; `dataset` replaces the run's own (its test split becomes the validation
     /// data).
     pub fn open(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<TrainedRun> {
+        TrainedRun::open_from(path, dataset, None, gpu)
+    }
+
+    /// Open the run in `path` on its own data, looked for first in `data_dir` (as `train --data` does).
+    pub fn open_with_data_dir(path: &Path, data_dir: Option<&Path>, gpu: &GpuOptions) -> Result<TrainedRun> {
+        TrainedRun::open_from(path, None, data_dir, gpu)
+    }
+
+    fn open_from(path: &Path, dataset: Option<&str>, data_dir: Option<&Path>, gpu: &GpuOptions) -> Result<TrainedRun> {
         let dir = RunDir::existing(path)?;
         let mut cfg = Config::load(&dir.config_path())?;
         let ckpt = Checkpoint::read(&dir.checkpoint_path())?;
@@ -38,7 +47,7 @@ impl TrainedRun {
             cfg.dataset = d.to_string();
             cfg.val_split = 0;
         }
-        let data = load_data(&cfg, None)?;
+        let data = load_data(&cfg, data_dir)?;
         let (gpu, model) = open_model(&cfg, &data, gpu)?;
         ckpt.restore(&dir.checkpoint_path(), &gpu, &model)?;
         Ok(TrainedRun { dir, cfg, progress: ckpt.meta.progress, data, gpu, model })
