@@ -4,6 +4,7 @@
 //! Everything here works on plain host data the trainer hands over (no GPU), and is deterministic: the
 //! same inputs give byte-identical files, so a resumed run reports exactly as an uninterrupted one.
 
+mod curves;
 mod features;
 mod filters;
 mod html;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::metrics::{EpochRecord, StageSummary};
 
+pub use curves::{curves_png, Curve, CurvePanel, CurvePoint, CurvesChart, XAxis};
 pub use features::{feature_maps_png, strongest_channels, MAX_FEATURE_IMAGES};
 pub use filters::{
     filter_grid_png, filter_view, render_filter_grid, FilterGrid, FilterTile, FilterView, SLICES_PER_FILTER,
