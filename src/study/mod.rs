@@ -79,11 +79,19 @@ pub fn command(a: &StudyArgs, gpu: GpuOptions, quiet: bool) -> Result<()> {
         print!("{}", dry_run(&grid, &opts.dir)?);
         return Ok(());
     }
-    let page = if a.report_only { report_only(&grid, &opts)? } else { run(&grid, &opts)? };
-    let results = Results::collect(&grid, &statuses(&grid, &opts.dir)?);
-    println!("\n{}", summary(&results));
-    println!("report: {}", page.display());
+    let done = if a.report_only { report_only(&grid, &opts)? } else { run(&grid, &opts)? };
+    println!("\n{}", summary(&Results::collect(&grid, &done.statuses)));
+    println!("report: {}", done.report.display());
     Ok(())
+}
+
+/// Where a study stands after `run` or `report_only`.
+#[derive(Debug)]
+pub struct Outcome {
+    /// report.html
+    pub report: PathBuf,
+    /// Every cell's status, in grid order.
+    pub statuses: Vec<CellStatus>,
 }
 
 /// Every cell's status, in grid order.
@@ -113,9 +121,9 @@ fn refuse_changed(grid: &Grid, statuses: &[CellStatus]) -> Result<()> {
     )))
 }
 
-/// Train every cell that has not finished, in order, redrawing the report after each; returns
-/// report.html. A failed cell is recorded in its run folder and the others still run.
-pub fn run(grid: &Grid, opts: &StudyOptions) -> Result<PathBuf> {
+/// Train every cell that has not finished, in order, redrawing the report after each. A failed cell is
+/// recorded in its run folder and the others still run; the result is then an error naming them.
+pub fn run(grid: &Grid, opts: &StudyOptions) -> Result<Outcome> {
     let mut statuses = statuses(grid, &opts.dir)?;
     refuse_changed(grid, &statuses)?;
     let n = grid.cells.len();
@@ -143,7 +151,7 @@ pub fn run(grid: &Grid, opts: &StudyOptions) -> Result<PathBuf> {
         }
         report::write(&opts.dir, grid, &statuses)?;
     }
-    let page = report::write(&opts.dir, grid, &statuses)?;
+    let report = report::write(&opts.dir, grid, &statuses)?;
     if !failed.is_empty() {
         return Err(Error::data(
             &opts.dir,
@@ -155,7 +163,7 @@ pub fn run(grid: &Grid, opts: &StudyOptions) -> Result<PathBuf> {
             ),
         ));
     }
-    Ok(page)
+    Ok(Outcome { report, statuses })
 }
 
 /// Train one cell to its end (new, or resumed from its checkpoint) and measure it.
@@ -177,7 +185,7 @@ fn run_cell(cell: &Cell, status: &CellStatus, dir: &Path, opts: &StudyOptions) -
 }
 
 /// Redraw the report from the run folders, measuring finished runs not measured yet; trains nothing.
-pub fn report_only(grid: &Grid, opts: &StudyOptions) -> Result<PathBuf> {
+pub fn report_only(grid: &Grid, opts: &StudyOptions) -> Result<Outcome> {
     let mut statuses = statuses(grid, &opts.dir)?;
     for (cell, s) in grid.cells.iter().zip(statuses.iter_mut()) {
         if let State::Started(Some(_)) = s.state {
@@ -193,7 +201,8 @@ pub fn report_only(grid: &Grid, opts: &StudyOptions) -> Result<PathBuf> {
              them out"
         );
     }
-    report::write(&opts.dir, grid, &statuses)
+    let report = report::write(&opts.dir, grid, &statuses)?;
+    Ok(Outcome { report, statuses })
 }
 
 /// The cells in training order, what each sets on top of the base config (with the study's common
