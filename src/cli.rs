@@ -87,6 +87,9 @@ pub enum Command {
         #[arg(long)]
         stage: Option<usize>,
     },
+    /// Train a grid of runs from a study file (axes of config values, seeds), resumably, each into its
+    /// own run folder, and write one report over them.
+    Study(crate::study::StudyArgs),
     /// Benchmarks (not tests): kernel GFLOP/s.
     Bench {
         #[command(subcommand)]
@@ -280,6 +283,7 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{}", train::viz_run(&run, stage, &gpu.options()?)?.display());
             Ok(())
         }
+        Command::Study(a) => crate::study::command(&a, gpu.options()?, quiet),
         Command::Bench { what } => bench_command(what, gpu, quiet),
         Command::Data { what: DataCommand::Pack(a) } => pack_command(a, quiet),
         Command::Data { what: DataCommand::Fetch { name, dest, mirror } } => {

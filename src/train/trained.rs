@@ -32,6 +32,15 @@ impl TrainedRun {
     /// `dataset` replaces it (its test split becomes the validation data, and its training split only
     /// shapes the model: a small dataset is fine).
     pub fn open(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<TrainedRun> {
+        TrainedRun::open_from(path, dataset, None, gpu)
+    }
+
+    /// Open the run in `path` on its own data, looked for first in `data_dir` (as `train --data` does).
+    pub fn open_with_data_dir(path: &Path, data_dir: Option<&Path>, gpu: &GpuOptions) -> Result<TrainedRun> {
+        TrainedRun::open_from(path, None, data_dir, gpu)
+    }
+
+    fn open_from(path: &Path, dataset: Option<&str>, data_dir: Option<&Path>, gpu: &GpuOptions) -> Result<TrainedRun> {
         let dir = RunDir::existing(path)?;
         let mut cfg = Config::load(&dir.config_path())?;
         let ckpt = Checkpoint::read(&dir.checkpoint_path())?;
@@ -39,11 +48,11 @@ impl TrainedRun {
             Some(d) => {
                 cfg.dataset = d.to_string();
                 (cfg.val_split, cfg.val_fallback) = (0, 0);
-                load_run_data(&cfg, None, None, Purpose::Evaluate)?
+                load_run_data(&cfg, data_dir, None, Purpose::Evaluate)?
             }
             None => {
                 let recorded = dir.read_data_record()?;
-                let data = load_run_data(&cfg, None, recorded.as_ref(), Purpose::Evaluate)?;
+                let data = load_run_data(&cfg, data_dir, recorded.as_ref(), Purpose::Evaluate)?;
                 if let Some(r) = &recorded {
                     same_data(r, &data.record, false)?;
                 }

@@ -79,7 +79,7 @@ pub fn summary_cells(s: &StageSummary) -> [String; 11] {
     ]
 }
 
-const CSS: &str = "
+pub(crate) const CSS: &str = "
 body { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; margin: 24px auto; max-width: 1280px; padding: 0 16px; color: #1a1a1a; background: #fff; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }

@@ -4,6 +4,7 @@
 //! Everything here works on plain host data the trainer hands over (no GPU), and is deterministic: the
 //! same inputs give byte-identical files, so a resumed run reports exactly as an uninterrupted one.
 
+mod curves;
 mod features;
 mod filters;
 mod html;
@@ -18,10 +19,13 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::metrics::{EpochRecord, StageSummary};
 
+pub use curves::{curves_png, Curve, CurvePanel, CurvePoint, CurvesChart, XAxis};
 pub use features::{feature_maps_png, strongest_channels, MAX_FEATURE_IMAGES};
 pub use filters::{
     filter_grid_png, filter_view, render_filter_grid, FilterGrid, FilterTile, FilterView, SLICES_PER_FILTER,
 };
+/// The report's style sheet, shared by every page the report machinery writes.
+pub(crate) use html::CSS as REPORT_CSS;
 pub use html::{escape_html, format_count, format_flops, summary_cells};
 pub use pca::{pca_2d, Pca2};
 pub use plots::{accuracy_vs_depth_png, training_curves_png};
