@@ -24,6 +24,8 @@ fn main() -> layerwise::Result<()> {
             gpu: GpuOptions::from_env()?,
             quiet: true,
             report: false,
+            resume_sets: Vec::new(),
+            force_data: false,
         };
         let start = std::time::Instant::now();
         let summaries = train(cfg, &opts)?;

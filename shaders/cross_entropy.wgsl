@@ -1,18 +1,20 @@
 // Fused softmax cross-entropy over logits [N, K] with labels [N] (0xFFFFFFFF = padding row; a label
 // >= K is treated the same, so a bad label cannot read out of bounds):
 //   d_logits = (softmax - onehot) / n_valid   (zero rows for padding)
-//   stats[0] += mean loss over valid rows;  stats[1] += valid rows whose first argmax is the label
+//   stats[0] += mean loss over valid rows;  stats[1] += valid rows whose first argmax is the label;
+//   stats[2] = 1 when that mean loss is NaN, infinite or above p.max_loss (divergence: sgd_update reads
+//   it and applies no update from then on; the host clears it when it starts an epoch)
 // Workgroup 0 computes the statistics alone, one row per thread, and reduces them in a fixed tree
 // order (deterministic, and no workspace needed). It is workgroup 0 so that it starts first. The other
 // `row_groups` workgroups write d_logits in teams of `team` threads per row; each of them counts
 // n_valid itself (a few thousand labels) rather than waiting for another pass.
 // #include "lib/rows.wgsl"
-struct Params { n: u32, k: u32, team: u32, row_groups: u32 }
+struct Params { n: u32, k: u32, team: u32, row_groups: u32, max_loss: f32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;        // [N, K]
 @group(0) @binding(2) var<storage, read> labels: array<u32>;        // [N]
 @group(0) @binding(3) var<storage, read_write> d_logits: array<f32>;  // [N, K]
-@group(0) @binding(4) var<storage, read_write> stats: array<f32>;     // [2]
+@group(0) @binding(4) var<storage, read_write> stats: array<f32>;     // [3]
 
 const PAD: u32 = 0xffffffffu;
 
@@ -54,7 +56,13 @@ fn statistics(lid: u32) {
     let total_valid = team_sum_u32(valid, lid, WG);
     if lid == 0u {
         if total_valid > 0u {
-            stats[0] = stats[0] + total_loss / f32(total_valid);
+            let batch_loss = total_loss / f32(total_valid);
+            stats[0] = stats[0] + batch_loss;
+            // Tested on the bits: WGSL lets a compiler assume floats are never NaN or infinite.
+            let non_finite = (bitcast<u32>(batch_loss) & 0x7f800000u) == 0x7f800000u;
+            if non_finite || batch_loss > p.max_loss {
+                stats[2] = 1.0;
+            }
         }
         stats[1] = stats[1] + f32(total_correct);
     }

@@ -9,11 +9,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, ParamArena};
 use crate::model::block::Block;
 use crate::model::{BlockSpec, Layer, Model, Shape};
-use crate::train::state::Progress;
+use crate::train::state::{method_name, Progress};
 
 /// The checkpoint layout this build writes, and the only one it reads: a newer layout may hold state
 /// this build would silently drop.
@@ -31,53 +32,101 @@ pub struct CheckpointMeta {
 
 const META_KEY: &str = "layerwise";
 
-/// Our layout -> PyTorch's, for the tensor `name` of layer `li` in `spec`. Every 4-d tensor is a conv
-/// weight (a conv layer's, or one inside a residual block).
-fn to_torch(spec: &BlockSpec, li: usize, ours: &[f32], shape: &[usize]) -> (Vec<usize>, Vec<f32>) {
+impl CheckpointMeta {
+    /// Refuse progress that a run of `cfg` with `steps` steps per epoch can never reach (a damaged or
+    /// edited checkpoint, or one from another run): continuing from it would skip or repeat training.
+    pub fn check_progress(&self, path: &Path, cfg: &Config, steps: usize) -> Result<()> {
+        let (p, stages, method) = (&self.progress, cfg.stage_count(), method_name(cfg.method));
+        let problem = if p.method != method {
+            Some(format!("it was written by a {} run, and this config trains with {method}", p.method))
+        } else if p.stage > stages {
+            Some(format!("it is at stage {}, and the config has {stages} stage(s)", p.stage))
+        } else if p.epoch > cfg.epochs {
+            Some(format!("it is at epoch {}, and the config trains {} epoch(s)", p.epoch, cfg.epochs))
+        } else if p.step > 0 && (p.step >= steps || p.epoch >= cfg.epochs || p.stage >= stages) {
+            Some(format!(
+                "it is at step {} of epoch {} of stage {}, which an epoch of {steps} steps never reaches",
+                p.step, p.epoch, p.stage
+            ))
+        } else if p.records > stages * cfg.epochs {
+            Some(format!(
+                "it counts {} epoch records, more than {stages} stage(s) x {} epoch(s)",
+                p.records, cfg.epochs
+            ))
+        } else if p.dgl.as_ref().is_some_and(|d| ![0, stages].contains(&d.batches.len())) {
+            Some(format!("it holds running sums for a network of another depth than {stages} stage(s)"))
+        } else {
+            None
+        };
+        match problem {
+            Some(what) => Err(Error::data(path, format!("impossible training progress for this run: {what}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every (PyTorch index, our index) pair of the tensor of layer `li` in `spec` whose shape in our
+/// layout is `shape`, when the two layouts differ (conv weights: ours [o, kh, kw, i], PyTorch's
+/// [o, i, kh, kw], whatever layer holds them: a conv layer or a residual block; a linear layer after a flatten: ours reads (h, w, c), PyTorch (c, h, w)); None when
+/// they are the same. Integer indices: exact for tensors of any size.
+fn layout_pairs(spec: &BlockSpec, li: usize, shape: &[usize], mut pair: impl FnMut(usize, usize)) -> bool {
     match (spec.layers[li], shape.len()) {
         (_, 4) => {
             let (o, kh, kw, i) = (shape[0], shape[1], shape[2], shape[3]);
-            let mut out = vec![0f32; ours.len()];
             for a in 0..o {
                 for b in 0..kh {
                     for c in 0..kw {
                         for d in 0..i {
-                            out[((a * i + d) * kh + b) * kw + c] = ours[((a * kh + b) * kw + c) * i + d];
+                            pair(((a * i + d) * kh + b) * kw + c, ((a * kh + b) * kw + c) * i + d);
                         }
                     }
                 }
             }
-            (vec![o, i, kh, kw], out)
+            true
         }
         (Layer::Linear { .. }, 2) => match flatten_source(spec, li) {
             Some((h, w, c)) => {
                 let (o, f) = (shape[0], shape[1]);
-                let mut out = vec![0f32; ours.len()];
                 for a in 0..o {
                     for y in 0..h {
                         for x in 0..w {
                             for ch in 0..c {
-                                out[a * f + (ch * h + y) * w + x] = ours[a * f + (y * w + x) * c + ch];
+                                pair(a * f + (ch * h + y) * w + x, a * f + (y * w + x) * c + ch);
                             }
                         }
                     }
                 }
-                (shape.to_vec(), out)
+                true
             }
-            None => (shape.to_vec(), ours.to_vec()),
+            None => false,
         },
-        _ => (shape.to_vec(), ours.to_vec()),
+        _ => false,
     }
 }
 
+/// The PyTorch shape of a tensor of layer `li` whose shape in our layout is `shape`.
+fn torch_shape(spec: &BlockSpec, li: usize, shape: &[usize]) -> Vec<usize> {
+    match (spec.layers[li], shape.len()) {
+        (_, 4) => vec![shape[0], shape[3], shape[1], shape[2]],
+        _ => shape.to_vec(),
+    }
+}
+
+/// Our layout -> PyTorch's, for the tensor of layer `li` in `spec` (`shape` in our layout): the PyTorch
+/// shape and values.
+pub fn to_torch(spec: &BlockSpec, li: usize, ours: &[f32], shape: &[usize]) -> (Vec<usize>, Vec<f32>) {
+    let mut out = vec![0f32; ours.len()];
+    if !layout_pairs(spec, li, shape, |t, o| out[t] = ours[o]) {
+        out.copy_from_slice(ours);
+    }
+    (torch_shape(spec, li, shape), out)
+}
+
 /// PyTorch's layout -> ours (the inverse of `to_torch`).
-fn from_torch(spec: &BlockSpec, li: usize, torch: &[f32], shape: &[usize]) -> Vec<f32> {
-    // Both permutations are bijections on indices; invert by mapping an index ramp.
-    let ramp: Vec<f32> = (0..torch.len()).map(|i| i as f32).collect();
-    let (_, perm) = to_torch(spec, li, &ramp, shape);
+pub fn from_torch(spec: &BlockSpec, li: usize, torch: &[f32], shape: &[usize]) -> Vec<f32> {
     let mut ours = vec![0f32; torch.len()];
-    for (t, &src) in perm.iter().enumerate() {
-        ours[src as usize] = torch[t];
+    if !layout_pairs(spec, li, shape, |t, o| ours[o] = torch[t]) {
+        ours.copy_from_slice(torch);
     }
     ours
 }
@@ -117,11 +166,40 @@ pub fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<Na
     Ok(out)
 }
 
-/// Serialise the model and progress (momentum included, so training resumes exactly).
-pub fn save(path: &Path, gpu: &Gpu, model: &Model, meta: &CheckpointMeta) -> Result<()> {
+/// The parameters and batchnorm statistics held in `params` and `state`, arenas of `spec`'s layout (a
+/// copy of a block's own), named `{prefix}{name}` in PyTorch's layout.
+pub fn arena_tensors(
+    gpu: &Gpu,
+    spec: &BlockSpec,
+    params: &ParamArena,
+    state: &ParamArena,
+    prefix: &str,
+) -> Result<Vec<NamedTensor>> {
+    let mut out = Vec::new();
+    let values = params.download(gpu)?;
+    for (k, (name, shape, li)) in spec.param_specs().iter().enumerate() {
+        let (ts, v) = to_torch(spec, *li, &values[k], shape);
+        out.push((format!("{prefix}{name}"), ts, v));
+    }
+    let values = state.download(gpu)?;
+    for (k, (name, shape, _)) in spec.state_specs().iter().enumerate() {
+        out.push((format!("{prefix}{name}"), shape.clone(), values[k].clone()));
+    }
+    Ok(out)
+}
+
+/// Serialise the model and progress (momentum included, so training resumes exactly), and `extra`
+/// training state (e.g. the best epoch's weights so far). Weights that are not all finite are refused
+/// with `Error::NonFinite` (naming the first such tensor): a checkpoint always holds weights training
+/// can continue from, and the previous one stays in place.
+pub fn save(path: &Path, gpu: &Gpu, model: &Model, extra: Vec<NamedTensor>, meta: &CheckpointMeta) -> Result<()> {
     let mut tensors = Vec::new();
     for b in model.blocks() {
         tensors.extend(block_tensors(gpu, b, true)?);
+    }
+    tensors.extend(extra);
+    if let Some((name, bad)) = first_non_finite(tensors.iter().map(|(n, _, v)| (n.as_str(), v.as_slice()))) {
+        return Err(Error::NonFinite(format!("{name} holds {bad} NaN or infinite value(s)")));
     }
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
         tensors.into_iter().map(|(n, s, v)| (n, s, bytemuck::cast_slice::<f32, u8>(&v).to_vec())).collect();
@@ -168,13 +246,54 @@ pub struct Checkpoint {
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
 }
 
+/// The largest header a checkpoint may declare (safetensors' own limit): the names, shapes and offsets
+/// of thousands of tensors and the progress take a small fraction of it.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// The first tensor of `tensors` holding a NaN or an infinity, with how many such values it holds.
+fn first_non_finite<'a>(tensors: impl Iterator<Item = (&'a str, &'a [f32])>) -> Option<(&'a str, usize)> {
+    tensors.map(|(n, v)| (n, v.iter().filter(|x| !x.is_finite()).count())).find(|&(_, bad)| bad > 0)
+}
+
+/// The header of a checkpoint file (its tensors' names, types, shapes and offsets, and the metadata),
+/// read and checked against the file's size before any tensor is read: a damaged header that declares
+/// a huge size is refused at once, not after reading (or allocating) that much.
+fn read_header(path: &Path, file: &mut std::fs::File) -> Result<safetensors::tensor::Metadata> {
+    use std::io::Read;
+    let size = file.metadata().at(path)?.len();
+    let mut len = [0u8; 8];
+    if size < 8 {
+        return Err(Error::data(path, format!("{size} bytes: too short to be a checkpoint")));
+    }
+    file.read_exact(&mut len).at(path)?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER || n > size - 8 {
+        return Err(Error::data(
+            path,
+            format!("not a valid checkpoint: its header declares {n} bytes, but the file holds {size} in all"),
+        ));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header).at(path)?;
+    let meta: safetensors::tensor::Metadata = serde_json::from_slice(&header)
+        .map_err(|e| Error::data(path, format!("not a valid safetensors file: bad header: {e}")))?;
+    let declared = 8 + n + meta.data_len() as u64;
+    if declared != size {
+        return Err(Error::data(
+            path,
+            format!("not a valid checkpoint: its header declares {declared} bytes in all, but the file holds {size} (truncated or damaged)"),
+        ));
+    }
+    Ok(meta)
+}
+
 impl Checkpoint {
+    /// Read and check a checkpoint: the header first (sizes, types, format), then every tensor, which
+    /// must be finite (a checkpoint of diverged weights cannot be resumed, and is never written).
     pub fn read(path: &Path) -> Result<Checkpoint> {
-        let bytes = std::fs::read(path).at(path)?;
-        let st = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::data(path, format!("not a valid safetensors file: {e}")))?;
-        let (_, header) =
-            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::data(path, e.to_string()))?;
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).at(path)?;
+        let header = read_header(path, &mut file)?;
         let raw = header
             .metadata()
             .as_ref()
@@ -183,13 +302,29 @@ impl Checkpoint {
         check_format(path, raw)?;
         let meta: CheckpointMeta =
             serde_json::from_str(raw).map_err(|e| Error::data(path, format!("bad metadata: {e}")))?;
-        let mut tensors = HashMap::new();
-        for (name, view) in st.tensors() {
-            if view.dtype() != safetensors::Dtype::F32 {
-                return Err(Error::data(path, format!("tensor {name} is {:?}, expected F32", view.dtype())));
+        let infos = header.tensors();
+        for (name, info) in &infos {
+            if info.dtype != safetensors::Dtype::F32 {
+                return Err(Error::data(path, format!("tensor {name} is {:?}, expected F32", info.dtype)));
             }
-            let v: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-            tensors.insert(name, (view.shape().to_vec(), v));
+        }
+        // In file order: the data follows the header, tensor after tensor.
+        let mut tensors = HashMap::new();
+        for name in header.offset_keys() {
+            let info = infos[&name];
+            let (start, end) = info.data_offsets;
+            let mut v = vec![0f32; (end - start) / 4];
+            file.read_exact(bytemuck::cast_slice_mut(&mut v)).at(path)?;
+            for x in &mut v {
+                *x = f32::from_le_bytes(x.to_ne_bytes());
+            }
+            tensors.insert(name, (info.shape.clone(), v));
+        }
+        if let Some((name, bad)) = first_non_finite(tensors.iter().map(|(n, (_, v))| (n.as_str(), v.as_slice()))) {
+            return Err(Error::data(
+                path,
+                format!("tensor {name} holds {bad} NaN or infinite value(s): these weights diverged and cannot be trained on"),
+            ));
         }
         Ok(Checkpoint { meta, tensors })
     }
@@ -224,18 +359,46 @@ impl Checkpoint {
         self.restore_blocks(path, gpu, &model.blocks().collect::<Vec<_>>())
     }
 
+    /// Upload the tensors named `{prefix}{name}` of `spec`'s layout into `params` and `state` (arenas
+    /// of that layout), as `arena_tensors` saved them.
+    pub fn restore_arenas(
+        &self,
+        path: &Path,
+        gpu: &Gpu,
+        spec: &BlockSpec,
+        prefix: &str,
+        params: &ParamArena,
+        state: &ParamArena,
+    ) -> Result<()> {
+        let mut values = Vec::new();
+        for (name, shape, li) in spec.param_specs() {
+            let ts = torch_shape(spec, li, &shape);
+            values.push(from_torch(spec, li, self.get(path, &format!("{prefix}{name}"), &ts)?, &shape));
+        }
+        if !values.is_empty() {
+            params.upload(gpu, &values);
+        }
+        let mut values = Vec::new();
+        for (name, shape, _) in spec.state_specs() {
+            values.push(self.get(path, &format!("{prefix}{name}"), &shape)?.to_vec());
+        }
+        if !values.is_empty() {
+            state.upload(gpu, &values);
+        }
+        Ok(())
+    }
+
     /// Upload the tensors of `blocks` only.
     pub fn restore_blocks(&self, path: &Path, gpu: &Gpu, blocks: &[&Block]) -> Result<()> {
         for b in blocks.iter().copied() {
             let mut params = Vec::new();
             let mut momentum = Vec::new();
             for (name, shape, li) in b.spec.param_specs() {
-                let ramp: Vec<f32> = vec![0.0; shape.iter().product()];
-                let (ts, _) = to_torch(&b.spec, li, &ramp, &shape);
+                let ts = torch_shape(&b.spec, li, &shape);
                 params.push(from_torch(&b.spec, li, self.get(path, &name, &ts)?, &shape));
                 let m = match self.tensors.get(&format!("momentum.{name}")) {
                     Some(_) => from_torch(&b.spec, li, self.get(path, &format!("momentum.{name}"), &ts)?, &shape),
-                    None => vec![0.0; ramp.len()],
+                    None => vec![0.0; shape.iter().product()],
                 };
                 momentum.push(m);
             }

@@ -1,5 +1,6 @@
-//! The command line. Every failure becomes a message and an exit code (2: usage, 1: runtime), never a
-//! panic trace.
+//! The command line. Every failure becomes a message and an exit code (2: usage, 1: runtime, 3: stopped
+//! by a signal after writing a checkpoint, 130: stopped at once by a second signal), never a panic
+//! trace.
 
 use std::path::{Path, PathBuf};
 
@@ -86,6 +87,9 @@ pub enum Command {
         #[arg(long)]
         stage: Option<usize>,
     },
+    /// Train a grid of runs from a study file (axes of config values, seeds), resumably, each into its
+    /// own run folder, and write one report over them.
+    Study(crate::study::StudyArgs),
     /// Benchmarks (not tests): kernel GFLOP/s.
     Bench {
         #[command(subcommand)]
@@ -226,18 +230,26 @@ pub struct TrainArgs {
     /// Config file (TOML), e.g. a preset printed by `layerwise presets NAME` and edited.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Override a config value: --set epochs=3 --set stages.0.width=32 (repeatable).
+    /// Override a config value: --set epochs=3 --set stages.0.width=32 (repeatable). With --resume only
+    /// the learning-rate schedule (optimizer.lr, optimizer.lr_decay, optimizer.lr_step),
+    /// checkpoint_minutes and cache.* may change.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Run folder (default: runs/<config name>, or the next free runs/<name>-N).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, conflicts_with_all = ["preset", "config", "sets", "out"])]
+    #[arg(long, conflicts_with_all = ["preset", "config", "out"])]
     pub resume: Option<PathBuf>,
-    /// Dataset location (file or folder) [env: LAYERWISE_DATA].
+    /// Where the dataset is: the dataset's own folder or archive, or a folder holding it as
+    /// <name>/. Only there: a place without it is an error. Without it, datasets are searched in
+    /// $LAYERWISE_DATA, ./data, the user cache (and /usr/share/datasets for Fashion-MNIST); a resumed
+    /// run reads the data it recorded.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// With --resume: continue on data that differs from what the run trained on (refused otherwise).
+    #[arg(long, requires = "resume")]
+    pub force_data: bool,
     /// Training method: greedy, e2e, dgl or dgl-async (same as --set method=...).
     #[arg(long, conflicts_with = "resume")]
     pub method: Option<String>,
@@ -275,6 +287,7 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{}", train::viz_run(&run, stage, &gpu.options()?)?.display());
             Ok(())
         }
+        Command::Study(a) => crate::study::command(&a, gpu.options()?, quiet),
         Command::Bench { what } => bench_command(what, gpu, quiet),
         Command::Data { what: DataCommand::Pack(a) } => pack_command(a, quiet),
         Command::Data { what: DataCommand::Fetch { name, dest, mirror } } => {
@@ -292,7 +305,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// `layerwise train`: a new run from a preset or config file with overrides, or a resumed one.
 fn train_command(a: &TrainArgs, gpu: GpuOptions, quiet: bool) -> Result<()> {
-    let data_dir = a.data.clone().or_else(|| std::env::var_os("LAYERWISE_DATA").map(PathBuf::from));
+    let data_dir = a.data.clone();
     let (cfg, out, resume) = match &a.resume {
         Some(dir) => (Config::load(&train::RunDir::existing(dir)?.config_path())?, dir.clone(), true),
         None => {
@@ -301,7 +314,18 @@ fn train_command(a: &TrainArgs, gpu: GpuOptions, quiet: bool) -> Result<()> {
             (cfg, out, false)
         }
     };
-    let opts = TrainOptions { out: out.clone(), resume, data_dir, gpu, quiet, report: !a.no_report };
+    let resume_sets = if resume { a.sets.clone() } else { Vec::new() };
+    let opts = TrainOptions {
+        out: out.clone(),
+        resume,
+        data_dir,
+        gpu,
+        quiet,
+        report: !a.no_report,
+        resume_sets,
+        force_data: a.force_data,
+    };
+    stop_on_signals();
     let summaries = train::train(cfg, &opts)?;
     println!("\nper-stage validation accuracy ({}):", out.display());
     for s in &summaries {
@@ -311,6 +335,21 @@ fn train_command(a: &TrainArgs, gpu: GpuOptions, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// SIGINT, SIGTERM and SIGHUP (Ctrl-C, Ctrl-Break and closing the console on Windows) ask training to
+/// stop after its current step with a checkpoint; a second one stops the process at once (the last
+/// checkpoint stays, and every file in the run folder is whole: all are written atomically).
+fn stop_on_signals() {
+    let handler = || {
+        if train::request_stop() {
+            eprintln!("second stop signal: stopping now; the run resumes from its last checkpoint");
+            std::process::exit(crate::error::EXIT_STOPPED_AT_ONCE);
+        }
+        eprintln!("stop signal: stopping after the current step with a checkpoint (send another to stop at once)");
+    };
+    // Fails only if a handler is already set (the library used by another program): then it decides.
+    let _ = ctrlc::set_handler(handler);
 }
 
 impl TrainArgs {

@@ -16,6 +16,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("dgl-fmnist", include_str!("../assets/presets/dgl-fmnist.toml")),
     ("dgl-cifar-4layer", include_str!("../assets/presets/dgl-cifar-4layer.toml")),
     ("dgl-cifar-6layer", include_str!("../assets/presets/dgl-cifar-6layer.toml")),
+    ("dgl-cifar-buffer", include_str!("../assets/presets/dgl-cifar-buffer.toml")),
     ("resnet20-cifar", include_str!("../assets/presets/resnet20-cifar.toml")),
     ("resnet20-cifar-accel", include_str!("../assets/presets/resnet20-cifar-accel.toml")),
     ("resnet32-cifar", include_str!("../assets/presets/resnet32-cifar.toml")),
@@ -62,8 +63,19 @@ pub enum HeadKind {
     /// k-1 x [conv3x3 (no bias), BN, ReLU] at `width`, average to 2x2, [BN], flatten, linear.
     Conv,
     /// DGL's MLP-SR: average to ceil(H/4), `convs` x [1x1 conv, BN, ReLU], average to 2x2, flatten,
-    /// `mlp`-1 x [linear (no bias), BN1d, ReLU], linear.
+    /// `mlp` x [linear (no bias), BN1d, ReLU], linear (the reference's `n_lin` and `mlp_layers`).
     MlpSr,
+}
+
+/// What the ensemble of auxiliary heads sums, each head weighted 2^j (normalised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ensemble {
+    /// Softmax probabilities (paper 1's ImageNet code, layerCNN imagenet.py).
+    #[default]
+    Softmax,
+    /// Raw logits (paper 1's CIFAR code, layerCNN cifar.py; DGL's buffer_experiments/cifar_buffer.py).
+    Logits,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,9 +91,11 @@ pub struct HeadConfig {
     /// Conv head: batchnorm in hidden layers and after the 2x2 average.
     #[serde(default)]
     pub batchnorm: bool,
-    /// MLP-SR head: 1x1 conv layers and linear layers.
+    /// MLP-SR head: 1x1 conv layers (the reference's `n_lin`).
     #[serde(default = "three")]
     pub convs: usize,
+    /// MLP-SR head: hidden linear layers before the output layer (the reference's `mlp_layers`; 0 = the
+    /// output layer only).
     #[serde(default = "three")]
     pub mlp: usize,
 }
@@ -179,6 +193,10 @@ pub struct OptimizerConfig {
     pub lr_step: usize,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lr_milestones: Vec<usize>,
+    /// A new SGD at every LR step: momentum restarts from zero (paper 1's code builds a new optimizer at
+    /// epochs 0, 15, 30 and 45 of every stage); false keeps it across steps (DGL's code).
+    #[serde(default)]
+    pub restart_momentum: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,17 +210,35 @@ pub struct AugmentConfig {
     pub std: Vec<f32>,
 }
 
+/// dgl-async: which stages run at each tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AsyncOrder {
+    /// One stage per tick, drawn at random (weight 1 - its slowdown), after an in-order warm-up: the
+    /// authors' buffer experiment (DGL buffer_experiments/cifar_buffer.py).
+    #[default]
+    Random,
+    /// Every stage at every tick, in stage order, each skipping it with its slowdown probability:
+    /// concurrent workers, one tick a unit of wall-clock time.
+    Lockstep,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DglConfig {
-    /// Replay-buffer capacity between consecutive stages, in batches.
+    /// dgl-async: which stages run at each tick.
+    #[serde(default)]
+    pub order: AsyncOrder,
+    /// Replay-buffer capacity between consecutive stages, in batches (a ring of the most recent ones).
     #[serde(default = "thirty")]
     pub buffer_size: usize,
-    /// Times one buffered batch may be used before eviction (0 = unlimited).
+    /// Times one buffered batch may be read (0 = unlimited). The reference's `--max-buffer-reuse R`
+    /// allows R - 1 reads (its use counts start at 1), i.e. `max_reuse = R - 1`.
     #[serde(default)]
     pub max_reuse: usize,
-    /// Per-stage slowdown probability p (a stage skips a step with probability p, so it runs at
-    /// 1/(1-p) of the others' time); empty = none.
+    /// Per-stage slowdown p: stage j runs (1-p) times as often as the others, a slowdown of 1/(1-p)
+    /// (random order: drawn with weight 1-p, as the reference's `--noise p --layer_noise j`; lockstep:
+    /// skips each tick with probability p); empty = none.
     #[serde(default)]
     pub slowdown: Vec<f64>,
     /// Adapter indices (as `layerwise devices` lists them) to place stages on: stage j runs on
@@ -214,7 +250,13 @@ pub struct DglConfig {
 
 impl Default for DglConfig {
     fn default() -> Self {
-        DglConfig { buffer_size: thirty(), max_reuse: 0, slowdown: Vec::new(), devices: Vec::new() }
+        DglConfig {
+            order: AsyncOrder::default(),
+            buffer_size: thirty(),
+            max_reuse: 0,
+            slowdown: Vec::new(),
+            devices: Vec::new(),
+        }
     }
 }
 
@@ -228,6 +270,10 @@ pub struct Config {
     /// Hold out N training images (a fixed random subset) for validation; 0 = validate on the test split.
     #[serde(default)]
     pub val_split: usize,
+    /// With `val_split = 0`, on a dataset without a test split (e.g. a folder of training images only):
+    /// hold out this many training images instead, and say so (0 = refuse such a dataset).
+    #[serde(default)]
+    pub val_fallback: usize,
     /// Train on at most this many training images, a fixed random subset (0 = all): for quick runs.
     #[serde(default)]
     pub max_train_images: usize,
@@ -249,6 +295,14 @@ pub struct Config {
     /// The network as a list of one-conv stages; empty when `arch` describes it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageConfig>,
+    /// Greedy: freeze each stage at its best validation epoch (its head's accuracy; weights and batchnorm
+    /// statistics) instead of its last, as paper 1 suggests after Prop. 3.1 ("take the best result along
+    /// the optimization trajectory").
+    #[serde(default)]
+    pub keep_best: bool,
+    /// What the evaluation's ensemble of heads sums: "softmax" probabilities or raw "logits".
+    #[serde(default)]
+    pub ensemble: Ensemble,
     /// A deep network (ResNet, VGG) cut into `modules` stages, instead of `stages`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<ArchConfig>,
@@ -401,6 +455,9 @@ impl Config {
                 ));
             }
         }
+        if self.keep_best && self.method != Method::Greedy {
+            return Err("keep_best applies to method = \"greedy\" only (the other methods train every stage to the end together)".into());
+        }
         match &self.dgl {
             Some(d) => d.check(self.stage_count()),
             None => Ok(()),
@@ -459,6 +516,12 @@ impl Config {
         };
         all.into_iter().filter(|&e| e < self.epochs).collect()
     }
+
+    /// Whether momentum restarts from zero when `epoch` (0-based, of a stage) begins: at every LR step
+    /// with `optimizer.restart_momentum` (epoch 0 starts from zero anyway).
+    pub fn restarts_momentum(&self, epoch: usize) -> bool {
+        self.optimizer.restart_momentum && epoch > 0 && epoch % self.optimizer.lr_step == 0
+    }
 }
 
 impl OptimizerConfig {
@@ -511,9 +574,6 @@ impl StageConfig {
 fn check_head(h: &HeadConfig, path: &str) -> std::result::Result<(), String> {
     if h.kind == HeadKind::Conv && h.k == 0 {
         return Err(format!("{path}.k must be at least 1 (k = 1 is a linear head), got 0"));
-    }
-    if h.kind == HeadKind::MlpSr && h.mlp == 0 {
-        return Err(format!("{path}.mlp must be at least 1"));
     }
     Ok(())
 }

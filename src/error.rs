@@ -1,5 +1,6 @@
 //! One error type for the library. Every failure a user can cause (bad flags, bad files, a GPU too small)
-//! becomes a message that says what was wrong and what to do; the CLI maps it to exit code 2 (usage) or 1.
+//! becomes a message that says what was wrong and what to do; the CLI maps it to exit code 2 (usage),
+//! 3 (stopped by a signal) or 1.
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,15 @@ pub enum Error {
     /// Training diverged (NaN or Inf loss).
     #[error("{0}")]
     NonFinite(String),
+    /// Training stopped on request (SIGINT, SIGTERM, SIGHUP) after writing a checkpoint. Exit code 3.
+    #[error("{0}")]
+    Stopped(String),
 }
+
+/// Exit code of a run stopped by a signal after it wrote a checkpoint (resume it with `--resume`).
+pub const EXIT_STOPPED: i32 = 3;
+/// Exit code of a run stopped at once by a second signal (it resumes from its last checkpoint).
+pub const EXIT_STOPPED_AT_ONCE: i32 = 130;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -42,10 +51,12 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io { path: path.as_ref().to_path_buf(), source }
     }
-    /// Process exit code: 2 for usage errors (as clap uses), 1 for everything else.
+    /// Process exit code: 2 for usage errors (as clap uses), `EXIT_STOPPED` (3) for a run stopped by a
+    /// signal, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::Stopped(_) => EXIT_STOPPED,
             _ => 1,
         }
     }

@@ -13,6 +13,7 @@ pub mod model;
 pub mod ops;
 pub mod reference;
 pub mod rng;
+pub mod study;
 pub mod train;
 pub mod viz;
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One epoch of one stage (for DGL, `stage` is the stage whose head the numbers describe).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// Training method: "greedy", "e2e", "dgl" or "dgl-async".
     pub method: String,
@@ -24,6 +24,17 @@ pub struct EpochRecord {
     /// Wall time of this epoch and since the run started (seconds).
     pub seconds: f64,
     pub elapsed: f64,
+    /// Greedy with `keep_best`: the stage's best validation epoch so far (1-based), the one it is frozen
+    /// at if no later epoch beats it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
+    /// dgl-async: the stage's own completed epochs (it trains `epochs` of them, on its own clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_epochs: Option<usize>,
+    /// dgl-async: mean age, in ticks, of the replay-buffer batches the stage read during this record's
+    /// span (stage 0 reads fresh images: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_age: Option<f64>,
 }
 
 impl EpochRecord {
@@ -56,7 +67,7 @@ impl EpochRecord {
 }
 
 /// A finished stage, as the summary table of the report shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageSummary {
     pub stage: usize,
     /// Short description, e.g. "s2d, conv3x3 16->32, bn, relu @14x14".
@@ -74,4 +85,10 @@ pub struct StageSummary {
     pub img_per_s: f64,
     /// Peak GPU memory held while training this stage (MiB).
     pub peak_mib: f64,
+    /// Greedy with `keep_best`: the epoch (1-based) the stage was frozen at, its best on validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
+    /// dgl-async: mean age, in ticks, of the replay-buffer batches the stage read over the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_age: Option<f64>,
 }

@@ -109,6 +109,19 @@ fn killed_run_resumes_to_the_same_result() {
 
     assert_same_results(&a, &b, &format!("resumed after a kill at {killed_at:?}"));
 
+    // The same with the paper options that add training state: each stage kept at its best epoch (a
+    // copy of its weights in the checkpoint), momentum restarted at every LR step. Killed after the
+    // first stage's first epoch, so its best copy is in the checkpoint.
+    let plain = std::fs::read_to_string(&cfg).unwrap();
+    let options =
+        format!("keep_best = true\n{}", plain.replace("lr_step = 1\n", "lr_step = 1\nrestart_momentum = true\n"));
+    let cfg_options = support::write_config(tmp.path(), "options", &options);
+    let (c, d) = (tmp.path().join("c"), tmp.path().join("d"));
+    support::train(&cfg_options, &c, &[]);
+    let killed_at = support::kill_and_resume(&cfg_options, &d, Duration::from_secs(300), |p| p.best.is_some());
+    assert!(killed_at.stage < 2, "killed after the end");
+    assert_same_results(&c, &d, &format!("keep_best and restart_momentum, resumed after a kill at {killed_at:?}"));
+
     // And the report drawn from the resumed run equals the uninterrupted run's, file for file, once
     // the wall-clock numbers (which differ between any two runs) are set aside.
     for dir in [&a, &b] {
@@ -136,6 +149,52 @@ fn killed_run_resumes_to_the_same_result() {
             "{f} differs between the resumed and the uninterrupted run"
         );
     }
+}
+
+/// `keep_best`: every stage is frozen at its best validation epoch (the earliest best), which the
+/// summary names, and the checkpoint holds those weights and statistics: `eval` reproduces each head's
+/// accuracy of that epoch, not of the last one. A high LR without decay makes the accuracy wander.
+#[test]
+fn keep_best_freezes_each_stage_at_its_best_epoch() {
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(tmp.path(), "");
+    let out = tmp.path().join("best");
+    let sets = ["keep_best=true", "epochs=4", "optimizer.lr=0.4", "optimizer.lr_decay=1.0"];
+    support::train(&cfg, &out, &sets.iter().flat_map(|s| ["--set", s]).collect::<Vec<_>>());
+    let recs = records(&out);
+    let summary: Vec<layerwise::metrics::StageSummary> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let e = run(&["eval", out.to_str().unwrap()]);
+    assert!(e.status.success(), "{}", text(&e));
+    let mut frozen_before_the_end = 0;
+    for s in &summary {
+        let stage: Vec<_> = recs.iter().filter(|r| r.stage == s.stage).collect();
+        let best = stage.iter().fold(stage[0], |b, r| if r.head_acc() > b.head_acc() { r } else { b });
+        assert_eq!(s.best_epoch, Some(best.epoch), "stage {}: {stage:?}", s.stage);
+        assert_eq!((s.head_acc, s.ensemble_acc), (best.head_acc(), best.ensemble_acc), "stage {}", s.stage);
+        assert_eq!(stage.last().unwrap().best_epoch, Some(best.epoch), "the last record names the best epoch");
+        assert!(text(&e).contains(&format!("head {}: {:.2}%", s.stage, best.head_acc())), "{}", text(&e));
+        frozen_before_the_end += usize::from(best.epoch < 4);
+    }
+    assert!(frozen_before_the_end > 0, "every stage was best at its last epoch, so nothing was tested: {recs:?}");
+    expect_fail(
+        &run(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            tmp.path().join("e2e").to_str().unwrap(),
+            "--set",
+            "keep_best=true",
+            "--method",
+            "e2e",
+        ]),
+        2,
+        "keep_best applies to method = \"greedy\" only",
+    );
 }
 
 /// The frozen-prefix caches (evaluation by default, training with `cache.train` when augmentation is
@@ -353,12 +412,13 @@ fn resource_problems_are_clear_errors() {
         "stages.0.width=64",
     ]);
     expect_fail(&o, 1, "the GPU cannot hold this");
-    assert!(text(&o).contains("MiB") && text(&o).contains("batch size"), "{}", text(&o));
-    // Divergence: NaN/Inf loss stops the stage and says the last good checkpoint is kept.
+    assert!(text(&o).contains("MiB") && text(&o).contains("try --set batch_size="), "{}", text(&o));
+    assert!(!out.exists(), "checked before the run folder exists");
+    // Divergence: an exploding loss stops the stage, with the command that starts it again.
     let out = tmp.path().join("nan");
     let o = run(&["train", "--config", c, "--out", out.to_str().unwrap(), "--set", "optimizer.lr=1e30"]);
-    expect_fail(&o, 1, "the loss became");
-    assert!(text(&o).contains("last good checkpoint"), "{}", text(&o));
+    expect_fail(&o, 1, "diverged");
+    assert!(text(&o).contains("No checkpoint had been written yet"), "{}", text(&o));
     assert!(out.join("config.toml").exists(), "the run folder stays");
 }
 

@@ -24,6 +24,8 @@ mod gather_rows;
 mod global_avgpool;
 #[path = "gpu_kernels/linear.rs"]
 mod linear;
+#[path = "gpu_kernels/logits_accumulate.rs"]
+mod logits_accumulate;
 #[path = "gpu_kernels/maxpool2d.rs"]
 mod maxpool2d;
 #[path = "gpu_kernels/relu.rs"]

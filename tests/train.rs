@@ -123,6 +123,19 @@ fn validation_hold_out_covers_every_class() {
     let again = layerwise::train::load_data(&cfg, None).unwrap();
     assert_eq!(again.val.labels, d.val.labels);
     assert_eq!(again.val.images, d.val.images);
+    // The paper presets' protocol: the test split where there is one, else the same hold-out, said.
+    (cfg.val_split, cfg.val_fallback) = (0, 30);
+    let fallback = layerwise::train::load_data(&cfg, None).unwrap();
+    assert_eq!((fallback.val.images, fallback.train.len()), (d.val.images, 90));
+    assert_eq!(fallback.val_name, "30 training images held out at random, as the dataset has no test split");
+    cfg.val_fallback = 0;
+    let e = layerwise::train::load_data(&cfg, None).err().expect("no test split and no fallback");
+    assert!(e.to_string().contains("has no test split"), "{e}");
+    std::fs::create_dir_all(tmp.path().join("test").join("apple")).unwrap();
+    std::fs::copy(tmp.path().join("train/apple/000.png"), tmp.path().join("test/apple/000.png")).unwrap();
+    cfg.val_fallback = 30;
+    let test = layerwise::train::load_data(&cfg, None).unwrap();
+    assert_eq!((test.train.len(), test.val.len(), test.val_name.as_str()), (120, 1, "test split"));
 }
 
 /// Every shipped preset builds its model for its dataset's images (ImageNet-sized ones on 64x64 images),
@@ -263,4 +276,176 @@ fn checkpoint_of_another_format_is_refused() {
     // A newer format is refused even when the rest of its metadata no longer parses.
     let path = write("changed.safetensors", &format!(r#"{{"format":{},"progress":"elsewhere"}}"#, FORMAT + 1));
     assert!(Checkpoint::read(&path).err().unwrap().to_string().contains("newer layerwise"));
+}
+
+/// Checkpoints convert layouts by integer index, exact for any size: a conv weight of 2048 -> 1024
+/// channels (18.9M elements) and a linear layer after a flatten (32.8M), both past 2^24 (where an f32
+/// index stops being exact), go to PyTorch's layout with every element where PyTorch keeps it, and
+/// back unchanged, bit for bit. CPU only.
+#[test]
+fn checkpoint_layouts_round_trip_tensors_past_2_pow_24() {
+    use layerwise::checkpoint::{from_torch, to_torch};
+    use layerwise::model::Layer;
+    let conv = BlockSpec::new(
+        "stages.3".into(),
+        Shape::Map { h: 8, w: 8, c: 2048 },
+        vec![Layer::Conv { cin: 2048, cout: 1024, k: 3, bias: false }],
+    )
+    .unwrap();
+    let (c, h, w) = (8192, 2, 2);
+    let linear = BlockSpec::new(
+        "heads.3".into(),
+        Shape::Map { h, w, c },
+        vec![Layer::Flatten, Layer::Linear { inputs: h * w * c, outputs: 1000, bias: true }],
+    )
+    .unwrap();
+    for (spec, li, shape, want_shape) in [
+        (&conv, 0, vec![1024, 3, 3, 2048], vec![1024, 2048, 3, 3]),
+        (&linear, 1, vec![1000, h * w * c], vec![1000, h * w * c]),
+    ] {
+        let len: usize = shape.iter().product();
+        assert!(len > 1 << 24, "{len} elements");
+        // Distinct values: element k holds the float whose bits are k.
+        let ours: Vec<f32> = (0..len as u32).map(f32::from_bits).collect();
+        let (ts, torch) = to_torch(spec, li, &ours, &shape);
+        assert_eq!(ts, want_shape);
+        let at = |v: &[f32], k: usize| v[k].to_bits() as usize;
+        if li == 0 {
+            // PyTorch's [o][i][kh][kw] holds our [o][kh][kw][i].
+            for (o, i, y, x) in [(0, 0, 0, 0), (1023, 2047, 2, 2), (517, 1999, 1, 2), (1023, 0, 2, 1)] {
+                assert_eq!(at(&torch, ((o * 2048 + i) * 3 + y) * 3 + x), ((o * 3 + y) * 3 + x) * 2048 + i);
+            }
+        } else {
+            // PyTorch flattens (c, h, w), we flatten (h, w, c).
+            let f = h * w * c;
+            for (o, ch, y, x) in [(0, 0, 0, 0), (999, 8191, 1, 1), (613, 4097, 0, 1), (999, 0, 1, 0)] {
+                assert_eq!(at(&torch, o * f + (ch * h + y) * w + x), o * f + (y * w + x) * c + ch);
+            }
+        }
+        let back = from_torch(spec, li, &torch, &shape);
+        assert!(back.iter().zip(&ours).all(|(a, b)| a.to_bits() == b.to_bits()), "round trip of {}", spec.name);
+    }
+}
+
+/// The ensemble sums what `ensemble` says, each head weighted 2^j / (sum of 2^i): softmax probabilities
+/// ("softmax", paper 1's ImageNet code) or raw logits ("logits", its CIFAR code). The evaluation's
+/// scores for two heads against the CPU references fed with each head's own logits.
+#[test]
+fn ensemble_sums_probabilities_or_logits_as_configured() {
+    use layerwise::reference;
+    use layerwise::train::feed::Feed;
+    use layerwise::train::plans::{record_eval_stages, scratch_for, EvalHeads, StepContext};
+    let Some(g) = gpu(false) else { return };
+    let stages = r#"[[stages]]
+width = 4
+batchnorm = true
+head = { kind = "conv", k = 1, batchnorm = true }
+[[stages]]
+width = 6
+downsample = "space-to-depth"
+batchnorm = true
+head = { kind = "conv", k = 2, width = 5, batchnorm = true }
+"#;
+    let (n, k, input) = (5, 10, Shape::Map { h: 8, w: 8, c: 3 });
+    let data = layerwise::data::Dataset {
+        images: (0..n * input.len()).map(|i| (i * 37 % 253) as u8).collect(),
+        labels: vec![0, 3, 5, 7, 9],
+        height: 8,
+        width: 8,
+        channels: 3,
+        classes: (0..k).map(|i| i.to_string()).collect(),
+        source: "synthetic".into(),
+    };
+    let mut all = Vec::new();
+    for mode in ["softmax", "logits"] {
+        let top =
+            format!("name = \"ensemble\"\nmethod = \"greedy\"\nseed = 2\nbatch_size = {n}\nensemble = \"{mode}\"");
+        let cfg = Config::from_toml(&support::step_config(&top, stages), "test").unwrap();
+        let model = Model::new(g, ModelSpec::new(&cfg, input, k).unwrap(), cfg.seed).unwrap();
+        let mut feed = Feed::new(g, n, input.len()).unwrap();
+        feed.load(g, &data, &(0..n as u32).collect::<Vec<_>>());
+        let io = StepIo::new(g).unwrap();
+        let scratch = scratch_for(g, &model, 1, n).unwrap();
+        let ctx = StepContext { gpu: g, cfg: &cfg, model: &model, io: &io, scratch: &scratch };
+        // Each head's logits on its own.
+        let logits: Vec<_> = (0..2).map(|_| g.tensor(&[n, k], "head logits").unwrap()).collect();
+        let mut p = PlanBuilder::new(g, "heads");
+        for (j, l) in logits.iter().enumerate() {
+            let x = record_eval_stages(&mut p, &ctx, &feed, j + 1, None).unwrap();
+            model.heads[j].forward_eval(&mut p, &x, &scratch, Some(l)).unwrap();
+        }
+        // The evaluation's ensemble of both.
+        let scores = g.tensor(&[n, k], "scores").unwrap();
+        let counts: Vec<_> = (0..2).map(|_| g.tensor(&[1], "count").unwrap()).collect();
+        let heads = EvalHeads { heads: &[0, 1], ensemble: &[0, 1], scores: &scores, counts: &counts, prefixes: false };
+        record_eval_stages(&mut p, &ctx, &feed, 2, Some(&heads)).unwrap();
+        g.run(&[&p.finish().unwrap()]).unwrap();
+        let mut want = vec![0.0; n * k];
+        for (j, l) in logits.iter().enumerate() {
+            let l: Vec<f64> = g.download(l).unwrap().iter().map(|&v| v as f64).collect();
+            let w = [1.0 / 3.0, 2.0 / 3.0][j];
+            match mode {
+                "softmax" => reference::softmax_accumulate(&l, &mut want, w, n, k),
+                _ => reference::logits_accumulate(&l, &mut want, w, n, k),
+            }
+        }
+        let got = g.download(&scores).unwrap();
+        assert_close(&format!("{mode} ensemble"), &got, &want);
+        all.push(got);
+    }
+    assert!(all[0].iter().sum::<f32>() > 0.99 * n as f32, "softmax scores of each row sum to 1");
+    assert_ne!(all[0], all[1]);
+}
+
+/// `optimizer.restart_momentum`: a new SGD at every LR step. With one step per epoch and a step every
+/// epoch, every update then starts from zero momentum, which makes momentum 0.9 train exactly as
+/// momentum 0 does (PyTorch's first step sets the buffer to the gradient); without the restart it
+/// differs. Greedy, end to end and synchronous DGL, through the binary.
+#[test]
+fn momentum_restarts_at_every_lr_step() {
+    if gpu(false).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let stages = r#"[[stages]]
+width = 4
+downsample = "maxpool"
+batchnorm = true
+head = { kind = "mlp-sr", convs = 1, mlp = 1 }
+
+[[stages]]
+width = 6
+downsample = "maxpool"
+batchnorm = true
+head = { kind = "conv", k = 2, width = 4, batchnorm = true }
+"#;
+    // Every parameter and running statistic, momentum buffers left out.
+    let params = |dir: &Path| -> Vec<Vec<f32>> {
+        let c = support::checkpoint(dir);
+        c.names().iter().filter(|n| !n.starts_with("momentum.")).map(|n| c.tensor(n).unwrap().1.clone()).collect()
+    };
+    for method in ["greedy", "e2e", "dgl"] {
+        let run = |name: &str, momentum: f64, restart: bool| {
+            let top = format!(
+                "name = \"{name}\"\nmethod = \"{method}\"\nmax_train_images = 32\nmax_val_images = 50\nbatch_size = 32"
+            );
+            let sgd = format!(
+                "[optimizer]\nlr = 0.05\nmomentum = {momentum:?}\nweight_decay = 5e-4\nlr_decay = 0.5\nlr_step = 1\nrestart_momentum = {restart}\n"
+            );
+            let cfg = support::write_config(tmp.path(), name, &support::fmnist_config(&top, &sgd, stages));
+            let out = tmp.path().join(format!("{method}-{name}"));
+            support::train(&cfg, &out, &["--set", "epochs=3"]);
+            out
+        };
+        let restarted = run("restarted", 0.9, true);
+        let plain = run("plain", 0.0, false);
+        let kept = run("kept", 0.9, false);
+        assert_eq!(
+            support::timeless(support::records(&restarted)),
+            support::timeless(support::records(&plain)),
+            "{method}"
+        );
+        assert!(params(&restarted) == params(&plain), "{method}: restarted momentum 0.9 differs from momentum 0");
+        assert!(params(&restarted) != params(&kept), "{method}: restarting momentum changed nothing");
+    }
 }

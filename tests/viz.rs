@@ -2,11 +2,10 @@
 //! where they should, PCA finds known directions, report.html links only what exists and shows the
 //! summary, the same input gives the same bytes, and Chromium renders the page.
 
+mod chromium;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::Rng;
 use layerwise::metrics::{EpochRecord, StageSummary};
@@ -44,6 +43,7 @@ fn tiny_records() -> Vec<EpochRecord> {
                 img_per_s: 1234.5,
                 seconds: 1.5,
                 elapsed,
+                ..Default::default()
             });
         }
     }
@@ -65,6 +65,7 @@ fn tiny_summaries() -> Vec<StageSummary> {
             seconds: 12.34 + s as f64,
             img_per_s: 2345.6,
             peak_mib: 123.45 + s as f64,
+            ..Default::default()
         })
         .collect()
 }
@@ -488,114 +489,13 @@ fn same_input_gives_byte_identical_files() {
     }
 }
 
-// ---- Headless Chromium -------------------------------------------------------------------------------
-
-const CHROMIUM_NAMES: [&str; 5] = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"];
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-fn find_chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("LAYERWISE_CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    CHROMIUM_NAMES.iter().find_map(|n| find_on_path(n))
-}
-
-fn is_ubuntu() -> bool {
-    std::fs::read_to_string("/etc/os-release")
-        .map(|s| s.lines().any(|l| l == "ID=ubuntu" || (l.starts_with("ID_LIKE=") && l.contains("ubuntu"))))
-        .unwrap_or(false)
-}
-
-fn how_to_get_chromium() -> String {
-    if is_ubuntu() {
-        "the report screenshot test needs Chromium: on Ubuntu the apt package is only a snap wrapper, so run \
-         `sudo snap install chromium` (or install Google Chrome), or point LAYERWISE_CHROMIUM at a Chromium/Chrome binary"
-            .into()
-    } else {
-        "the report screenshot test needs Chromium: `sudo apt-get install chromium chromium-driver` (Debian), \
-         or point LAYERWISE_CHROMIUM at a Chromium/Chrome binary (scripts/dev.sh installs it)"
-            .into()
-    }
-}
-
-/// Chromium, installed with apt-get when missing and this is a root shell on Debian; otherwise a failure
-/// that says how to get it.
-fn chromium() -> PathBuf {
-    if let Some(p) = find_chromium() {
-        return p;
-    }
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
-    if root && !is_ubuntu() && find_on_path("apt-get").is_some() {
-        eprintln!("installing chromium with apt-get (root, Debian) for the report screenshot test...");
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(["-o", "DPkg::Lock::Timeout=300", "-qq"])
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-        };
-        let ok = apt(&["update"]) && apt(&["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]);
-        if let (true, Some(p)) = (ok, find_chromium()) {
-            return p;
-        }
-        panic!("apt-get could not install chromium; {}", how_to_get_chromium());
-    }
-    panic!("{}", how_to_get_chromium());
-}
-
 #[test]
 fn headless_chromium_renders_the_report() {
     let dir = scratch("chromium");
     viz::write_report(&dir, &tiny_input()).unwrap();
-    let page = std::fs::canonicalize(dir.join(viz::REPORT_HTML)).unwrap();
+    let page = dir.join(viz::REPORT_HTML);
     let shot = dir.join("shot.png");
-    let profile = dir.join("profile");
-    let browser = chromium();
-    let mut child = Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1280,2000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page.display()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}; {}", browser.display(), how_to_get_chromium()));
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{} took over 180 s to take a screenshot", browser.display());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        shot.is_file(),
-        "no screenshot from {} ({}): {}",
-        browser.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    chromium::screenshot(&page, &shot, (1280, 2000));
     let (w, h, px) = load(&shot);
     assert_eq!((w, h), (1280, 2000));
     assert!(variance(&px) > 0.0, "the screenshot is blank");

@@ -67,7 +67,8 @@ fn corrupt(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Call `f(inner_path, entry)` for every regular file whose inner path (with '/' separators and no
-/// leading "./") passes `want`, in archive order.
+/// leading "./") passes `want`, in archive order. Folders are offered to `want` too, with a trailing
+/// '/' (so a caller can see empty ones), but never passed to `f`.
 pub(crate) fn for_each_file(
     path: &Path,
     want: impl Fn(&str) -> bool,
@@ -76,7 +77,8 @@ pub(crate) fn for_each_file(
     let mut tar = tar::Archive::new(open(path)?);
     for entry in tar.entries().map_err(|e| corrupt(path, e))? {
         let mut entry = entry.map_err(|e| corrupt(path, e))?;
-        if !entry.header().entry_type().is_file() {
+        let kind = entry.header().entry_type();
+        if !kind.is_file() && !kind.is_dir() {
             continue;
         }
         let inner = entry.path().map_err(|e| corrupt(path, e))?;
@@ -88,7 +90,9 @@ pub(crate) fn for_each_file(
             })
             .collect();
         let inner = inner.join("/");
-        if want(&inner) {
+        if kind.is_dir() {
+            want(&format!("{inner}/"));
+        } else if want(&inner) {
             let size = entry.size();
             f(&inner, &mut entry, size)?;
         }
@@ -115,7 +119,12 @@ fn base_name(inner: &str) -> &str {
 /// CIFAR-10 binary batches if the archive has data_batch_1.bin, else an image folder tree.
 pub(crate) fn read_tree(path: &Path) -> Result<Contents> {
     let cifar_names = cifar::member_names();
-    let files = read_files(path, |inner| folder::is_image_name(inner) || cifar_names.contains(&base_name(inner)))?;
+    // Every member's path, folders included: an image folder's classes without images are refused.
+    let listed = std::cell::RefCell::new(Vec::new());
+    let files = read_files(path, |inner| {
+        listed.borrow_mut().push(inner.to_string());
+        folder::is_image_name(inner) || cifar_names.contains(&base_name(inner))
+    })?;
     let batch_dir = files
         .iter()
         .find(|(inner, _)| base_name(inner) == cifar::TRAIN_BATCHES[0])
@@ -133,5 +142,5 @@ pub(crate) fn read_tree(path: &Path) -> Result<Contents> {
         return Ok(Contents::CifarBinary(members));
     }
     let images = files.into_iter().filter(|(inner, _)| folder::is_image_name(inner)).collect();
-    Ok(Contents::Images(folder::tree_from_archive(path, images)?))
+    Ok(Contents::Images(folder::tree_from_archive(path, images, &listed.into_inner())?))
 }

@@ -43,6 +43,15 @@ pub(crate) fn is_image_name(name: &str) -> bool {
     !base.starts_with('.') && [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e))
 }
 
+/// A class folder under train/ without images would be a class the model is never shown.
+fn empty_class(dir: &Path) -> Error {
+    Error::data(
+        dir,
+        "holds no .png/.jpg/.jpeg images: every folder under train/ is a class, and a class without training \
+         images cannot be learned; remove the folder or add its images",
+    )
+}
+
 fn too_many_classes(path: &Path, n: usize) -> Error {
     Error::data(path, format!("{n} classes; at most {MAX_CLASSES} are supported (labels are bytes)"))
 }
@@ -59,6 +68,9 @@ pub(crate) fn list_dir(root: &Path) -> Result<Tree> {
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let train = list_split(&train_dir, &classes, &mut hasher)?;
+    if let Some(empty) = (0..classes.len()).find(|&c| !train.iter().any(|it| it.label as usize == c)) {
+        return Err(empty_class(&train_dir.join(&classes[empty])));
+    }
     let mut test = None;
     for name in ["test", "val"] {
         let dir = root.join(name);
@@ -131,7 +143,8 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, Option<std::time::SystemTime>)>
 
 /// Build the tree from an archive's image members ('/'-separated inner paths). The tree may sit under
 /// a top folder (`cifar10/train/...`): the root is whatever precedes the first `train/<class>/<file>`.
-pub(crate) fn tree_from_archive(archive: &Path, images: Vec<(String, Vec<u8>)>) -> Result<Tree> {
+/// `listed`: every member's path (folders end in '/'), to refuse class folders without images.
+pub(crate) fn tree_from_archive(archive: &Path, images: Vec<(String, Vec<u8>)>, listed: &[String]) -> Result<Tree> {
     let root = images.iter().find_map(|(inner, _)| {
         let comps: Vec<&str> = inner.split('/').collect();
         let i = comps.iter().position(|&c| c == "train")?;
@@ -156,6 +169,14 @@ pub(crate) fn tree_from_archive(archive: &Path, images: Vec<(String, Vec<u8>)>) 
     }
     let classes: Vec<String> =
         members.iter().filter(|m| m.0 == "train").map(|m| m.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let train_prefix = format!("{root}train/");
+    for inner in listed {
+        let Some(class) = inner.strip_prefix(&train_prefix).and_then(|rest| rest.split('/').next()) else { continue };
+        let in_class_folder = inner.len() > train_prefix.len() + class.len();
+        if in_class_folder && !class.is_empty() && !class.starts_with('.') && !classes.iter().any(|c| c == class) {
+            return Err(empty_class(&archive.join(format!("{train_prefix}{class}"))));
+        }
+    }
     if classes.len() > MAX_CLASSES {
         return Err(too_many_classes(archive, classes.len()));
     }
@@ -283,5 +304,5 @@ pub(crate) fn decode_tree(tree: Tree) -> Result<Splits> {
     };
     let train = build(train_imgs, &tree.train, tree.root.join("train"));
     let test = tree.test.as_ref().map(|(name, items)| build(test_imgs, items, tree.root.join(name)));
-    Ok(Splits { train, test, kind: DatasetKind::ImageFolder })
+    Ok(Splits { train, test, kind: DatasetKind::ImageFolder, origin: tree.root.clone() })
 }

@@ -18,17 +18,15 @@ pub(crate) enum Place {
     Archive(PathBuf),
 }
 
-/// The places searched for `kind`, each with why it is searched (for the not-found message).
-pub(crate) fn search_places(kind: DatasetKind, data_dir: Option<&Path>) -> Vec<(PathBuf, String)> {
+/// The places searched for `kind` when `--data` does not say where it is, each with why it is searched
+/// (for the not-found message).
+pub(crate) fn search_places(kind: DatasetKind) -> Vec<(PathBuf, String)> {
     let name = kind.name();
     let mut places = Vec::new();
     let mut root_and_named = |root: &Path, why: &str| {
         places.push((root.to_path_buf(), why.to_string()));
         places.push((root.join(name), why.to_string()));
     };
-    if let Some(d) = data_dir {
-        root_and_named(d, "--data");
-    }
     if let Some(env) = std::env::var_os("LAYERWISE_DATA").filter(|v| !v.is_empty()) {
         root_and_named(Path::new(&env), "env LAYERWISE_DATA");
     }
@@ -44,9 +42,40 @@ pub(crate) fn search_places(kind: DatasetKind, data_dir: Option<&Path>) -> Vec<(
     places
 }
 
+/// Where `kind` is when the user said where it is (`--data PATH`): PATH itself or PATH/<name>, nowhere
+/// else, so a wrong path is an error instead of a silent fall back to another copy of the dataset.
+pub(crate) fn find_at(kind: DatasetKind, root: &Path) -> Result<Place> {
+    let mut searched = Vec::new();
+    for path in [root.to_path_buf(), root.join(kind.name())] {
+        match probe(kind, &path) {
+            Ok(place) => return Ok(place),
+            Err(what) => searched.push(format!("  {}: {what}", path.display())),
+        }
+    }
+    let holds = match detect(root) {
+        Ok(Place::Idx(_)) => " It holds IDX files (MNIST or Fashion-MNIST).".to_string(),
+        Ok(Place::CifarBinary(_)) => " It holds CIFAR-10 binary batches.".to_string(),
+        Ok(Place::Folder(_)) => " It holds an image folder (train/<class>/).".to_string(),
+        Ok(Place::Archive(_)) => " It is a dataset archive.".to_string(),
+        Err(_) => String::new(),
+    };
+    Err(Error::data(
+        root,
+        format!(
+            "--data does not hold {}.{holds} Looked at:\n{}\nPoint --data at the {} files, or choose the dataset that is there (--set dataset=NAME or a path).",
+            kind.name(),
+            searched.join("\n"),
+            kind.name()
+        ),
+    ))
+}
+
 /// The first place that holds `kind`, or an error listing every place searched and how to get it.
 pub(crate) fn find(kind: DatasetKind, data_dir: Option<&Path>) -> Result<Place> {
-    let places = search_places(kind, data_dir);
+    if let Some(root) = data_dir {
+        return find_at(kind, root);
+    }
+    let places = search_places(kind);
     let mut searched = Vec::new();
     for (path, why) in &places {
         match probe(kind, path) {
@@ -83,6 +112,15 @@ fn fetch_dir_hint(kind: DatasetKind) -> String {
     match super::default_fetch_dir(kind.name()) {
         Ok(p) => p.display().to_string(),
         Err(_) => "the user cache".to_string(),
+    }
+}
+
+impl Place {
+    /// The folder or archive.
+    pub(crate) fn path(&self) -> &Path {
+        match self {
+            Place::Idx(p) | Place::CifarBinary(p) | Place::Folder(p) | Place::Archive(p) => p,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod folder;
 mod idx;
 mod locate;
 mod progress;
+mod record;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use std::sync::Mutex;
 use crate::{Error, Result};
 
 pub use fetch::{default_fetch_dir, fetch, fetch_files, unpack_cifar10_binary, RemoteFile};
+pub use record::DataRecord;
 
 /// One split: `images` holds `len()` images of `height * width * channels` bytes each, HWC, back to back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +111,8 @@ pub struct Splits {
     pub train: Dataset,
     pub test: Option<Dataset>,
     pub kind: DatasetKind,
+    /// The folder or archive the splits were read from (as found, not canonicalised).
+    pub origin: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -167,13 +171,15 @@ impl DatasetKind {
 /// a folder of IDX files, a folder of CIFAR-10 binary batches, an image folder, or an archive
 /// (.tar, .tar.gz, .tar.xz) of CIFAR-10 batches or of an image folder.
 ///
-/// A named dataset is searched in this order, and a missing one is reported with every place searched
-/// and how to get it: `data_dir` (and `data_dir/<name>`), env LAYERWISE_DATA (and `$LAYERWISE_DATA/<name>`),
-/// `./data/<name>`, the user cache (`$XDG_CACHE_HOME/layerwise/<name>` or `~/.cache/layerwise/<name>`;
-/// the platform's cache dir on macOS and Windows), and for Fashion-MNIST `/usr/share/datasets/fashion-mnist`
-/// (Debian package `dataset-fashion-mnist`). For cifar10 a place may hold the binary batches (also in
-/// a `cifar-10-batches-bin` subfolder), an image tree `train/<class>/...`, or an archive of either.
-/// A relative path spec is tried against the current directory, then against `data_dir`.
+/// `data_dir` (`--data`) says where the dataset is, and is never passed over: a named dataset must be
+/// in `data_dir` itself or in `data_dir/<name>`, a relative path spec is taken relative to it, and an
+/// absolute path spec is refused with it (the two would disagree). Without it, a named dataset is
+/// searched in this order, and a missing one is reported with every place searched and how to get it:
+/// env LAYERWISE_DATA (and `$LAYERWISE_DATA/<name>`), `./data/<name>`, the user cache
+/// (`$XDG_CACHE_HOME/layerwise/<name>` or `~/.cache/layerwise/<name>`; the platform's cache dir on macOS
+/// and Windows), and for Fashion-MNIST `/usr/share/datasets/fashion-mnist` (Debian package
+/// `dataset-fashion-mnist`). For cifar10 a place may hold the binary batches (also in a
+/// `cifar-10-batches-bin` subfolder), an image tree `train/<class>/...`, or an archive of either.
 ///
 /// Decoded image folders are cached in memory for the life of the process (keyed by path, sizes and
 /// modification times), so loading the same one again costs a copy, not a decode.
@@ -182,19 +188,23 @@ pub fn load(spec: &str, data_dir: Option<&Path>) -> Result<Splits> {
         let place = locate::find(kind, data_dir)?;
         return load_place(&place, Some(kind));
     }
-    let mut path = PathBuf::from(spec);
-    if !path.exists() {
-        if let Some(d) = data_dir.filter(|_| path.is_relative()) {
-            if d.join(&path).exists() {
-                path = d.join(&path);
-            }
+    let path = match data_dir {
+        Some(d) if Path::new(spec).is_absolute() => {
+            return Err(Error::usage(format!(
+                "the config's dataset is the path {spec}, and --data {} names another place: drop --data, or set \
+                 the dataset to a name or to a path relative to --data",
+                d.display()
+            )))
         }
-    }
+        Some(d) => d.join(spec),
+        None => PathBuf::from(spec),
+    };
     if !path.exists() {
         return Err(Error::usage(format!(
             "unknown dataset '{spec}': expected fashion-mnist, mnist, cifar10, or the path of a folder of IDX \
              files, of CIFAR-10 binary batches, of an image folder (ROOT/train/<class>/*.png|jpg), or of a \
-             .tar/.tar.gz/.tar.xz archive of one (no such file or folder)"
+             .tar/.tar.gz/.tar.xz archive of one (no such file or folder: {})",
+            path.display()
         )));
     }
     let place = locate::detect(&path)?;
@@ -217,6 +227,7 @@ fn load_place(place: &locate::Place, named: Option<DatasetKind>) -> Result<Split
     if let Some(kind) = named {
         splits.kind = kind;
     }
+    splits.origin = place.path().to_path_buf();
     Ok(splits)
 }
 
@@ -225,11 +236,11 @@ fn load_place_as_found(place: &locate::Place, named: Option<DatasetKind>) -> Res
         locate::Place::Idx(dir) => {
             let kind = named.unwrap_or_else(|| idx_kind(dir));
             let (train, test) = idx::load_dir(dir, kind.class_names())?;
-            Ok(Splits { train, test, kind })
+            Ok(Splits { train, test, kind, origin: PathBuf::new() })
         }
         locate::Place::CifarBinary(dir) => {
             let (train, test) = cifar::load_dir(dir)?;
-            Ok(Splits { train, test, kind: DatasetKind::Cifar10 })
+            Ok(Splits { train, test, kind: DatasetKind::Cifar10, origin: PathBuf::new() })
         }
         locate::Place::Folder(root) => {
             let tree = folder::list_dir(root)?;
@@ -240,7 +251,7 @@ fn load_place_as_found(place: &locate::Place, named: Option<DatasetKind>) -> Res
             cached(file, fingerprint, || match archive::read_tree(file)? {
                 archive::Contents::CifarBinary(members) => {
                     let (train, test) = cifar::load_members(file, &members)?;
-                    Ok(Splits { train, test, kind: DatasetKind::Cifar10 })
+                    Ok(Splits { train, test, kind: DatasetKind::Cifar10, origin: PathBuf::new() })
                 }
                 archive::Contents::Images(tree) => folder::decode_tree(tree),
             })

@@ -70,7 +70,7 @@ impl<'g> PlanBuilder<'g> {
                         self.gpu.summary.name,
                         self.gpu.max_storage_binding() >> 20
                     ),
-                    hint: "Try a smaller batch size.".into(),
+                    hint: super::tensor::NEEDS_LESS.into(),
                 });
             }
             // One buffer may not be bound both read-only and read-write in one dispatch (WebGPU's

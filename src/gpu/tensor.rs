@@ -85,6 +85,10 @@ impl Tensor {
     }
 }
 
+/// The hint of an allocation refused here, where what it was for is not known (the trainer says which
+/// batch size fits before it starts a run).
+pub(super) const NEEDS_LESS: &str = "Smaller batches, narrower layers or smaller images need less.";
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 20) as f64
 }
@@ -99,7 +103,7 @@ impl Gpu {
                 what: what.to_string(),
                 needed_mib: mib(bytes),
                 limit: format!("{} binds at most {:.0} MiB per buffer", self.summary.name, mib(limit)),
-                hint: format!("Try a batch size about {:.0}x smaller.", (bytes as f64 / limit as f64).ceil()),
+                hint: NEEDS_LESS.to_string(),
             });
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -115,7 +119,7 @@ impl Gpu {
                 what: what.to_string(),
                 needed_mib: mib(bytes),
                 limit: format!("the device refused it with {:.0} MiB already in use ({e})", mib(held)),
-                hint: "Try a smaller batch size.".to_string(),
+                hint: NEEDS_LESS.to_string(),
             });
         }
         let now = self.allocated.fetch_add(bytes, Ordering::Relaxed) + bytes;

@@ -389,11 +389,12 @@ impl Block {
         Ok(d_x)
     }
 
-    /// Record one SGD step over the whole block; `hyper` = [lr, momentum, weight decay, nesterov].
-    pub fn sgd(&self, p: &mut PlanBuilder, hyper: &Tensor) -> Result<()> {
+    /// Record one SGD step over the whole block; `hyper` = [lr, momentum, weight decay, nesterov],
+    /// `stats` = the loss statistics (no update once they flag divergence).
+    pub fn sgd(&self, p: &mut PlanBuilder, hyper: &Tensor, stats: &Tensor) -> Result<()> {
         if self.params.tensors.is_empty() {
             return Ok(());
         }
-        ops::sgd_update(p, &self.params, &self.grads, &self.momentum, hyper)
+        ops::sgd_update(p, &self.params, &self.grads, &self.momentum, hyper, stats)
     }
 }

@@ -393,8 +393,10 @@ pub(crate) fn head_layers(h: &HeadConfig, input: Shape, classes: usize) -> Resul
             layers.push(Layer::Linear { inputs: 2.min(ih) * 2.min(iw) * c, outputs: classes, bias: true });
         }
         HeadKind::MlpSr => {
-            // As the reference `MlpSrAux`: AdaptiveAvgPool2d(ceil(H/4)), then AdaptiveAvgPool2d(2) and
-            // linear layers of 4C features whatever the map size (a 1x1 map is repeated to 2x2).
+            // As the reference's `auxillary_classifier2` (DGL learning_curves/models.py):
+            // AdaptiveAvgPool2d(ceil(H/4)), `n_lin` 1x1 convs, AdaptiveAvgPool2d(2), then `mlp_layers`
+            // hidden linear layers of 4C features and the output layer, whatever the map size (a 1x1
+            // map is repeated to 2x2).
             layers.push(Layer::AvgPool { oh: ih.div_ceil(4).max(1), ow: iw.div_ceil(4).max(1) });
             for _ in 0..h.convs {
                 layers.push(Layer::Conv { cin: c, cout: c, k: 1, bias: false });
@@ -404,7 +406,7 @@ pub(crate) fn head_layers(h: &HeadConfig, input: Shape, classes: usize) -> Resul
             layers.push(Layer::AvgPool { oh: 2, ow: 2 });
             layers.push(Layer::Flatten);
             let f = 4 * c;
-            for _ in 1..h.mlp {
+            for _ in 0..h.mlp {
                 layers.push(Layer::Linear { inputs: f, outputs: f, bias: false });
                 layers.push(Layer::BatchNorm { c: f });
                 layers.push(Layer::Relu);

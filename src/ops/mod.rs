@@ -19,6 +19,7 @@ pub mod gather_rows;
 pub mod global_avgpool;
 pub mod grid;
 pub mod linear;
+pub mod logits_accumulate;
 pub mod maxpool2d;
 pub mod relu;
 pub mod residual_add;
@@ -43,6 +44,7 @@ pub use gather_rows::{gather_rows, scatter_rows};
 pub use global_avgpool::{global_avgpool_backward, global_avgpool_forward};
 pub use grid::{with_f32_elements, with_grid_span};
 pub use linear::{linear_backward_input, linear_backward_weight, linear_backward_weight_workspace_len, linear_forward};
+pub use logits_accumulate::logits_accumulate;
 pub use maxpool2d::{maxpool2d_backward, maxpool2d_forward, MaxPool2dShape};
 pub use relu::{relu_backward, relu_forward};
 pub use residual_add::residual_add;
@@ -57,6 +59,7 @@ pub fn all_kernels() -> Vec<&'static KernelSpec> {
     vec![
         &cross_entropy::CROSS_ENTROPY,
         &softmax_accumulate::SOFTMAX_ACCUMULATE,
+        &logits_accumulate::LOGITS_ACCUMULATE,
         &count_correct::COUNT_CORRECT,
         &augment::AUGMENT_BATCH,
     ]

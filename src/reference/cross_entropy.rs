@@ -1,4 +1,4 @@
-//! CPU mirror of `ops::cross_entropy`. Shapes: logits, d_logits [N, K]; labels [N]; stats [2].
+//! CPU mirror of `ops::cross_entropy`. Shapes: logits, d_logits [N, K]; labels [N]; stats [3].
 
 /// Padding rows carry this label (same as `ops::IGNORE_LABEL`).
 const IGNORE: u32 = u32::MAX;
@@ -15,13 +15,14 @@ pub(crate) fn first_argmax(row: &[f64]) -> usize {
 }
 
 /// d_logits = (softmax - onehot) / n_valid; stats[0] += mean loss over valid rows; stats[1] += valid
-/// rows whose first argmax is the label. Rows labelled `IGNORE` (or >= K) are left out and get zero
-/// gradient.
+/// rows whose first argmax is the label; stats[2] = 1 when that mean loss is not finite or above
+/// `ops::cross_entropy::loss_limit(k)` (divergence). Rows labelled `IGNORE` (or >= K) are left out and
+/// get zero gradient.
 pub fn cross_entropy(logits: &[f64], labels: &[u32], d_logits: &mut [f64], stats: &mut [f64], n: usize, k: usize) {
     assert_eq!(logits.len(), n * k);
     assert_eq!(labels.len(), n);
     assert_eq!(d_logits.len(), n * k);
-    assert_eq!(stats.len(), 2);
+    assert_eq!(stats.len(), 3);
     let valid = |l: u32| l != IGNORE && (l as usize) < k;
     let n_valid = labels.iter().filter(|&&l| valid(l)).count();
     let (mut loss, mut correct) = (0.0, 0.0);
@@ -46,7 +47,11 @@ pub fn cross_entropy(logits: &[f64], labels: &[u32], d_logits: &mut [f64], stats
         }
     }
     if n_valid > 0 {
-        stats[0] += loss / n_valid as f64;
+        let mean = loss / n_valid as f64;
+        stats[0] += mean;
+        if !mean.is_finite() || mean > crate::ops::cross_entropy::loss_limit(k) as f64 {
+            stats[2] = 1.0;
+        }
     }
     stats[1] += correct;
 }

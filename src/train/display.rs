@@ -1,5 +1,5 @@
 //! What a run prints: a progress bar with ETA, loss, accuracy and img/s on a terminal; plain log lines
-//! (one per epoch) when output is redirected; nothing but errors with --quiet.
+//! (one per epoch) when output is redirected; nothing but errors and warnings with --quiet.
 
 use std::io::IsTerminal;
 
@@ -21,6 +21,11 @@ impl Display {
         if !self.quiet {
             println!("{s}");
         }
+    }
+
+    /// Something lost or forced: said on stderr even with --quiet.
+    pub fn warn(&self, s: &str) {
+        eprintln!("warning: {s}");
     }
 
     pub fn epoch_bar(&self, label: &str, total: u64, start: u64) -> Bar {

@@ -1,12 +1,18 @@
 //! The epoch loop every method shares: shuffle, then train segment after segment of steps, reading the
-//! running loss and accuracy back between segments (never inside one), stopping on a diverged loss and
-//! writing a checkpoint when one is due. What a segment trains is the method's (`EpochWork`): one
-//! recorded plan per step for greedy and e2e, every stage on one device or several for DGL.
+//! running loss and accuracy back between segments (never inside one), stopping on a diverged loss,
+//! writing a checkpoint when one is due, and stopping with one when asked to (a signal). What a segment
+//! trains is the method's (`EpochWork`): one recorded plan per step for greedy and e2e, every stage on
+//! one device or several for DGL.
+//!
+//! Divergence is caught on the device at every step, before the update: the loss kernel flags a batch
+//! whose mean loss is NaN, infinite or exploding, and the SGD kernels apply nothing from then on. The
+//! loop sees the flag at its next read and stops; no checkpoint is written after it.
 
 use std::ops::Range;
 use std::time::Instant;
 
 use super::state::EpochSums;
+use super::stop::stop_requested;
 use super::Run;
 use crate::error::{Error, Result};
 use crate::gpu::{InFlight, Plan};
@@ -26,10 +32,30 @@ pub(super) trait EpochWork {
     /// Train steps `steps` of the epoch (step s reads the images `perm[s * batch..(s + 1) * batch]`),
     /// adding the batches each stage trained on to `batches`.
     fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()>;
-    /// Every stage's (loss sum, correct count) so far this epoch.
-    fn read_sums(&self, run: &Run) -> Result<Vec<(f64, f64)>>;
+    /// The run has nothing left to train, even before the epoch's last step (dgl-async ends once every
+    /// stage has trained its own epochs).
+    fn finished(&self) -> bool {
+        false
+    }
+    /// Every stage's running statistics so far this epoch.
+    fn read_sums(&self, run: &Run) -> Result<Vec<StageStats>>;
     /// Write a checkpoint of the run as it stands (`run.progress` is up to date).
     fn checkpoint(&mut self, run: &mut Run) -> Result<()>;
+}
+
+/// One stage's running statistics on the device: `StepIo::stats`.
+pub(super) struct StageStats {
+    pub loss_sum: f64,
+    pub correct: f64,
+    /// A batch's loss diverged (the updates from it on were not applied).
+    pub diverged: bool,
+}
+
+impl StageStats {
+    /// From the three floats of `StepIo::stats`.
+    pub fn read(v: &[f32]) -> StageStats {
+        StageStats { loss_sum: v[0] as f64, correct: v[1] as f64, diverged: v[2] != 0.0 }
+    }
 }
 
 /// What an epoch's training measured.
@@ -68,31 +94,42 @@ impl Run {
         let (t0, seconds_before) = (Instant::now(), self.progress.epoch_seconds);
         let bar = self.display.epoch_bar(label, steps as u64, start as u64);
         let report_every = (steps / 20).clamp(1, 200);
-        let mut step = start;
-        while step < steps {
+        let (mut step, mut last_read) = (start, start);
+        while step < steps && !work.finished() {
             let boundary = ((step / report_every + 1) * report_every).min(steps);
             let end = (step + work.segment_steps(report_every)).min(boundary);
             work.train(self, &perm, step..end, &mut sums.batches)?;
             step = end;
             let checkpoint_due =
                 self.last_checkpoint.elapsed().as_secs_f64() > self.cfg.checkpoint_minutes * 60.0 && step < steps;
-            if step < boundary && !checkpoint_due {
+            // A stop asked for is honoured here, unless the epoch's end (and its checkpoint) comes next.
+            let stop = stop_requested() && step < steps;
+            if step < boundary && !checkpoint_due && !stop {
                 continue;
             }
-            for (j, (loss_sum, correct)) in work.read_sums(self)?.into_iter().enumerate() {
-                (sums.loss_sum[j], sums.correct[j]) = (loss_sum, correct);
+            let read = work.read_sums(self)?;
+            for (j, s) in read.iter().enumerate() {
+                (sums.loss_sum[j], sums.correct[j]) = (s.loss_sum, s.correct);
             }
-            if let Some(j) = (0..sums.stages()).find(|&j| !sums.mean_loss(j).is_finite()) {
+            if let Some(j) = read.iter().position(|s| s.diverged) {
                 bar.finish_and_clear();
-                return Err(self.diverged(label, &sums, j, step));
+                return Err(self.diverged_loss(label, &sums, j, last_read..step));
             }
+            last_read = step;
             let secs = t0.elapsed().as_secs_f64();
             let l = sums.stages() - 1;
             let img_s = ((step - start) * b) as f64 / secs.max(1e-9);
             bar.update(step as u64, sums.mean_loss(l), sums.accuracy(l, b), img_s);
-            if checkpoint_due {
+            if checkpoint_due || stop {
                 self.progress.set_epoch_point(step, &sums, seconds_before + secs);
                 work.checkpoint(self)?;
+            }
+            if stop {
+                bar.finish_and_clear();
+                return Err(Error::Stopped(format!(
+                    "stopped on request during {label}, after step {step} of {steps}; checkpoint written. Continue with:\n  layerwise train --resume {}",
+                    self.dir.path.display()
+                )));
             }
         }
         bar.finish_and_clear();
@@ -100,21 +137,20 @@ impl Run {
         self.progress.end_epoch();
         Ok(EpochResult {
             sums,
-            img_per_s: ((steps - start) * b) as f64 / secs.max(1e-9),
+            img_per_s: ((step - start) * b) as f64 / secs.max(1e-9),
             seconds: seconds_before + secs,
         })
     }
 
-    /// The error that stops a run whose stage `j` reached a non-finite loss at `step`.
-    fn diverged(&self, label: &str, sums: &EpochSums, j: usize, step: usize) -> Error {
-        let (whose, stopped) = match sums.stages() {
-            1 => (String::new(), "stopped this stage"),
-            _ => (format!(" of stage {j}"), "stopped"),
-        };
-        Error::NonFinite(format!(
-            "{label}: the loss{whose} became {} at step {step}; {stopped}. The last good checkpoint ({}) is kept; try a lower learning rate (--set optimizer.lr=...)",
-            sums.mean_loss(j),
-            self.dir.checkpoint_path().display()
+    /// The error that stops a run whose stage `j` flagged a diverged loss in `steps`.
+    fn diverged_loss(&self, label: &str, sums: &EpochSums, j: usize, steps: Range<usize>) -> Error {
+        let whose = if sums.stages() == 1 { String::new() } else { format!(" of stage {j}") };
+        let limit = crate::ops::cross_entropy::loss_limit(self.model.spec.classes);
+        self.diverged(&format!(
+            "{label}: the training loss{whose} diverged between steps {} and {} (a batch's mean loss was NaN, infinite or above {limit:.0}; the mean so far is {:.4e}). No update from that batch on was applied",
+            steps.start,
+            steps.end,
+            sums.mean_loss(j)
         ))
     }
 }
@@ -144,7 +180,7 @@ impl EpochWork for PlanSteps<'_> {
     fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) {
         run.gpu.upload_u32(&run.io.rng, &rng_key);
         run.io.set_lr(&run.gpu, &run.cfg, lr);
-        run.gpu.upload(&run.io.stats, &[sums.loss_sum[0] as f32, sums.correct[0] as f32]);
+        run.gpu.upload(&run.io.stats, &[sums.loss_sum[0] as f32, sums.correct[0] as f32, 0.0]);
     }
 
     fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()> {
@@ -157,9 +193,8 @@ impl EpochWork for PlanSteps<'_> {
         Ok(())
     }
 
-    fn read_sums(&self, run: &Run) -> Result<Vec<(f64, f64)>> {
-        let st = run.readback.read_f32(&run.gpu, &run.io.stats)?;
-        Ok(vec![(st[0] as f64, st[1] as f64)])
+    fn read_sums(&self, run: &Run) -> Result<Vec<StageStats>> {
+        Ok(vec![StageStats::read(&run.readback.read_f32(&run.gpu, &run.io.stats)?)])
     }
 
     fn checkpoint(&mut self, run: &mut Run) -> Result<()> {

@@ -4,8 +4,9 @@
 use std::time::Instant;
 
 use super::epoch::{EpochResult, PlanSteps};
-use super::plans::{eval_step, scratch_for, train_step, StepContext, Trains};
+use super::plans::{eval_step, scratch_for, train_step, trained_blocks, zero_momentum, StepContext, Trains};
 use super::prefix_cache::{eval_step_cached, train_step_cached};
+use super::run::StageOutcome;
 use super::Run;
 use crate::error::Result;
 use crate::metrics::EpochRecord;
@@ -18,11 +19,10 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
         let stage_start = Instant::now();
         if run.progress.fresh() {
             // A fresh SGD for every stage: momentum starts at zero.
-            for b in [&run.model.stages[j], &run.model.heads[j]] {
-                run.gpu.fill(&b.momentum.all, 0.0);
-            }
+            zero_momentum(&run.gpu, &[&run.model.stages[j], &run.model.heads[j]]);
             run.gpu.reset_peak();
         }
+        run.keep_best(j)?;
         // One recorded step: frozen stages forward in eval mode (batchnorm on running statistics, never
         // updated), stage j and head j forward with batch statistics, loss, backward through head j and
         // stage j only, one SGD update of both. Plus the evaluation of every head so far.
@@ -40,18 +40,31 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
             None => eval_step(&ctx, &run.eval_feed, j, &(0..=j).collect::<Vec<_>>())?,
         };
         for epoch in run.progress.epoch..run.cfg.epochs {
+            if run.progress.step == 0 && run.cfg.restarts_momentum(epoch) {
+                // A new SGD at this LR step, as paper 1's code builds one.
+                zero_momentum(&run.gpu, &[&run.model.stages[j], &run.model.heads[j]]);
+            }
             let label = format!("stage {j} epoch {}/{}", epoch + 1, run.cfg.epochs);
             let e = run.train_epoch(&mut PlanSteps::new(&step), j, epoch, &label)?;
             let (val_acc, ensemble_acc) = run.evaluate_stage(&eval, &caches)?;
+            run.note_epoch(epoch, val_acc.last().copied().unwrap_or(f64::NAN))?;
             end_epoch(run, "greedy", j, epoch, &e, val_acc, ensemble_acc)?;
         }
-        // Freeze stage j: from now on plans only run it forward in evaluation mode.
+        // Freeze stage j (at its best epoch with `keep_best`): from now on plans only run it forward in
+        // evaluation mode.
+        let best_epoch = run.freeze_best()?;
         let (last, seconds) = run.recorded(j);
-        let (head, ens, img_s) =
-            last.map_or((f64::NAN, f64::NAN, 0.0), |r| (r.head_acc(), r.ensemble_acc, r.img_per_s));
-        run.summarise_stage(j, seconds, img_s, head, ens)?;
+        let kept = match best_epoch {
+            Some(e) => run.records.iter().find(|r| r.stage == j && r.epoch == e),
+            None => last,
+        };
+        let outcome = StageOutcome { best_epoch, ..StageOutcome::of(kept, seconds) };
+        run.summarise_stage(j, &outcome)?;
+        let at = best_epoch.map_or(String::new(), |e| format!(", frozen at its best epoch, {e}"));
         run.display.line(&format!(
-            "stage {j} done: head {head:.2}%, ensemble of heads 0..{j} {ens:.2}% ({:.1}s)",
+            "stage {j} done: head {:.2}%, ensemble of heads 0..{j} {:.2}%{at} ({:.1}s)",
+            outcome.head_acc,
+            outcome.ensemble_acc,
             stage_start.elapsed().as_secs_f64()
         ));
         run.progress.stage = j + 1;
@@ -70,9 +83,7 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
         return Ok(());
     }
     if run.progress.fresh() {
-        for b in run.model.stages.iter().chain(run.model.heads.last()) {
-            run.gpu.fill(&b.momentum.all, 0.0);
-        }
+        zero_momentum(&run.gpu, &trained_blocks(&run.model, Trains::All).1);
         run.gpu.reset_peak();
     }
     let scratch = scratch_for(&run.gpu, &run.model, last, run.cfg.batch_size)?;
@@ -80,14 +91,16 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
     let step = train_step(&ctx, &run.train_feed, Trains::All)?;
     let eval = eval_step(&ctx, &run.eval_feed, last, &[last])?;
     for epoch in run.progress.epoch..run.cfg.epochs {
+        if run.progress.step == 0 && run.cfg.restarts_momentum(epoch) {
+            zero_momentum(&run.gpu, &trained_blocks(&run.model, Trains::All).1);
+        }
         let label = format!("e2e epoch {}/{}", epoch + 1, run.cfg.epochs);
         let e = run.train_epoch(&mut PlanSteps::new(&step), last, epoch, &label)?;
         let acc = run.evaluate(&eval)?.0[0];
         end_epoch(run, "e2e", last, epoch, &e, vec![acc], acc)?;
     }
     let (last_record, seconds) = run.recorded(last);
-    let (acc, img_s) = last_record.map_or((f64::NAN, 0.0), |r| (r.head_acc(), r.img_per_s));
-    run.summarise_stage(last, seconds, img_s, acc, acc)?;
+    run.summarise_stage(last, &StageOutcome::of(last_record, seconds))?;
     run.progress.stage = last + 1;
     run.progress.epoch = 0;
     run.checkpoint()?;
@@ -118,6 +131,8 @@ fn end_epoch(
         img_per_s: e.img_per_s,
         seconds: e.seconds,
         elapsed,
+        best_epoch: run.progress.best.map(|b| b.epoch),
+        ..Default::default()
     })?;
     run.progress.epoch = epoch + 1;
     run.checkpoint()

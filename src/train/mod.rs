@@ -6,32 +6,40 @@
 //!   `epoch.rs`: the epoch loop every method drives; `state.rs`: where a run stands (what a checkpoint
 //!   saves besides the weights).
 //! - `plans.rs`: the recorded steps and their `StepContext`; `prefix_cache.rs`: greedy's frozen-prefix
-//!   caches; `feed.rs`: batches to the device.
+//!   caches; `best.rs`: a stage kept at its best epoch (`keep_best`); `feed.rs`: batches to the device.
 //! - `split.rs`: the training and validation data; `rundir.rs`: the run folder; `trained.rs`: a
 //!   finished run opened for `eval` and `viz`; `report.rs`: what the report shows.
+//! - `resume.rs`: a run continued from its folder; `fits.rs`: whether a run fits its device, before
+//!   its folder exists; `stop.rs`: a graceful stop on request (signals).
 
+mod best;
 mod dgl;
 mod display;
 mod epoch;
 pub mod feed;
+mod fits;
 mod greedy;
 pub mod plans;
 pub mod prefix_cache;
 pub mod replay;
 pub mod report;
+mod resume;
 mod run;
 mod rundir;
 mod split;
 pub mod state;
+mod stop;
 mod trained;
 
 use std::path::PathBuf;
 
 pub use dgl::{device_options, train_dgl};
 pub use greedy::{train_e2e, train_greedy};
+pub use resume::RESUME_SETTABLE;
 pub use run::Run;
 pub use rundir::RunDir;
 pub use split::{load_data, Data, VAL_SPLIT_SEED};
+pub use stop::{request_stop, stop_requested};
 pub use trained::{eval_run, viz_run, TrainedRun};
 
 use crate::config::{Config, Method};
@@ -50,6 +58,10 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Write the report (filters, feature maps, curves) at the end of every stage.
     pub report: bool,
+    /// With `resume`: `key=value` overrides of the saved config, among `RESUME_SETTABLE`.
+    pub resume_sets: Vec<String>,
+    /// With `resume`: continue on data that differs from what the run recorded.
+    pub force_data: bool,
 }
 
 /// Train as the config says; returns the per-stage summaries.

@@ -2,7 +2,7 @@
 //! built once per stage (all allocation happens here) and replayed with one submit per batch.
 
 use super::feed::Feed;
-use crate::config::Config;
+use crate::config::{Config, Ensemble};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
@@ -16,7 +16,8 @@ pub struct StepIo {
     pub rng: Tensor,
     /// [lr, momentum, weight decay, nesterov], written when the LR changes.
     pub hyper: Tensor,
-    /// [sum of batch-mean losses, correct count] since the last reset.
+    /// [sum of batch-mean losses, correct count, diverged 0/1] since the last reset (see
+    /// `ops::cross_entropy`; SGD applies no update while diverged is set).
     pub stats: Tensor,
 }
 
@@ -25,7 +26,7 @@ impl StepIo {
         Ok(StepIo {
             rng: gpu.tensor_u32(&[2], "rng key")?,
             hyper: gpu.tensor(&[4], "sgd hyper")?,
-            stats: gpu.tensor(&[2], "train stats")?,
+            stats: gpu.tensor(&[3], "train stats")?,
         })
     }
 
@@ -35,6 +36,14 @@ impl StepIo {
             &self.hyper,
             &[lr as f32, o.momentum as f32, o.weight_decay as f32, if o.nesterov { 1.0 } else { 0.0 }],
         );
+    }
+}
+
+/// A new SGD for `blocks`: their momentum buffers start again from zero (PyTorch's first step then
+/// sets the buffer to the gradient, as our update does from zero).
+pub fn zero_momentum(gpu: &Gpu, blocks: &[&Block]) {
+    for b in blocks {
+        gpu.fill(&b.momentum.all, 0.0);
     }
 }
 
@@ -152,7 +161,7 @@ pub fn record_trained_blocks(
         }
     }
     for b in trained {
-        b.sgd(p, &io.hyper)?;
+        b.sgd(p, &io.hyper, &io.stats)?;
     }
     Ok(())
 }
@@ -180,9 +189,31 @@ pub fn record_dgl_stage(
     ops::cross_entropy(p, th.output(), labels, &d_logits, &io.stats)?;
     let g = head.backward(p, &th, &d_logits, true, scratch)?.expect("an input gradient was asked for");
     stage.backward(p, &ts, &g, false, scratch)?;
-    stage.sgd(p, &io.hyper)?;
-    head.sgd(p, &io.hyper)?;
+    stage.sgd(p, &io.hyper, &io.stats)?;
+    head.sgd(p, &io.hyper, &io.stats)?;
     Ok(ts.output().clone())
+}
+
+/// A dgl-async step of stage `j` once it has trained all its epochs, on `x` as `record_dgl_stage`'s,
+/// with the stage's own step values in `ctx.io`: stage j and head j forward in evaluation mode (running
+/// statistics, nothing updated), stage j's output into `out` (where its training step leaves it, so the
+/// same copies pass it on), head j's loss and correct count into `ctx.io.stats`.
+pub fn record_dgl_forward(
+    p: &mut PlanBuilder,
+    ctx: &StepContext,
+    j: usize,
+    x: &Tensor,
+    labels: &Tensor,
+    out: &Tensor,
+) -> Result<()> {
+    let (gpu, model) = (p.gpu(), ctx.model);
+    let (n, classes) = (x.shape()[0], model.spec.classes);
+    let y = model.stages[j].forward_eval(p, x, ctx.scratch, Some(out))?;
+    let logits = gpu.tensor(&[n, classes], "forward-only logits")?;
+    model.heads[j].forward_eval(p, &y, ctx.scratch, Some(&logits))?;
+    // The loss kernel also writes the gradient, which nothing reads here.
+    let d_logits = gpu.tensor(&[n, classes], "unused d_logits")?;
+    ops::cross_entropy(p, &logits, labels, &d_logits, &ctx.io.stats)
 }
 
 /// Synchronous DGL over every stage from the normalised batch `x0` ([n, H, W, C]): stage j trains on
@@ -201,6 +232,21 @@ pub fn record_dgl_body(
         x = record_dgl_stage(p, model, j, &x, labels, io, scratch)?;
     }
     Ok(())
+}
+
+/// Add one head's `logits` ([n, classes]) with `weight` into the ensemble's `scores`: its softmax
+/// probabilities or its raw logits, as the config's `ensemble` says.
+pub fn record_ensemble_add(
+    p: &mut PlanBuilder,
+    cfg: &Config,
+    logits: &Tensor,
+    scores: &Tensor,
+    weight: f32,
+) -> Result<()> {
+    match cfg.ensemble {
+        Ensemble::Softmax => ops::softmax_accumulate(p, logits, scores, weight),
+        Ensemble::Logits => ops::logits_accumulate(p, logits, scores, weight),
+    }
 }
 
 /// Weight of head `h` in the ensemble normalised over `heads`: 2^h / sum of 2^i over `heads` (deeper
@@ -254,15 +300,15 @@ pub fn eval_step_prefixes(ctx: &StepContext, feed: &Feed) -> Result<EvalStep> {
 fn record_eval(ctx: &StepContext, feed: &Feed, upto: usize, heads: &[usize], prefixes: bool) -> Result<EvalStep> {
     let (gpu, n, classes) = (ctx.gpu, feed.batch, ctx.model.spec.classes);
     let mut p = PlanBuilder::new(gpu, format!("eval to stage {upto}"));
-    let probs = gpu.tensor(&[n, classes], "ensemble probabilities")?;
+    let scores = gpu.tensor(&[n, classes], "ensemble scores")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
     let n_counts = if prefixes { 2 * heads.len() } else { heads.len() + 1 };
     let counts = (0..n_counts).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
-    p.copy(&zeros, &probs);
-    let evaluated = EvalHeads { heads, ensemble: heads, probs: &probs, counts: &counts, prefixes };
+    p.copy(&zeros, &scores);
+    let evaluated = EvalHeads { heads, ensemble: heads, scores: &scores, counts: &counts, prefixes };
     record_eval_stages(&mut p, ctx, feed, upto + 1, Some(&evaluated))?;
     if !prefixes {
-        ops::count_correct(&mut p, &probs, &feed.labels, &counts[counts.len() - 1])?;
+        ops::count_correct(&mut p, &scores, &feed.labels, &counts[counts.len() - 1])?;
     }
     Ok(EvalStep { plan: p.finish()?, counts })
 }
@@ -273,8 +319,9 @@ pub struct EvalHeads<'a> {
     pub heads: &'a [usize],
     /// The heads the ensemble weights are normalised over (`ensemble_weight`).
     pub ensemble: &'a [usize],
-    /// Each evaluated head's weighted probabilities are added here.
-    pub probs: &'a Tensor,
+    /// Each evaluated head's weighted scores (probabilities or logits, as `ensemble` in the config) are
+    /// added here.
+    pub scores: &'a Tensor,
     /// counts[k]: correct count of heads[k]; with `prefixes`, counts[heads.len() + k] is the count of
     /// the ensemble of heads[..=k].
     pub counts: &'a [Tensor],
@@ -304,9 +351,9 @@ pub fn record_eval_stages(
         if let Some(k) = heads.heads.iter().position(|&h| h == s) {
             model.heads[s].forward_eval(p, &x, scratch, Some(&logits))?;
             ops::count_correct(p, &logits, &feed.labels, &heads.counts[k])?;
-            ops::softmax_accumulate(p, &logits, heads.probs, ensemble_weight(s, heads.ensemble))?;
+            record_ensemble_add(p, ctx.cfg, &logits, heads.scores, ensemble_weight(s, heads.ensemble))?;
             if heads.prefixes {
-                ops::count_correct(p, heads.probs, &feed.labels, &heads.counts[heads.heads.len() + k])?;
+                ops::count_correct(p, heads.scores, &feed.labels, &heads.counts[heads.heads.len() + k])?;
             }
         }
     }

@@ -1,20 +1,20 @@
 //! Greedy training's frozen-prefix caches. While stage j trains, stages 0..j-1 and heads 0..j-1 are
 //! frozen in evaluation mode, so their outputs for a given image never change during the stage:
 //! - evaluation (on by default) computes once per stage, over the validation split, the frozen heads'
-//!   weighted probabilities and, memory permitting, stage j's input; every epoch then runs stage j and
-//!   head j only (plus stages 0..j-1 when their output did not fit). The frozen heads' accuracies are
-//!   constants of the stage.
+//!   weighted scores (probabilities or logits) and, memory permitting, stage j's input; every epoch
+//!   then runs stage j and head j only (plus stages 0..j-1 when their output did not fit). The frozen
+//!   heads' accuracies are constants of the stage.
 //! - training (`cache.train`, augmentation off) does the same for every training image, so a step
 //!   gathers its batch's features instead of running the prefix.
 //!
 //! Both give bit-identical results to recomputing: the same kernels run on the same batches, only
-//! once. Memory: one row per image of stage j's input (plus the class probabilities for evaluation),
+//! once. Memory: one row per image of stage j's input (plus the class scores for evaluation),
 //! checked against `cache.limit_mib` before anything is allocated.
 
 use super::feed::Feed;
 use super::plans::{
-    ensemble_weight, record_eval_stages, record_trained_blocks, trained_blocks, EvalHeads, EvalStep, StepContext,
-    Trains,
+    ensemble_weight, record_ensemble_add, record_eval_stages, record_trained_blocks, trained_blocks, EvalHeads,
+    EvalStep, StepContext, Trains,
 };
 use super::Run;
 use crate::config::Config;
@@ -151,12 +151,12 @@ pub struct PrefixCaches {
     pub eval: Option<EvalCache>,
 }
 
-/// The frozen heads' weighted probabilities for the validation split and, when they fit, stage j's
+/// The frozen heads' weighted scores for the validation split and, when they fit, stage j's
 /// input: the heads are cached always (one row of `classes` floats per image), the features only
 /// within the memory limit (without them, evaluation still runs stages 0..j-1, but no frozen head).
 pub struct EvalCache {
     features: Option<RowCache>,
-    probs: RowCache,
+    scores: RowCache,
     /// Accuracy (%) of heads 0..j-1: fixed while they are frozen.
     pub frozen_acc: Vec<f64>,
 }
@@ -178,13 +178,13 @@ pub fn cache_pays(model: &Model, j: usize) -> bool {
     prefix_flops_per_float(model, j) >= MIN_FLOPS_PER_CACHED_FLOAT
 }
 
-/// Bytes of the evaluation cache's probability rows for `images` validation images.
-pub fn eval_probs_bytes(model: &Model, images: usize) -> u64 {
+/// Bytes of the evaluation cache's score rows for `images` validation images.
+pub fn eval_scores_bytes(model: &Model, images: usize) -> u64 {
     RowCache::bytes(images, model.spec.classes)
 }
 
 /// One pass over the validation split through the frozen prefix of stage `j` (j >= 1), storing what
-/// every later epoch's evaluation needs: the frozen heads' probabilities, and stage j's input when
+/// every later epoch's evaluation needs: the frozen heads' weighted scores, and stage j's input when
 /// `with_features`.
 pub fn build_eval_cache(
     ctx: &StepContext,
@@ -203,20 +203,21 @@ pub fn build_eval_cache(
         }
         false => None,
     };
-    let probs = RowCache::new(gpu, images, &[classes], "validation probability cache")?;
+    let scores = RowCache::new(gpu, images, &[classes], "validation score cache")?;
     let mut p = PlanBuilder::new(gpu, format!("cache stage {j} validation input"));
-    let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
+    let sum = gpu.tensor(&[n, classes], "ensemble scores")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
     let counts = (0..j).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
     p.copy(&zeros, &sum);
     // The frozen heads' weights are normalised over every head up to stage j's, as in `eval_step`.
     let ensemble: Vec<usize> = (0..=j).collect();
-    let heads = EvalHeads { heads: &ensemble[..j], ensemble: &ensemble, probs: &sum, counts: &counts, prefixes: false };
+    let heads =
+        EvalHeads { heads: &ensemble[..j], ensemble: &ensemble, scores: &sum, counts: &counts, prefixes: false };
     let x = record_eval_stages(&mut p, ctx, feed, j, Some(&heads))?;
     if let Some(f) = &features {
         f.record_scatter(&mut p, &x, &feed.ids, &feed.valid)?;
     }
-    probs.record_scatter(&mut p, &sum, &feed.ids, &feed.valid)?;
+    scores.record_scatter(&mut p, &sum, &feed.ids, &feed.valid)?;
     let plan = p.finish()?;
     for c in &counts {
         gpu.fill(c, 0.0);
@@ -226,18 +227,18 @@ pub fn build_eval_cache(
     for c in &counts {
         frozen_acc.push(100.0 * readback.read_f32(gpu, c)?[0] as f64 / images as f64);
     }
-    Ok(EvalCache { features, probs, frozen_acc })
+    Ok(EvalCache { features, scores, frozen_acc })
 }
 
 /// Evaluation of stage `j` from `cache`: stage j's input gathered from the cache (or recomputed by
 /// stages 0..j-1 when it is not cached), stage j and head j, then the ensemble from the cached
-/// probabilities of the frozen heads. `counts` = [head j, ensemble of heads 0..=j].
+/// scores of the frozen heads. `counts` = [head j, ensemble of heads 0..=j].
 pub fn eval_step_cached(ctx: &StepContext, feed: &Feed, j: usize, cache: &EvalCache) -> Result<EvalStep> {
     let (gpu, model, scratch) = (ctx.gpu, ctx.model, ctx.scratch);
     let (n, classes) = (feed.batch, model.spec.classes);
     let mut p = PlanBuilder::new(gpu, format!("eval stage {j} (cached prefix)"));
-    let sum = gpu.tensor(&[n, classes], "ensemble probabilities")?;
-    cache.probs.record_gather(&mut p, &feed.ids, &feed.valid, &sum)?;
+    let sum = gpu.tensor(&[n, classes], "ensemble scores")?;
+    cache.scores.record_gather(&mut p, &feed.ids, &feed.valid, &sum)?;
     let x = match &cache.features {
         Some(f) => {
             let x = gpu.tensor(&model.spec.stages[j].input.batched(n), "cached stage input")?;
@@ -253,7 +254,7 @@ pub fn eval_step_cached(ctx: &StepContext, feed: &Feed, j: usize, cache: &EvalCa
     model.heads[j].forward_eval(&mut p, &y, scratch, Some(&logits))?;
     ops::count_correct(&mut p, &logits, &feed.labels, &counts[0])?;
     let ensemble: Vec<usize> = (0..=j).collect();
-    ops::softmax_accumulate(&mut p, &logits, &sum, ensemble_weight(j, &ensemble))?;
+    record_ensemble_add(&mut p, ctx.cfg, &logits, &sum, ensemble_weight(j, &ensemble))?;
     ops::count_correct(&mut p, &sum, &feed.labels, &counts[1])?;
     Ok(EvalStep { plan: p.finish()?, counts })
 }
@@ -306,15 +307,15 @@ impl Run {
     }
 
     /// The evaluation cache of stage `j` within what the limit leaves beside `used` bytes: the frozen
-    /// heads' probabilities (tiny) and, where they fit and pay, stage j's validation input. None when
-    /// even the probabilities do not fit or the device refuses them.
+    /// heads' scores (tiny) and, where they fit and pay, stage j's validation input. None when
+    /// even the scores do not fit or the device refuses them.
     fn eval_cache(&mut self, j: usize, scratch: &Scratch, used: u64) -> Result<Option<EvalCache>> {
         let (limit_mib, images) = (self.cfg.cache.limit_mib, self.data.val.len());
         let limit = limit_mib as u64 * 1024 * 1024;
-        let probs = eval_probs_bytes(&self.model, images);
+        let scores = eval_scores_bytes(&self.model, images);
         let features = eval_features_bytes(&self.model, j, images);
-        let (features_fit, features_pay) = (used + probs + features <= limit, cache_pays(&self.model, j));
-        if used + probs > limit {
+        let (features_fit, features_pay) = (used + scores + features <= limit, cache_pays(&self.model, j));
+        if used + scores > limit {
             self.display.line(&format!("stage {j}: evaluation recomputes the frozen prefix every epoch: even the frozen heads' predictions would pass cache.limit_mib = {limit_mib}"));
             return Ok(None);
         }

@@ -1,19 +1,26 @@
-//! One training run while it runs: opening it (new or resumed), and what every method does with it:
-//! evaluate, record an epoch, write a checkpoint, summarise a stage, draw the report.
+//! One training run while it runs: opening it (new or resumed: its folder locked, its data and
+//! progress checked, the device's limits checked before a new folder exists), and what every method
+//! does with it: evaluate, record an epoch, write a checkpoint, summarise a stage, draw the report, and
+//! stop on divergence leaving a folder that resumes.
 
 use std::time::Instant;
 
+use super::best::BestSnapshot;
 use super::display::Display;
 use super::feed::Feed;
+use super::fits::{check_fits, too_large};
 use super::plans::{EvalStep, StepIo};
 use super::prefix_cache::{self, PrefixCaches};
+use super::resume::Resumed;
 use super::rundir::RunDir;
-use super::split::{load_data, Data};
+use super::split::{load_data, load_run_data, same_data, Data, Purpose};
 use super::state::Progress;
 use super::{dgl, report, TrainOptions};
-use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
+use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::Config;
+use crate::data::DataRecord;
 use crate::error::{Error, Result};
+use crate::fsutil::FolderLock;
 use crate::gpu::{Gpu, GpuOptions, Readback};
 use crate::metrics::{EpochRecord, StageSummary};
 use crate::model::{Model, ModelSpec, Shape};
@@ -36,9 +43,38 @@ pub struct Run {
     pub(super) readback: Readback,
     pub(super) display: Display,
     started: Instant,
-    elapsed_before: f64,
+    pub(super) elapsed_before: f64,
     pub(super) last_checkpoint: Instant,
-    report: bool,
+    /// The progress of the last checkpoint on disk (None: none yet).
+    pub(super) saved: Option<Progress>,
+    pub(super) report: bool,
+    /// The run folder's lock, held as long as the run.
+    _lock: FolderLock,
+    /// Greedy with `keep_best`: the current stage's best epoch so far (saved with every checkpoint).
+    pub(super) best: Option<BestSnapshot>,
+}
+
+/// How a stage's training ended, as its summary reports it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StageOutcome {
+    /// Training seconds, images per second and the final (or kept) accuracies of its head and ensemble.
+    pub seconds: f64,
+    pub img_per_s: f64,
+    pub head_acc: f64,
+    pub ensemble_acc: f64,
+    /// The epoch the stage was frozen at (`keep_best`).
+    pub best_epoch: Option<usize>,
+    /// dgl-async: mean age, in ticks, of the buffered batches the stage read.
+    pub batch_age: Option<f64>,
+}
+
+impl StageOutcome {
+    /// The outcome `record` (the stage's last or kept epoch, if any) reports, after `seconds` of training.
+    pub fn of(record: Option<&EpochRecord>, seconds: f64) -> StageOutcome {
+        let (head_acc, ensemble_acc, img_per_s) =
+            record.map_or((f64::NAN, f64::NAN, 0.0), |r| (r.head_acc(), r.ensemble_acc, r.img_per_s));
+        StageOutcome { seconds, img_per_s, head_acc, ensemble_acc, best_epoch: None, batch_age: None }
+    }
 }
 
 /// The model a config builds for a dataset's images, on a device opened with `gpu`, freshly initialised.
@@ -46,76 +82,113 @@ pub(super) fn open_model(cfg: &Config, data: &Data, gpu: &GpuOptions) -> Result<
     let input = Shape::Map { h: data.train.height, w: data.train.width, c: data.train.channels };
     let spec = ModelSpec::new(cfg, input, data.train.classes.len())?;
     let gpu = Gpu::new(gpu)?;
-    let model = Model::new(&gpu, spec, cfg.seed)?;
+    let model = Model::new(&gpu, spec, cfg.seed).map_err(|e| match e {
+        // Parameters do not depend on the batch size.
+        Error::OutOfMemory { what, needed_mib, limit, .. } => {
+            Error::OutOfMemory { what, needed_mib, limit, hint: too_large().into() }
+        }
+        e => e,
+    })?;
     Ok((gpu, model))
 }
 
+/// The data of a run: for a resumed run that recorded its data, the same data (or, with
+/// `--force-data`, a warning); otherwise the data the config and `--data` say.
+fn run_data(cfg: &Config, opts: &TrainOptions, recorded: Option<&DataRecord>) -> Result<(Data, Vec<String>)> {
+    match recorded {
+        Some(r) => {
+            let data = load_run_data(cfg, opts.data_dir.as_deref(), Some(r), Purpose::Train)?;
+            let warning = same_data(r, &data.record, opts.force_data)?;
+            Ok((data, warning.into_iter().collect()))
+        }
+        None => Ok((load_data(cfg, opts.data_dir.as_deref())?, Vec::new())),
+    }
+}
+
 impl Run {
-    /// A new run in `opts.out`, or the one there continued from its checkpoint (`opts.resume`).
+    /// A new run in `opts.out`, or the one there continued from its checkpoint (`opts.resume`). A new
+    /// run's folder is created only once its data, model and steps have been checked: a refused run
+    /// leaves nothing behind.
     pub(super) fn open(cfg: Config, opts: &TrainOptions) -> Result<Run> {
-        let (cfg, dir, ckpt) = if opts.resume {
-            let dir = RunDir::existing(&opts.out)?;
-            let cfg = Config::load(&dir.config_path())?;
-            let ckpt = match Checkpoint::read(&dir.checkpoint_path()) {
-                Ok(c) => Some(c),
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e),
-            };
-            (cfg, dir, ckpt)
-        } else {
-            // Refuse an occupied folder before the (slow) data loading, but create it only once the
-            // data, the model and the device have been checked: a refused run leaves nothing behind.
-            RunDir::check_free(&opts.out)?;
-            (cfg, RunDir { path: opts.out.clone() }, None)
+        let (cfg, dir, resumed) = match opts.resume {
+            true => {
+                let (cfg, dir, r) = Resumed::open(opts)?;
+                (cfg, dir, Some(r))
+            }
+            false => {
+                RunDir::check_free(&opts.out)?;
+                (cfg, RunDir { path: opts.out.clone() }, None)
+            }
         };
-        let data = load_data(&cfg, opts.data_dir.as_deref())?;
+        let recorded = match &resumed {
+            Some(_) => dir.read_data_record()?,
+            None => None,
+        };
+        let (data, mut warnings) = run_data(&cfg, opts, recorded.as_ref())?;
         let (gpu, model) = open_model(&cfg, &data, &dgl::home_options(&cfg, &opts.gpu)?)?;
         prefix_cache::check_train_cache(&cfg, &model, data.train.len())?;
-        if !opts.resume {
-            RunDir::create(&opts.out, &cfg)?;
+        if let Some(r) = &resumed {
+            r.check_progress(&dir, &cfg, data.train.len() / cfg.batch_size)?;
         }
-        let (progress, records, summaries) = match &ckpt {
-            Some(c) => restore(c, &dir, &gpu, &model)?,
-            None => (Progress::start(cfg.method), Vec::new(), Vec::new()),
-        };
         let sample = data.train.height * data.train.width * data.train.channels;
-        let run = Run {
+        check_fits(&gpu, &cfg, &model, sample)?;
+        let (lock, ckpt, notes) = match resumed {
+            Some(r) => r.finish(&dir, &cfg, &data, recorded.as_ref())?,
+            None => (RunDir::create(&opts.out, &cfg, &data.record)?.1, None, Vec::new()),
+        };
+        let mut run = Run {
             io: StepIo::new(&gpu)?,
             readback: Readback::new(&gpu, 64),
             train_feed: Feed::new(&gpu, cfg.batch_size, sample)?,
             eval_feed: Feed::new(&gpu, cfg.batch_size, sample)?,
             display: Display::new(opts.quiet),
             started: Instant::now(),
-            elapsed_before: progress.elapsed,
+            elapsed_before: 0.0,
             last_checkpoint: Instant::now(),
+            saved: None,
             gpu_options: opts.gpu.clone(),
             report: opts.report,
+            progress: Progress::start(cfg.method),
+            best: None,
             cfg,
             gpu,
             model,
             data,
             dir,
-            progress,
-            records,
-            summaries,
+            records: Vec::new(),
+            summaries: Vec::new(),
+            _lock: lock,
         };
-        run.announce(ckpt.is_some());
+        if let Some(c) = &ckpt {
+            warnings.extend(run.restore(c)?);
+        }
+        run.announce(opts.resume);
+        for n in &notes {
+            run.display.line(n);
+        }
+        for w in &warnings {
+            run.display.warn(w);
+        }
+        run.redraw_stale_report()?;
         Ok(run)
     }
 
+    /// The first line a run prints names the data it loaded.
     fn announce(&self, resumed: bool) {
         let (cfg, data, gpu) = (&self.cfg, &self.data, &self.gpu);
         self.display.line(&format!(
-            "{} on {} ({}): {} training images, validation on the {} ({}), {} stage(s)",
+            "{} on {} ({}): {} from {}, {} training images, validation on the {} ({}), {} stage(s)",
             cfg.name,
             gpu.summary.name,
             gpu.summary.backend,
+            data.record.kind,
+            data.record.path.display(),
             data.train.len(),
             data.val_name,
             data.val.len(),
             self.model.stages.len()
         ));
-        if resumed {
+        if resumed && self.saved.is_some() {
             let p = &self.progress;
             self.display.line(&format!(
                 "resuming {} at stage {}, epoch {}, step {}",
@@ -163,12 +236,18 @@ impl Run {
 
     /// Print, append to the metrics files and keep one epoch's record.
     pub(super) fn record(&mut self, r: EpochRecord) -> Result<()> {
+        // dgl-async counts epochs of the data, and each stage its own.
+        let epoch = match (r.stage_epochs, r.batch_age) {
+            (Some(own), Some(age)) => {
+                format!("{} (its own {own}/{}, batches {age:.1} ticks old)", r.epoch, self.cfg.epochs)
+            }
+            (Some(own), None) => format!("{} (its own {own}/{})", r.epoch, self.cfg.epochs),
+            _ => format!("{}/{}", r.epoch, self.cfg.epochs),
+        };
         self.display.line(&format!(
-            "{} stage {} epoch {}/{}: lr {:.4} loss {:.4} train {:.2}% | val head {:.2}% ensemble {:.2}% | {:.0} img/s, {:.1}s",
+            "{} stage {} epoch {epoch}: lr {:.4} loss {:.4} train {:.2}% | val head {:.2}% ensemble {:.2}% | {:.0} img/s, {:.1}s",
             r.method,
             r.stage,
-            r.epoch,
-            self.cfg.epochs,
             r.lr,
             r.train_loss,
             r.train_acc,
@@ -183,7 +262,8 @@ impl Run {
         Ok(())
     }
 
-    /// Save the model on the run's device and the progress, atomically.
+    /// Save the model on the run's device and the progress, atomically. Weights that are not all finite
+    /// are never saved: the run stops as diverged, the previous checkpoint kept.
     pub(super) fn checkpoint(&mut self) -> Result<()> {
         self.progress.elapsed = self.elapsed();
         let meta = CheckpointMeta {
@@ -192,20 +272,56 @@ impl Run {
             adapter: self.gpu.summary.name.clone(),
             progress: self.progress.clone(),
         };
-        checkpoint::save(&self.dir.checkpoint_path(), &self.gpu, &self.model, &meta)?;
-        self.last_checkpoint = Instant::now();
-        Ok(())
+        let extra = match &self.best {
+            Some(b) => b.tensors(&self.gpu, &self.model)?,
+            None => Vec::new(),
+        };
+        match checkpoint::save(&self.dir.checkpoint_path(), &self.gpu, &self.model, extra, &meta) {
+            Ok(()) => {
+                self.saved = Some(self.progress.clone());
+                self.last_checkpoint = Instant::now();
+                Ok(())
+            }
+            Err(Error::NonFinite(what)) => Err(self.diverged(&format!(
+                "the weights became NaN or infinite ({what}) with a finite loss: the learning rate is too high"
+            ))),
+            Err(e) => {
+                // A failed write (a full disk, say) leaves the previous checkpoint: the metrics follow it
+                // back if they can (else the resume cuts them).
+                let _ = self.cut_metrics_to_saved();
+                Err(e)
+            }
+        }
+    }
+
+    /// Cut the metrics files back to the records the last checkpoint on disk counts.
+    fn cut_metrics_to_saved(&self) -> Result<()> {
+        let kept = self.saved.as_ref().map_or(0, |p| p.records).min(self.records.len());
+        self.dir.rewrite_records(&self.records[..kept])
+    }
+
+    /// The error that stops a diverged run (`what` happened), after cutting the metrics back to the
+    /// last checkpoint, so that the command it advises (resume with a tenth of the learning rate)
+    /// continues from there.
+    pub(super) fn diverged(&self, what: &str) -> Error {
+        let cut = match self.cut_metrics_to_saved() {
+            Ok(()) => String::new(),
+            Err(e) => format!(" (the metrics could not be cut back to it: {e})"),
+        };
+        let lr = (self.cfg.optimizer.lr / 10.0) as f32;
+        let cmd = format!("layerwise train --resume {} --set optimizer.lr={lr}", self.dir.path.display());
+        let next = match &self.saved {
+            Some(p) => format!(
+                "The last checkpoint (stage {}, epoch {}, step {}) holds the finite weights from before that, with the metrics up to it{cut}. Continue from it with a lower learning rate:\n  {cmd}",
+                p.stage, p.epoch, p.step
+            ),
+            None => format!("No checkpoint had been written yet{cut}. Start the run again with a lower learning rate:\n  {cmd}"),
+        };
+        Error::NonFinite(format!("{what}. {next}"))
     }
 
     /// Write stage `j`'s summary (replacing an earlier one of the same stage).
-    pub(super) fn summarise_stage(
-        &mut self,
-        j: usize,
-        seconds: f64,
-        img_s: f64,
-        head_acc: f64,
-        ensemble_acc: f64,
-    ) -> Result<()> {
+    pub(super) fn summarise_stage(&mut self, j: usize, o: &StageOutcome) -> Result<()> {
         let (_, peak) = self.gpu.memory();
         let (stage, head) = (&self.model.spec.stages[j], &self.model.spec.heads[j]);
         let s = StageSummary {
@@ -215,11 +331,13 @@ impl Run {
             head_params: head.param_count(),
             stage_flops: stage.flops(),
             head_flops: head.flops(),
-            head_acc,
-            ensemble_acc,
-            seconds,
-            img_per_s: img_s,
+            head_acc: o.head_acc,
+            ensemble_acc: o.ensemble_acc,
+            seconds: o.seconds,
+            img_per_s: o.img_per_s,
             peak_mib: peak as f64 / (1u64 << 20) as f64,
+            best_epoch: o.best_epoch,
+            batch_age: o.batch_age,
         };
         self.summaries.retain(|x| x.stage != j);
         self.summaries.push(s);
@@ -232,23 +350,4 @@ impl Run {
         let seconds = self.records.iter().filter(|r| r.stage == j).map(|r| r.seconds).sum::<f64>();
         (self.records.iter().rev().find(|r| r.stage == j), seconds)
     }
-}
-
-/// The progress, records and summaries of a resumed run, its model restored from `ckpt`; the metrics
-/// files are cut back to what the checkpoint counted.
-fn restore(
-    ckpt: &Checkpoint,
-    dir: &RunDir,
-    gpu: &Gpu,
-    model: &Model,
-) -> Result<(Progress, Vec<EpochRecord>, Vec<StageSummary>)> {
-    ckpt.restore(&dir.checkpoint_path(), gpu, model)?;
-    let records = dir.read_records()?;
-    let counted = ckpt.meta.progress.records;
-    if records.len() < counted {
-        return Err(Error::data(dir.metrics_path(), "holds fewer records than the checkpoint says were written"));
-    }
-    let records = records[..counted].to_vec();
-    dir.rewrite_records(&records)?;
-    Ok((ckpt.meta.progress.clone(), records, dir.read_summaries().unwrap_or_default()))
 }

@@ -32,6 +32,19 @@ pub struct Progress {
     /// DGL only: per-stage running sums and the async schedule (absent for greedy and e2e).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dgl: Option<DglProgress>,
+    /// Greedy with `keep_best`: the current stage's best validation epoch so far (its weights are in
+    /// the checkpoint as `best.NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<BestEpoch>,
+}
+
+/// A stage's best validation epoch so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    /// 1-based, as in the metrics.
+    pub epoch: usize,
+    /// The stage's head's validation accuracy (%) after it.
+    pub acc: f64,
 }
 
 /// What a DGL checkpoint adds to the progress.
@@ -41,12 +54,34 @@ pub struct DglProgress {
     pub loss_sum: Vec<f64>,
     pub correct: Vec<f64>,
     pub batches: Vec<usize>,
-    /// dgl-async: ticks so far and the schedule RNG's state (None: not started).
-    pub tick: u64,
-    pub rng: Option<u64>,
+    /// dgl-async: where the schedule stands (None: not started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleState>,
     /// dgl-async: the replay buffers' contents are not saved.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub buffers: String,
+}
+
+/// Where the schedule stands: everything a checkpoint needs to continue it (the buffers'
+/// contents are not saved: a resumed schedule starts them empty and, in random order, warms up again).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    pub tick: u64,
+    pub rng: u64,
+    /// Steps each stage has run (training, then forward only once it has trained its epochs).
+    pub runs: Vec<u64>,
+    /// The last of its own epochs whose start each stage has handled.
+    pub epoch: Vec<usize>,
+    /// An epoch start handled but not yet applied (the stage has not run since).
+    pub pending: Vec<Option<usize>>,
+    /// Random order: the position in the warm-up sequence 0, 0, 1, 1, ...; None when not warming up.
+    pub warmup: Option<usize>,
+    /// Per stage: summed age (ticks) of the buffered batches it read, and how many, over the run; and
+    /// the same at the last `mark`.
+    pub age_sum: Vec<u64>,
+    pub age_count: Vec<u64>,
+    pub marked_sum: Vec<u64>,
+    pub marked_count: Vec<u64>,
 }
 
 /// The running sums of the current epoch, one entry per stage that trains (one for greedy and e2e).

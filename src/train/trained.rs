@@ -8,7 +8,7 @@ use super::plans::{eval_step, scratch_for, StepContext, StepIo};
 use super::report;
 use super::run::open_model;
 use super::rundir::RunDir;
-use super::split::{load_data, Data};
+use super::split::{load_run_data, same_data, Data, Purpose};
 use super::state::Progress;
 use crate::checkpoint::Checkpoint;
 use crate::config::{Config, Method};
@@ -28,17 +28,38 @@ pub struct TrainedRun {
 }
 
 impl TrainedRun {
-    /// Open the run in `path`; `dataset` replaces the run's own (its test split becomes the validation
-    /// data).
+    /// Open the run in `path` on the data it trained on (refusing other data under the same name);
+    /// `dataset` replaces it (its test split becomes the validation data, and its training split only
+    /// shapes the model: a small dataset is fine).
     pub fn open(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<TrainedRun> {
+        TrainedRun::open_from(path, dataset, None, gpu)
+    }
+
+    /// Open the run in `path` on its own data, looked for first in `data_dir` (as `train --data` does).
+    pub fn open_with_data_dir(path: &Path, data_dir: Option<&Path>, gpu: &GpuOptions) -> Result<TrainedRun> {
+        TrainedRun::open_from(path, None, data_dir, gpu)
+    }
+
+    fn open_from(path: &Path, dataset: Option<&str>, data_dir: Option<&Path>, gpu: &GpuOptions) -> Result<TrainedRun> {
         let dir = RunDir::existing(path)?;
         let mut cfg = Config::load(&dir.config_path())?;
         let ckpt = Checkpoint::read(&dir.checkpoint_path())?;
-        if let Some(d) = dataset {
-            cfg.dataset = d.to_string();
-            cfg.val_split = 0;
-        }
-        let data = load_data(&cfg, None)?;
+        let data = match dataset {
+            Some(d) => {
+                cfg.dataset = d.to_string();
+                (cfg.val_split, cfg.val_fallback) = (0, 0);
+                load_run_data(&cfg, data_dir, None, Purpose::Evaluate)?
+            }
+            None => {
+                let recorded = dir.read_data_record()?;
+                let data = load_run_data(&cfg, data_dir, recorded.as_ref(), Purpose::Evaluate)?;
+                if let Some(r) = &recorded {
+                    same_data(r, &data.record, false)?;
+                }
+                data
+            }
+        };
+        ckpt.meta.check_progress(&dir.checkpoint_path(), &cfg, data.train.len() / cfg.batch_size)?;
         let (gpu, model) = open_model(&cfg, &data, gpu)?;
         ckpt.restore(&dir.checkpoint_path(), &gpu, &model)?;
         Ok(TrainedRun { dir, cfg, progress: ckpt.meta.progress, data, gpu, model })
@@ -92,6 +113,8 @@ pub fn eval_run(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<
 /// `layerwise viz`: rebuild a run's report from its checkpoint (stages 0..=`stage`, default: all
 /// trained). Returns the path of report.html.
 pub fn viz_run(path: &Path, stage: Option<usize>, gpu: &GpuOptions) -> Result<PathBuf> {
+    // viz writes into the folder: not while a run does.
+    let _lock = RunDir::existing(path)?.lock()?;
     let run = TrainedRun::open(path, None, gpu)?;
     let trained = run.trained_stages();
     if trained == 0 {
@@ -109,7 +132,7 @@ pub fn viz_run(path: &Path, stage: Option<usize>, gpu: &GpuOptions) -> Result<Pa
         None => trained - 1,
     };
     let dir = &run.dir;
-    let records: Vec<EpochRecord> = dir.read_records()?.into_iter().filter(|r| r.stage <= upto).collect();
+    let records: Vec<EpochRecord> = dir.read_records()?.records.into_iter().filter(|r| r.stage <= upto).collect();
     let summaries: Vec<StageSummary> =
         dir.read_summaries().unwrap_or_default().into_iter().filter(|s| s.stage <= upto).collect();
     let input = report::report_input(&run.gpu, &run.cfg, &run.model, &run.data.val, upto, &records, &summaries)?;

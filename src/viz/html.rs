@@ -79,7 +79,7 @@ pub fn summary_cells(s: &StageSummary) -> [String; 11] {
     ]
 }
 
-const CSS: &str = "
+pub(crate) const CSS: &str = "
 body { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; margin: 24px auto; max-width: 1280px; padding: 0 16px; color: #1a1a1a; background: #fff; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
@@ -97,12 +97,17 @@ pre { background: #f6f6f6; border: 1px solid #ddd; padding: 10px; overflow: auto
 .note { color: #666; font-style: italic; }
 ";
 
+/// The name of the `<meta>` tag that says how many stages a report draws.
+pub(crate) const STAGES_META: &str = "layerwise-stages";
+
 pub(crate) fn render(input: &ReportInput, figures: &[Figure]) -> String {
     let e = escape_html;
     let mut h = String::new();
     let title = if input.title.is_empty() { "layerwise report" } else { input.title.as_str() };
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    // How many stages the report draws, for a resumed run to tell whether it is up to date.
+    let _ = writeln!(h, "<meta name=\"{STAGES_META}\" content=\"{}\">", input.filters.len());
     let _ = writeln!(h, "<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>", e(title));
     let _ = writeln!(h, "<h1>{}</h1>", e(title));
     let method = input.records.first().map(|r| r.method.as_str()).unwrap_or("");

@@ -4,6 +4,7 @@
 //! Everything here works on plain host data the trainer hands over (no GPU), and is deterministic: the
 //! same inputs give byte-identical files, so a resumed run reports exactly as an uninterrupted one.
 
+mod curves;
 mod features;
 mod filters;
 mod html;
@@ -18,10 +19,13 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::metrics::{EpochRecord, StageSummary};
 
+pub use curves::{curves_png, Curve, CurvePanel, CurvePoint, CurvesChart, XAxis};
 pub use features::{feature_maps_png, strongest_channels, MAX_FEATURE_IMAGES};
 pub use filters::{
     filter_grid_png, filter_view, render_filter_grid, FilterGrid, FilterTile, FilterView, SLICES_PER_FILTER,
 };
+/// The report's style sheet, shared by every page the report machinery writes.
+pub(crate) use html::CSS as REPORT_CSS;
 pub use html::{escape_html, format_count, format_flops, summary_cells};
 pub use pca::{pca_2d, Pca2};
 pub use plots::{accuracy_vs_depth_png, training_curves_png};
@@ -89,6 +93,14 @@ const FEATURES: &str = "Feature maps";
 /// Name of the page `write_report` writes.
 pub const REPORT_HTML: &str = "report.html";
 
+/// How many stages the report in `dir` draws (None: no report, or one without that mark).
+pub fn report_stages(dir: &Path) -> Option<usize> {
+    let page = std::fs::read_to_string(dir.join(REPORT_HTML)).ok()?;
+    let mark = format!("<meta name=\"{}\" content=\"", html::STAGES_META);
+    let rest = &page[page.find(&mark)? + mark.len()..];
+    rest[..rest.find('"')?].parse().ok()
+}
+
 /// Write every figure the input has data for as a PNG, and `report.html` around them, into `dir` (created
 /// if needed). Returns the files written, report.html last. Sections with no data are left out.
 pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
@@ -150,8 +162,9 @@ pub fn write_report(dir: &Path, input: &ReportInput) -> Result<Vec<PathBuf>> {
     }
 
     let mut written: Vec<PathBuf> = figures.iter().map(|f| dir.join(&f.file)).collect();
+    // Last, and atomically (as every image): a page whose stage count is up to date shows whole files.
     let page = dir.join(REPORT_HTML);
-    std::fs::write(&page, html::render(input, &figures)).map_err(|e| Error::io(&page, e))?;
+    crate::fsutil::atomic_write(&page, html::render(input, &figures).as_bytes())?;
     written.push(page);
     Ok(written)
 }

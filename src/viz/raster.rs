@@ -105,14 +105,14 @@ impl Canvas {
     }
 }
 
-/// Encode an RGB buffer as PNG. The encoder writes no time or other ancillary chunks, so equal pixels give
-/// equal files.
+/// Encode an RGB buffer as PNG, written atomically (never a half-written image). The encoder writes no
+/// time or other ancillary chunks, so equal pixels give equal files.
 pub(crate) fn save_rgb_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let writer = std::io::BufWriter::new(file);
-    let enc = image::codecs::png::PngEncoder::new(writer);
+    let mut png = Vec::new();
+    let enc = image::codecs::png::PngEncoder::new(&mut png);
     image::ImageEncoder::write_image(enc, rgb, w, h, image::ExtendedColorType::Rgb8)
-        .map_err(|e| Error::data(path, format!("writing PNG: {e}")))
+        .map_err(|e| Error::data(path, format!("writing PNG: {e}")))?;
+    crate::fsutil::atomic_write(path, &png)
 }
 
 /// Width in pixels of `text` at `size` in the embedded font (for laying out labels).

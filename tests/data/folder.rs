@@ -258,3 +258,25 @@ fn cifar10_jpeg_archive() {
     eprintln!("JPEG archive vs official bytes over 1102 images: mean abs diff {mean:.2}");
     assert!(mean < 8.0, "the JPEG images do not match the official ones: mean abs diff {mean}");
 }
+
+/// A class folder without images would be a class no training image teaches: refused, named, in a
+/// folder and in an archive (whose empty folder is only a directory entry), and one holding only
+/// non-image files too.
+#[test]
+fn empty_class_folders_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tree");
+    tiny_tree(&root);
+    std::fs::create_dir_all(root.join("train/dog")).unwrap();
+    let e = err(load(root.to_str().unwrap(), None));
+    assert_data_error(&e, &["train/dog", "holds no .png/.jpg/.jpeg images"]);
+    for (name, top) in [("flat.tar", "."), ("nested.tar.gz", "mini")] {
+        pack(&root, &tmp.path().join(name), top);
+        let e = err(load(tmp.path().join(name).to_str().unwrap(), None));
+        assert_data_error(&e, &[name, "train/dog", "holds no .png/.jpg/.jpeg images"]);
+    }
+    std::fs::write(root.join("train/dog/readme.txt"), "no images here").unwrap();
+    assert_data_error(&err(load(root.to_str().unwrap(), None)), &["train/dog"]);
+    std::fs::remove_dir_all(root.join("train/dog")).unwrap();
+    assert_eq!(load(root.to_str().unwrap(), None).unwrap().train.classes, ["ant", "cat"]);
+}

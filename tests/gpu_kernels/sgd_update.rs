@@ -21,6 +21,7 @@ fn sgd_update_matches_reference_across_steps_and_schedules() {
             let grads = params.like(g, "grads").unwrap();
             let momentum = params.like(g, "momentum").unwrap();
             let hyper = g.tensor(&[4], "hyper").unwrap();
+            let stats = g.tensor(&[3], "stats").unwrap();
             let init: Vec<Vec<f32>> = shapes.iter().map(|s| to_f32(&rng.normals(s.iter().product()))).collect();
             params.upload(g, &init);
             let mut w = to_f64(&g.download(&params.all).unwrap());
@@ -28,17 +29,20 @@ fn sgd_update_matches_reference_across_steps_and_schedules() {
 
             // Recorded once; each step changes the gradients and the hyper-parameters only.
             let mut p = PlanBuilder::new(g, "sgd");
-            let mut record = || with_span(span, || ops::sgd_update(&mut p, &params, &grads, &momentum, &hyper));
+            let mut record = || with_span(span, || ops::sgd_update(&mut p, &params, &grads, &momentum, &hyper, &stats));
             if f32 { ops::with_f32_elements(record) } else { record() }.unwrap();
             let plan = p.finish().unwrap();
-            for (step, lr) in [0.1, 0.1, 0.03].into_iter().enumerate() {
+            // The third step comes after a diverged loss: nothing may change.
+            for (step, lr, diverged) in [(0, 0.1, 0.0), (1, 0.1, 0.0), (2, 0.1, 1.0), (3, 0.03, 0.0)] {
                 let h = [lr, 0.9, 5e-4, nesterov];
+                let st = [2.5, 7.0, diverged];
                 let gs: Vec<Vec<f32>> = shapes.iter().map(|s| to_f32(&rng.normals(s.iter().product()))).collect();
                 grads.upload(g, &gs);
                 g.upload(&hyper, &h.map(|v| v as f32));
+                g.upload(&stats, &st.map(|v| v as f32));
                 g.run(&[&plan]).unwrap();
                 let gflat = to_f64(&g.download(&grads.all).unwrap());
-                reference::sgd_update(&mut w, &gflat, &mut buf, h.map(|v| v as f32 as f64));
+                reference::sgd_update(&mut w, &gflat, &mut buf, h.map(|v| v as f32 as f64), &st);
                 let what = format!("sgd step {step} nesterov={nesterov} f32={f32} arena of {} span {span:?}", w.len());
                 let got = g.download(&params.all).unwrap();
                 assert_close(&format!("{what} params"), &got, &w);

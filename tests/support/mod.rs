@@ -146,3 +146,67 @@ pub fn kill_and_resume(cfg: &Path, out: &Path, patience: Duration, progressed: i
     assert!(o.status.success(), "resume failed: {}", text(&o));
     at
 }
+
+/// Start `layerwise train ARGS` in the background, its output captured.
+pub fn spawn(args: &[&str]) -> std::process::Child {
+    bin()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("layerwise starts")
+}
+
+/// Wait until the checkpoint in `out` shows `progressed`, failing if `child` ends first or nothing
+/// shows within `patience`.
+#[track_caller]
+pub fn wait_for_checkpoint(
+    child: &mut std::process::Child,
+    out: &Path,
+    patience: Duration,
+    progressed: impl Fn(&Progress) -> bool,
+) -> Progress {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(c) = Checkpoint::read(&out.join("checkpoint.safetensors")) {
+            if progressed(&c.meta.progress) {
+                return c.meta.progress;
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the awaited checkpoint");
+        assert!(t0.elapsed() < patience, "no such checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Send `signal` (TERM, INT, HUP, ...) to process `pid`.
+#[cfg(unix)]
+pub fn signal(pid: u32, signal: &str) {
+    let o = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).output().expect("kill runs");
+    assert!(o.status.success(), "kill -{signal} {pid}: {}", text(&o));
+}
+
+/// `layerwise train --quiet --no-report --resume OUT EXTRA..` (success not required).
+pub fn resume(out: &Path, extra: &[&str]) -> Output {
+    bin().args(["train", "--quiet", "--no-report", "--resume", out.to_str().unwrap()]).args(extra).output().unwrap()
+}
+
+/// Copy the files of `from` (not recursively) into a new folder `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The temporary files of atomic writes in `dir`.
+pub fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect()
+}

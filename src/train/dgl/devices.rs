@@ -10,10 +10,11 @@
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::super::feed::Feed;
-use super::super::plans::{augment_config, record_dgl_stage, StepIo};
-use super::super::replay::{Action, Store};
+use super::super::plans::{augment_config, record_dgl_forward, record_dgl_stage, zero_momentum, StepContext, StepIo};
+use super::super::replay::{Action, Mode, Store};
 use super::super::Run;
 use super::{device_options, Batch};
+use crate::config::Config;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, InFlight, Plan, PlanBuilder, Readback, Tensor};
@@ -41,6 +42,8 @@ struct Unit {
     /// The stage's step values (SGD hyper-parameters, running loss sums; stage 0's RNG key).
     io: StepIo,
     plan: Plan,
+    /// dgl-async: the forward-only step of a stage that has finished its epochs.
+    forward: Option<Plan>,
     /// Stage > 0: where received batches go (synchronous) or are copied to from a slot (async).
     input: Option<Batch>,
     /// dgl-async: this stage's replay buffer, its copy plans slot -> input and host copies of every
@@ -134,6 +137,15 @@ impl Devices {
         (&lane.gpu, &unit.io, &lane.readback)
     }
 
+    /// Restart the momentum of every stage (and its head) from zero, on its lane.
+    pub fn zero_momentum(&self) {
+        for lane in &self.lanes {
+            for j in lane.units.iter().map(|u| u.stage) {
+                zero_momentum(&lane.gpu, &[&lane.model.stages[j], &lane.model.heads[j]]);
+            }
+        }
+    }
+
     /// Copy every stage's parameters onto `home` (for evaluation and checkpoints).
     pub fn gather(&self, gpu: &Gpu, home: &Model) -> Result<()> {
         for lane in &self.lanes {
@@ -146,7 +158,8 @@ impl Devices {
     }
 
     /// Run the actions of one segment, every lane in its own thread; returns once all are done.
-    pub fn run_segment(&mut self, data: &Dataset, perm: &[u32], batch: usize, actions: &[Action]) -> Result<()> {
+    pub fn run_segment(&mut self, cfg: &Config, data: &Dataset, perm: &[u32], actions: &[Action]) -> Result<()> {
+        let batch = cfg.batch_size;
         let (n, count) = (self.lanes.iter().map(|l| l.units.len()).sum::<usize>(), self.lanes.len());
         let mut links: Vec<Links> = (0..count)
             .map(|_| Links { tx: (0..n).map(|_| None).collect(), rx: (0..n).map(|_| None).collect() })
@@ -156,7 +169,7 @@ impl Devices {
             links[j % count].tx[j] = Some(tx);
             links[(j + 1) % count].rx[j + 1] = Some(rx);
         }
-        let segment = Segment { data, perm, batch, actions };
+        let segment = Segment { cfg, data, perm, batch, actions };
         let results: Vec<Result<()>> = std::thread::scope(|sc| {
             let handles: Vec<_> = self
                 .lanes
@@ -181,6 +194,7 @@ impl Devices {
 /// What every lane's thread reads of a segment.
 #[derive(Clone, Copy)]
 struct Segment<'a> {
+    cfg: &'a Config,
     data: &'a Dataset,
     perm: &'a [u32],
     batch: usize,
@@ -199,11 +213,15 @@ impl Lane {
             let io = StepIo::new(gpu)?;
             let shape = model.spec.stages[j].input.batched(batch);
             let mut p = PlanBuilder::new(gpu, format!("dgl stage {j}"));
+            let mut f = slots.map(|_| PlanBuilder::new(gpu, format!("dgl stage {j} forward")));
             let (x, labels, input) = match &self.feed {
-                Some(f) if j == 0 => {
+                Some(feed) if j == 0 => {
                     let x0 = gpu.tensor(&shape, "normalised input")?;
-                    ops::augment_batch(&mut p, &f.images, &f.ids, &io.rng, &x0, &augment_config(&run.cfg, true))?;
-                    (x0, f.labels.clone(), None)
+                    let augment = augment_config(&run.cfg, true);
+                    for q in std::iter::once(&mut p).chain(f.as_mut()) {
+                        ops::augment_batch(q, &feed.images, &feed.ids, &io.rng, &x0, &augment)?;
+                    }
+                    (x0, feed.labels.clone(), None)
                 }
                 _ => {
                     let b = Batch::new(gpu, &shape, &format!("stage {j} input"))?;
@@ -212,6 +230,14 @@ impl Lane {
             };
             let output = record_dgl_stage(&mut p, model, j, &x, &labels, &io, &scratch)?;
             let plan = p.finish()?;
+            let forward = match f {
+                Some(mut f) => {
+                    let ctx = StepContext { gpu, cfg: &run.cfg, model, io: &io, scratch: &scratch };
+                    record_dgl_forward(&mut f, &ctx, j, &x, &labels, &output)?;
+                    Some(f.finish()?)
+                }
+                None => None,
+            };
             let (mut slot_batches, mut loads) = (Vec::new(), Vec::new());
             if let (Some(m), Some(inp)) = (slots, &input) {
                 for k in 0..m {
@@ -225,6 +251,7 @@ impl Lane {
                 stage: j,
                 io,
                 plan,
+                forward,
                 input,
                 slot_host: vec![(Vec::new(), Vec::new()); slot_batches.len()],
                 slots: slot_batches,
@@ -252,6 +279,13 @@ impl Lane {
                 }
             }
             let Some(u) = self.units.iter_mut().find(|u| u.stage == a.stage) else { continue };
+            if let Some(e) = a.epoch {
+                // The stage starts an epoch of its own: its LR, and a new SGD at an LR step.
+                u.io.set_lr(&self.gpu, seg.cfg, seg.cfg.lr_at(e));
+                if seg.cfg.restarts_momentum(e) {
+                    zero_momentum(&self.gpu, &[&self.model.stages[a.stage], &self.model.heads[a.stage]]);
+                }
+            }
             let mut plans: Vec<&Plan> = Vec::with_capacity(2);
             if let Some(b) = a.batch {
                 let rows = &seg.perm[b * seg.batch..(b + 1) * seg.batch];
@@ -262,7 +296,10 @@ impl Lane {
                 u.current = u.slot_host[k].clone();
                 plans.push(&u.loads[k]);
             }
-            plans.push(&u.plan);
+            plans.push(match a.mode {
+                Mode::Train => &u.plan,
+                Mode::Forward => u.forward.as_ref().expect("dgl-async stages have a forward-only step"),
+            });
             in_flight.submit(&self.gpu, &plans)?;
             if a.store.is_some() {
                 let rb = u.readback.as_ref().expect("a stage with a successor reads its output back");

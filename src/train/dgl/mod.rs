@@ -1,22 +1,23 @@
 //! Decoupled greedy learning (Belilovsky, Eickenberg, Oyallon, ICML 2020): every stage trains at the
-//! same time, each with its own auxiliary head, cross-entropy and SGD optimizer (all on the same LR
-//! schedule over the run), on the detached output of the stage below: no gradient crosses stages.
+//! same time, each with its own auxiliary head, cross-entropy and SGD optimizer, on the detached output
+//! of the stage below: no gradient crosses stages.
 //!
 //! - `dgl` (synchronous): per batch, stage j trains on stage j-1's output of the same step, computed
-//!   before stage j-1's update (as the reference `h = out.detach()`). On one device a step is one
-//!   recorded plan and one submit.
-//! - `dgl-async`: a replay buffer of `dgl.buffer_size` batches (activations, labels and sample ids, on
-//!   the GPU) sits between consecutive stages. Stage j > 0 trains on batches sampled from its buffer
-//!   (priority LIFO: the newest of the least-used; dropped after `dgl.max_reuse` uses if set), and
-//!   `dgl.slowdown[j] = p` makes stage j skip each tick with probability p (seeded), so it runs at
-//!   1/(1-p) of the others' time. Stage j > 0 starts once its buffer has filled (warm-up). On one
-//!   device a tick is one submit: per running stage, a copy plan slot -> input, its training plan and
-//!   a copy plan output -> slot of the next buffer. The schedule is host logic (`replay.rs`), so a run
-//!   is reproducible from its seed.
-//!   An epoch is stage 0 consuming the training set once; the LR follows those epochs for every stage,
-//!   and a stage's numbers for an epoch cover the steps it ran during it. The replay buffers are not
-//!   checkpointed: a resumed run starts them empty and warms up again (the checkpoint metadata says
-//!   so), so it does not continue bitwise as synchronous DGL does.
+//!   before stage j-1's update (as the reference `h = out.detach()`); every stage follows the same LR
+//!   schedule over the run's epochs. On one device a step is one recorded plan and one submit.
+//! - `dgl-async`: the authors' buffer experiment. A replay buffer of `dgl.buffer_size` batches
+//!   (activations, labels and sample ids, on the GPU) sits between consecutive stages, and a host-side
+//!   schedule (`replay.rs`: which stage runs at each tick, on which buffered batch; seeded, so a run is
+//!   reproducible) drives the stages: one drawn at random per tick (`dgl.order`), each training its own
+//!   epochs on its own LR clock, a finished stage only forwarding, until every stage has finished. On
+//!   one device a tick is one submit: per running stage, a copy plan slot -> input, its training (or
+//!   forward-only) plan and a copy plan output -> slot of the next buffer.
+//!   The loop goes over epochs of the data (stage 0's passes over the training set, which go on while
+//!   a slowed stage catches up); a stage's numbers for one cover the steps it ran during it, with its
+//!   own epochs and the mean age of the batches it read. The replay buffers are not checkpointed: a
+//!   resumed run continues the schedule (every stage's clock, the random stream) with empty buffers,
+//!   which it refills (the checkpoint metadata says so), so it does not continue bitwise as
+//!   synchronous DGL does; every stage still trains exactly its epochs.
 //!
 //! Execution: on one device (`one_device.rs`) a synchronous step is one recorded plan and one submit,
 //! an async tick one submit of the plans of the stages that run in it; on several devices
@@ -30,9 +31,10 @@ mod one_device;
 
 use std::ops::Range;
 
-use super::epoch::EpochWork;
-use super::plans::{eval_step_prefixes, scratch_for, EvalStep, StepContext, StepIo};
-use super::replay::{sync_actions, Action, Schedule};
+use super::epoch::{EpochWork, StageStats};
+use super::plans::{eval_step_prefixes, scratch_for, zero_momentum, EvalStep, StepContext, StepIo};
+use super::replay::{sync_actions, Action, Schedule, ScheduleSpec};
+use super::run::StageOutcome;
 use super::state::{method_name, EpochSums};
 use super::Run;
 use crate::config::{Config, DglConfig, Method};
@@ -42,7 +44,7 @@ use crate::metrics::EpochRecord;
 use devices::Devices;
 use one_device::OneDevice;
 
-const BUFFERS_NOTE: &str = "replay buffers are not saved: a resumed run starts them empty and warms up again";
+const BUFFERS_NOTE: &str = "replay buffers are not saved: a resumed run starts them empty and refills them";
 
 /// Options to open adapter `index` as `layerwise devices` numbers it: over every backend unless one is
 /// chosen, else over that backend's adapters (as `--adapter` does).
@@ -66,20 +68,6 @@ pub fn device_options(base: &GpuOptions, index: usize) -> Result<GpuOptions> {
     Ok(o)
 }
 
-/// Refuse (before a run folder exists) replay buffers that the warm-up alone could not fill: stage j
-/// starts once j buffers have filled one after the other.
-pub fn check_buffers(cfg: &Config, train_images: usize) -> Result<()> {
-    let (stages, steps) = (cfg.stage_count(), train_images / cfg.batch_size.max(1) * cfg.epochs);
-    let size = cfg.dgl.as_ref().map_or(DglConfig::default().buffer_size, |d| d.buffer_size);
-    if cfg.method == Method::DglAsync && stages > 1 && (stages - 1) * size >= steps {
-        return Err(Error::usage(format!(
-            "dgl.buffer_size {size} is too large for this run: stage 0 trains {steps} batches in all, and the last stage only starts after {} buffers of {size} batches have filled. Lower dgl.buffer_size.",
-            stages - 1
-        )));
-    }
-    Ok(())
-}
-
 /// How to open a run's own device: for DGL with `dgl.devices`, the first of them.
 pub fn home_options(cfg: &Config, base: &GpuOptions) -> Result<GpuOptions> {
     match &cfg.dgl {
@@ -90,15 +78,22 @@ pub fn home_options(cfg: &Config, base: &GpuOptions) -> Result<GpuOptions> {
     }
 }
 
-/// Train every stage at once, synchronously (`dgl`) or with replay buffers (`dgl-async`).
+/// Train every stage at once, synchronously (`dgl`) or with replay buffers (`dgl-async`). The loop
+/// goes over epochs of the data (stage 0's passes over the training set): for `dgl` the run's epochs;
+/// for `dgl-async` until every stage has trained its own epochs (a slowed stage finishes later).
 pub fn train_dgl(run: &mut Run) -> Result<()> {
     let stages = run.model.stages.len();
     if run.progress.stage >= stages {
         return Ok(());
     }
     let mut d = Dgl::new(run)?;
-    for epoch in run.progress.epoch..run.cfg.epochs {
-        let label = format!("{} epoch {}/{}", d.method, epoch + 1, run.cfg.epochs);
+    while !d.finished(run.progress.epoch, run.cfg.epochs) {
+        let epoch = run.progress.epoch;
+        if d.schedule.is_none() && run.progress.step == 0 && run.cfg.restarts_momentum(epoch) {
+            // A new SGD for every stage at this LR step (dgl-async's stages follow their own clocks).
+            d.exec.zero_momentum(run);
+        }
+        let label = d.label(epoch, run.cfg.epochs);
         let e = run.train_epoch(&mut d, 0, epoch, &label)?;
         d.exec.gather(run)?;
         let (heads, ensembles) = d.evaluate(run)?;
@@ -106,11 +101,12 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
         // One record per stage: its own head's curve, and the heads and ensemble up to it.
         for j in 0..stages {
             let images = (e.sums.batches[j] * run.cfg.batch_size).max(1) as f64;
+            let s = d.schedule.as_ref();
             run.record(EpochRecord {
                 method: d.method.into(),
                 stage: j,
                 epoch: epoch + 1,
-                lr: run.cfg.lr_at(epoch),
+                lr: run.cfg.lr_at(s.map_or(epoch, |s| s.lr_epoch(j))),
                 train_loss: e.sums.mean_loss(j),
                 // Divided before scaling, as DGL's records always were (the last bit differs from
                 // `EpochSums::accuracy`'s order).
@@ -120,6 +116,9 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
                 img_per_s: e.img_per_s,
                 seconds: e.seconds,
                 elapsed,
+                stage_epochs: s.map(|s| s.epochs_done(j)),
+                batch_age: s.and_then(|s| s.mean_age_since_mark(j)),
+                ..Default::default()
             })?;
         }
         run.progress.epoch = epoch + 1;
@@ -150,7 +149,15 @@ impl Exec {
     fn run_segment(&mut self, run: &mut Run, perm: &[u32], actions: &[Action]) -> Result<()> {
         match self {
             Exec::One(o) => o.run_segment(run, perm, actions),
-            Exec::Several(d) => d.run_segment(&run.data.train, perm, run.cfg.batch_size, actions),
+            Exec::Several(d) => d.run_segment(&run.cfg, &run.data.train, perm, actions),
+        }
+    }
+
+    /// Restart every stage's momentum from zero, where the stages train.
+    fn zero_momentum(&self, run: &Run) {
+        match self {
+            Exec::One(_) => zero_momentum(&run.gpu, &run.model.blocks().collect::<Vec<_>>()),
+            Exec::Several(d) => d.zero_momentum(),
         }
     }
 
@@ -185,10 +192,17 @@ impl Dgl {
             }
             run.gpu.reset_peak();
         }
-        let saved = run.progress.dgl.get_or_insert_with(Default::default).clone();
+        let saved = run.progress.dgl.get_or_insert_with(Default::default).schedule.clone();
+        if slots.is_some() && saved.is_none() && !run.progress.fresh() {
+            return Err(Error::data(
+                run.dir.checkpoint_path(),
+                "holds a dgl-async run without its schedule (written by an older layerwise, whose async schedule differed): start the run again",
+            ));
+        }
         let schedule = slots.map(|_| {
             let seed = run.cfg.seed.wrapping_mul(0x9E3779B97F4A7C15) ^ 0xD61A_5C4E_D01E;
-            Schedule::new(stages, &dcfg, saved.rng.unwrap_or(seed), saved.tick)
+            let steps = run.data.train.len() / run.cfg.batch_size;
+            Schedule::new(ScheduleSpec::new(&run.cfg, steps), saved, seed)
         });
         let scratch = scratch_for(&run.gpu, &run.model, stages - 1, run.cfg.batch_size)?;
         let exec = if dcfg.devices.len() > 1 {
@@ -203,18 +217,35 @@ impl Dgl {
         Ok(Dgl { method: method_name(run.cfg.method), stages, exec, eval, schedule })
     }
 
-    /// The actions of steps `steps`: every stage each step (synchronous), or the ticks until stage 0
-    /// has trained on those steps' batches (async).
-    fn actions(&mut self, steps: Range<usize>) -> Vec<Action> {
-        let Some(s) = &mut self.schedule else { return sync_actions(steps, self.stages) };
-        let mut all = Vec::new();
-        let mut next = steps.start;
-        while next < steps.end {
-            let tick = s.next_tick(next);
-            if tick.first().is_some_and(|a| a.stage == 0) {
-                next += 1;
+    /// Whether the run is over before data epoch `epoch`: after `epochs` of them (synchronous), or once
+    /// every stage has trained its own `epochs` (async).
+    fn finished(&self, epoch: usize, epochs: usize) -> bool {
+        match &self.schedule {
+            Some(s) => s.done(),
+            None => epoch >= epochs,
+        }
+    }
+
+    /// The progress bar's label for data epoch `epoch`.
+    fn label(&self, epoch: usize, epochs: usize) -> String {
+        match &self.schedule {
+            None => format!("{} epoch {}/{epochs}", self.method, epoch + 1),
+            Some(s) => {
+                let own: Vec<String> = (0..self.stages).map(|j| s.epochs_done(j).to_string()).collect();
+                format!("{} data epoch {} (stages' epochs {}/{epochs})", self.method, epoch + 1, own.join(", "))
             }
-            all.extend(tick);
+        }
+    }
+
+    /// The actions of steps `steps` of data epoch `epoch`: every stage each step (synchronous), or the
+    /// ticks until stage 0 has read those steps' batches or every stage has finished (async).
+    fn actions(&mut self, epoch: usize, steps: Range<usize>, per_epoch: usize) -> Vec<Action> {
+        let Some(s) = &mut self.schedule else { return sync_actions(steps, self.stages) };
+        let (start, end) = ((epoch * per_epoch + steps.start) as u64, (epoch * per_epoch + steps.end) as u64);
+        assert_eq!(s.runs(0), start, "the schedule's stage 0 reads the batches the epoch loop is at");
+        let mut all = Vec::new();
+        while s.runs(0) < end && !s.done() {
+            all.extend(s.next_tick());
         }
         all
     }
@@ -223,8 +254,7 @@ impl Dgl {
     fn checkpoint(&self, run: &mut Run) -> Result<()> {
         let s = self.schedule.as_ref();
         let d = run.progress.dgl.get_or_insert_with(Default::default);
-        d.tick = s.map_or(0, |s| s.tick());
-        d.rng = s.map(|s| s.rng_state());
+        d.schedule = s.map(|s| s.state());
         d.buffers = if s.is_some() { BUFFERS_NOTE.to_string() } else { String::new() };
         self.exec.gather(run)?;
         run.checkpoint()
@@ -238,14 +268,18 @@ impl Dgl {
         Ok((acc, ensembles))
     }
 
-    /// One summary per stage: they all trained for the whole run.
+    /// One summary per stage: they all trained for the whole run (dgl-async: with the mean age of the
+    /// buffered batches each read).
     fn summarise(&self, run: &mut Run) -> Result<()> {
         for j in 0..self.stages {
             let (Some(r), seconds) = run.recorded(j) else { continue };
-            let (head, ens, img_s) = (r.head_acc(), r.ensemble_acc, r.img_per_s);
-            run.summarise_stage(j, seconds, img_s, head, ens)?;
+            let (head, ens) = (r.head_acc(), r.ensemble_acc);
+            let batch_age = self.schedule.as_ref().and_then(|s| s.mean_age(j));
+            let outcome = StageOutcome { batch_age, ..StageOutcome::of(Some(r), seconds) };
+            run.summarise_stage(j, &outcome)?;
+            let age = batch_age.map_or(String::new(), |a| format!(", buffered batches {a:.1} ticks old on average"));
             run.display.line(&format!(
-                "{} stage {j}: head {head:.2}%, ensemble of heads 0..{j} {ens:.2}% ({seconds:.1}s of training)",
+                "{} stage {j}: head {head:.2}%, ensemble of heads 0..{j} {ens:.2}%{age} ({seconds:.1}s of training)",
                 self.method
             ));
         }
@@ -269,25 +303,35 @@ impl EpochWork for Dgl {
         gpu.upload_u32(&io.rng, &rng_key);
         for j in 0..self.stages {
             let (gpu, io, _) = self.exec.place(run, j);
+            // dgl-async: each stage's LR follows its own epochs.
+            let lr = self.schedule.as_ref().map_or(lr, |s| run.cfg.lr_at(s.lr_epoch(j)));
             io.set_lr(gpu, &run.cfg, lr);
-            gpu.upload(&io.stats, &[sums.loss_sum[j] as f32, sums.correct[j] as f32]);
+            gpu.upload(&io.stats, &[sums.loss_sum[j] as f32, sums.correct[j] as f32, 0.0]);
+        }
+        // The batch ages of this epoch's records count from here (a mid-epoch resume keeps the mark).
+        if let (Some(s), 0) = (&mut self.schedule, run.progress.step) {
+            s.mark();
         }
     }
 
+    fn finished(&self) -> bool {
+        self.schedule.as_ref().is_some_and(|s| s.done())
+    }
+
     fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()> {
-        let actions = self.actions(steps);
+        let per_epoch = run.data.train.len() / run.cfg.batch_size;
+        let actions = self.actions(run.progress.epoch, steps, per_epoch);
         for a in &actions {
             batches[a.stage] += 1;
         }
         self.exec.run_segment(run, perm, &actions)
     }
 
-    fn read_sums(&self, run: &Run) -> Result<Vec<(f64, f64)>> {
+    fn read_sums(&self, run: &Run) -> Result<Vec<StageStats>> {
         (0..self.stages)
             .map(|j| {
                 let (gpu, io, readback) = self.exec.place(run, j);
-                let v = readback.read_f32(gpu, &io.stats)?;
-                Ok((v[0] as f64, v[1] as f64))
+                Ok(StageStats::read(&readback.read_f32(gpu, &io.stats)?))
             })
             .collect()
     }
