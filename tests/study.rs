@@ -137,11 +137,20 @@ fn the_shipped_studies_parse() {
         plain.stages.iter().map(|s| s.width).collect::<Vec<_>>(),
         accelerated.stages.iter().map(|s| s.width).collect::<Vec<_>>()
     );
-    // The ResNet grid names presets and a key that other work provides; its own structure must hold.
+    // The ResNet grid: greedy and DGL at K = 2 and 4, end to end at K = 1, each plain and accelerated.
     let resnet = Study::load(&dir.join("resnet20-cifar.toml")).unwrap();
     let axes: Vec<&str> = resnet.axes.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(axes, ["method", "modules", "downsampling"]);
     assert_eq!((resnet.exclusions.len(), resnet.x, resnet.panels), (2, Some(1), Some(2)));
+    let resnet = Grid::new(resnet).unwrap();
+    assert_eq!(resnet.cells.len(), 20, "(2 methods x 2 K + e2e) x 2 schedules x 2 seeds");
+    for c in &resnet.cells {
+        let downsample_at = &c.config.arch.as_ref().unwrap().downsample_at;
+        let want: &[usize] = if c.name.contains("accelerated") { &[1, 2] } else { &[3, 6] };
+        assert_eq!((downsample_at.as_slice(), c.config.max_train_images), (want, 10000), "{}", c.name);
+        let k = if c.name.contains("e2e") { vec![1] } else { vec![2, 4] };
+        assert!(k.contains(&c.config.stage_count()), "{}", c.name);
+    }
 }
 
 #[test]
