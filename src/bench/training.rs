@@ -90,10 +90,11 @@ fn preset_schedule(name: &str) -> (usize, usize) {
     (epochs, images)
 }
 
-/// Input shape of a preset's dataset.
+/// Input shape of a preset's dataset (ImageNet-sized ones, e.g. Imagenette, at 224x224).
 fn input_shape(cfg: &Config) -> Shape {
     match cfg.dataset.as_str() {
         "fashion-mnist" | "mnist" => Shape::Map { h: 28, w: 28, c: 1 },
+        d if d.contains("imagenet") => Shape::Map { h: 224, w: 224, c: 3 },
         _ => Shape::Map { h: 32, w: 32, c: 3 },
     }
 }
