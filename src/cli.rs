@@ -10,6 +10,7 @@ use crate::bench::{bench_kernels, bench_training, KernelBenchOptions, KernelBenc
 use crate::config::{Config, DEFAULT_PRESET, PRESETS};
 use crate::error::{Error, Result};
 use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions};
+use crate::metrics::Accuracy;
 use crate::train::{self, TrainOptions};
 
 #[derive(Parser, Debug)]
@@ -325,8 +326,9 @@ fn train_command(a: &TrainArgs, gpu: GpuOptions, quiet: bool) -> Result<()> {
     let summaries = train::train(cfg, &opts)?;
     println!("\nper-stage validation accuracy ({}):", out.display());
     for s in &summaries {
+        let (head5, ens5) = (Accuracy::top5_note(s.head_top5), Accuracy::top5_note(s.ensemble_top5));
         println!(
-            "  stage {}: head {:.2}%  ensemble {:.2}%  ({}; {:.0}s)",
+            "  stage {}: head {:.2}%{head5}  ensemble {:.2}%{ens5}  ({}; {:.0}s)",
             s.stage, s.head_acc, s.ensemble_acc, s.description, s.seconds
         );
     }

@@ -67,8 +67,16 @@ fn short_greedy_run_then_eval_and_viz() {
         last.head_acc()
     );
     assert!(recs[1].train_loss < recs[0].train_loss && recs[3].train_loss < recs[2].train_loss, "{recs:?}");
+    // Top 5 of 10 classes, every head and the ensemble: at least top 1.
+    assert_eq!(last.val_top5.len(), 2, "{last:?}");
+    for (a1, a5) in last.val_acc.iter().chain([&last.ensemble_acc]).zip(last.val_top5.iter().chain(&last.ensemble_top5))
+    {
+        assert!(a5 >= a1 && *a5 <= 100.0, "top-5 {a5} against top-1 {a1}");
+    }
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "header + 4 rows");
+    let ends = format!(",{:.2},{:.2}", last.val_top5[1], last.ensemble_top5.unwrap());
+    assert!(csv.lines().last().unwrap().ends_with(&ends), "the CSV's last columns are top 5: {csv}");
 
     // eval reproduces the last recorded accuracies from the checkpoint.
     let e = run(&["eval", out.to_str().unwrap()]);
@@ -78,6 +86,8 @@ fn short_greedy_run_then_eval_and_viz() {
         assert!(et.contains(&format!("head {h}: {a:.2}%")), "eval output {et} lacks head {h} at {a:.2}%");
     }
     assert!(et.contains(&format!("ensemble: {:.2}%", last.ensemble_acc)), "{et}");
+    let top5 = format!("ensemble: {:.2}% (top-5 {:.2}%)", last.ensemble_acc, last.ensemble_top5.unwrap());
+    assert!(et.contains(&top5), "{et}");
 
     // viz redraws the report from the checkpoint, stage 0 only on request.
     std::fs::remove_file(out.join("report.html")).unwrap();
