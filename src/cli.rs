@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::{bench_kernels, bench_training, KernelBenchOptions, KernelBenchReport, TrainBenchOptions};
-use crate::config::{Config, DEFAULT_PRESET, PRESETS};
+use crate::config::{Config, DEFAULT_PRESET};
 use crate::error::{Error, Result};
 use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions};
 use crate::metrics::Accuracy;
@@ -417,23 +417,9 @@ fn bench_command(what: BenchCommand, gpu: &GpuArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// `layerwise presets [NAME]`: the list, or one preset's TOML.
+/// `layerwise presets [NAME]`: the list, or one preset's TOML and cost per stage.
 fn presets_command(name: Option<&str>) -> Result<()> {
-    if let Some(n) = name {
-        let text = PRESETS.iter().find(|(p, _)| *p == n).map(|(_, t)| *t);
-        print!("{}", text.ok_or_else(|| Config::preset(n).err().unwrap())?);
-        return Ok(());
-    }
-    for (n, _) in PRESETS {
-        let c = Config::preset(n)?;
-        println!(
-            "{n:<18} {:?}, {} stage(s), {} epochs/stage, dataset {}",
-            c.method,
-            c.stages.len(),
-            c.epochs,
-            c.dataset
-        );
-    }
+    print!("{}", name.map_or_else(crate::presets::list, crate::presets::show)?);
     Ok(())
 }
 

@@ -436,7 +436,8 @@ fn resource_problems_are_clear_errors() {
 fn presets_and_devices() {
     let o = run(&["presets"]);
     assert!(o.status.success());
-    for p in ["fmnist-quick", "fmnist-k2", "paper1-cifar-k1", "paper1-cifar-k2", "paper1-cifar-k3"] {
+    let presets = ["fmnist-quick", "fmnist-k2", "paper1-cifar-k1", "paper1-cifar-k2", "paper1-cifar-k3"];
+    for p in presets.into_iter().chain(["paper1-imagenet-k1", "paper1-imagenet-k2", "paper1-imagenet-k3"]) {
         assert!(text(&o).contains(p), "{p} missing from {}", text(&o));
         let t = run(&["presets", p]);
         assert!(t.status.success());
@@ -451,6 +452,24 @@ fn presets_and_devices() {
         let d = run(&["devices"]);
         assert!(text(&d).contains("max storage binding"), "{}", text(&d));
     }
+}
+
+/// `presets NAME` ends with the preset's cost per stage; paper 1's ImageNet k = 1 network has the
+/// reference's 590 M parameters (12->256, 256->256, then 1024->512, 2048->1024, 4096->2048, 2048->2048,
+/// 8192->4096, 4096->4096 3x3 convs with biases, counted by hand) and 81.7 G multiply-adds per image.
+#[test]
+fn presets_print_their_cost_per_stage() {
+    let o = run(&["presets", "paper1-imagenet-k1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("# Cost on 224x224x3 images, 1000 classes"), "{out}");
+    let total = out.lines().find(|l| l.starts_with("# total")).expect("a total line");
+    assert!(total.contains("590,455,808"), "{total}");
+    let final_net = out.lines().find(|l| l.starts_with("# final network")).expect("a final network line");
+    // Stages: 81.73 G multiply-adds = 163.466 GFLOP; the last head adds 2 x 4 x 4096 x 1000 FLOPs.
+    assert!(final_net.contains("163.499 GFLOP"), "{final_net}");
+    let stage7 = out.lines().find(|l| l.starts_with("# 7 ")).expect("stage 7's line");
+    assert!(stage7.contains("150,999,040") && stage7.contains("7x7x4096"), "{stage7}");
 }
 
 trait TapMkdir {

@@ -152,10 +152,11 @@ fn every_preset_records_and_runs_a_step() {
             s.width = (s.width / 16).max(4);
             s.head.width = (s.head.width / 16).max(if s.head.width > 0 { 4 } else { 0 });
         }
-        let input = if cfg.dataset == "cifar10" {
-            Shape::Map { h: 32, w: 32, c: 3 }
-        } else {
-            Shape::Map { h: 28, w: 28, c: 1 }
+        // ImageNet presets at 64x64: their five halvings (the input's included) still end at 2x2.
+        let input = match cfg.dataset.as_str() {
+            "cifar10" => Shape::Map { h: 32, w: 32, c: 3 },
+            "imagenet" => Shape::Map { h: 64, w: 64, c: 3 },
+            _ => Shape::Map { h: 28, w: 28, c: 1 },
         };
         assert_eq!(cfg.augment.mean.len(), input.channels(), "{name}: normalisation channels");
         let model = Model::new(g, ModelSpec::new(&cfg, input, 10).unwrap(), 0).unwrap();
