@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::{bench_kernels, bench_training, KernelBenchOptions, KernelBenchReport, TrainBenchOptions};
-use crate::config::{Config, DEFAULT_PRESET, PRESETS};
+use crate::config::{Config, DEFAULT_PRESET};
 use crate::error::{Error, Result};
 use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions};
+use crate::metrics::Accuracy;
 use crate::train::{self, TrainOptions};
 
 #[derive(Parser, Debug)]
@@ -329,8 +330,9 @@ fn train_command(a: &TrainArgs, gpu: GpuOptions, quiet: bool) -> Result<()> {
     let summaries = train::train(cfg, &opts)?;
     println!("\nper-stage validation accuracy ({}):", out.display());
     for s in &summaries {
+        let (head5, ens5) = (Accuracy::top5_note(s.head_top5), Accuracy::top5_note(s.ensemble_top5));
         println!(
-            "  stage {}: head {:.2}%  ensemble {:.2}%  ({}; {:.0}s)",
+            "  stage {}: head {:.2}%{head5}  ensemble {:.2}%{ens5}  ({}; {:.0}s)",
             s.stage, s.head_acc, s.ensemble_acc, s.description, s.seconds
         );
     }
@@ -422,23 +424,9 @@ fn bench_command(what: BenchCommand, gpu: &GpuArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// `layerwise presets [NAME]`: the list, or one preset's TOML.
+/// `layerwise presets [NAME]`: the list, or one preset's TOML and cost per stage.
 fn presets_command(name: Option<&str>) -> Result<()> {
-    if let Some(n) = name {
-        let text = PRESETS.iter().find(|(p, _)| *p == n).map(|(_, t)| *t);
-        print!("{}", text.ok_or_else(|| Config::preset(n).err().unwrap())?);
-        return Ok(());
-    }
-    for (n, _) in PRESETS {
-        let c = Config::preset(n)?;
-        println!(
-            "{n:<21} {:?}, {} stage(s), {} epochs/stage, dataset {}",
-            c.method,
-            c.stage_count(),
-            c.epochs,
-            c.dataset
-        );
-    }
+    print!("{}", name.map_or_else(crate::presets::list, crate::presets::show)?);
     Ok(())
 }
 

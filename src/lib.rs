@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod presets;
 pub mod reference;
 pub mod rng;
 pub mod study;

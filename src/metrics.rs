@@ -20,6 +20,12 @@ pub struct EpochRecord {
     pub val_acc: Vec<f64>,
     /// Accuracy (%) of the 2^j-weighted ensemble of heads 0..=stage.
     pub ensemble_acc: f64,
+    /// Top-5 validation accuracy (%) of every head 0..=stage and of the ensemble, for datasets of more
+    /// than 5 classes (on fewer it is always 100%).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub val_top5: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble_top5: Option<f64>,
     pub img_per_s: f64,
     /// Wall time of this epoch and since the run started (seconds).
     pub seconds: f64,
@@ -38,18 +44,37 @@ pub struct EpochRecord {
 }
 
 impl EpochRecord {
+    /// The top-5 columns are empty for datasets of 5 classes or fewer.
     pub const CSV_HEADER: &'static str =
-        "method,stage,epoch,lr,train_loss,train_acc,val_acc_last,ensemble_acc,img_per_s,seconds,elapsed,val_acc_all";
+        "method,stage,epoch,lr,train_loss,train_acc,val_acc_last,ensemble_acc,img_per_s,\
+                                          seconds,elapsed,val_acc_all,val_top5_last,ensemble_top5";
 
     /// The accuracy of this stage's own head.
     pub fn head_acc(&self) -> f64 {
         self.val_acc.last().copied().unwrap_or(f64::NAN)
     }
 
+    /// The top-5 accuracy of this stage's own head, when recorded.
+    pub fn head_top5(&self) -> Option<f64> {
+        self.val_top5.last().copied()
+    }
+
+    /// Set the validation accuracies from an evaluation of heads 0..=stage.
+    pub fn with_accuracy(self, acc: Accuracy) -> EpochRecord {
+        EpochRecord {
+            val_acc: acc.top1,
+            ensemble_acc: acc.ensemble_top1,
+            val_top5: acc.top5.unwrap_or_default(),
+            ensemble_top5: acc.ensemble_top5,
+            ..self
+        }
+    }
+
     pub fn csv_row(&self) -> String {
         let all: Vec<String> = self.val_acc.iter().map(|a| format!("{a:.2}")).collect();
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
         format!(
-            "{},{},{},{},{:.6},{:.2},{:.2},{:.2},{:.1},{:.2},{:.2},{}",
+            "{},{},{},{},{:.6},{:.2},{:.2},{:.2},{:.1},{:.2},{:.2},{},{},{}",
             self.method,
             self.stage,
             self.epoch,
@@ -61,8 +86,62 @@ impl EpochRecord {
             self.img_per_s,
             self.seconds,
             self.elapsed,
-            all.join(";")
+            all.join(";"),
+            opt(self.head_top5()),
+            opt(self.ensemble_top5)
         )
+    }
+}
+
+/// Validation accuracy (%) of some heads, in stage order, and of their ensemble: top 1, and top 5 for
+/// datasets of more than 5 classes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accuracy {
+    pub top1: Vec<f64>,
+    pub ensemble_top1: f64,
+    pub top5: Option<Vec<f64>>,
+    pub ensemble_top5: Option<f64>,
+}
+
+impl Accuracy {
+    /// Whether top 5 says anything about `classes` classes: on 5 or fewer it is always 100%.
+    pub fn top5_meaningful(classes: usize) -> bool {
+        classes > crate::ops::count_correct::TOP_K
+    }
+
+    /// The heads' accuracies after `frozen` (earlier heads' accuracies measured before, top 1 and
+    /// top 5) in stage order.
+    pub fn after(self, frozen: &Accuracy) -> Accuracy {
+        let top5 = match (&frozen.top5, self.top5) {
+            (Some(f), Some(s)) => Some(f.iter().copied().chain(s).collect()),
+            _ => None,
+        };
+        Accuracy { top1: frozen.top1.iter().copied().chain(self.top1).collect(), top5, ..self }
+    }
+
+    /// An evaluation of `heads` heads followed by the ensembles of heads 0..=j for every j (its last
+    /// count as the ensemble), as (the heads, the ensembles), each in `top1` and `top5`.
+    pub fn split_heads(self, heads: usize) -> (Accuracy, Accuracy) {
+        let split = |mut all: Vec<f64>, last: f64| {
+            all.push(last);
+            let ensembles = all.split_off(heads);
+            (all, ensembles)
+        };
+        let (heads1, ensembles1) = split(self.top1, self.ensemble_top1);
+        let (heads5, ensembles5) = match (self.top5, self.ensemble_top5) {
+            (Some(t), Some(e)) => {
+                let (h, e) = split(t, e);
+                (Some(h), Some(e))
+            }
+            _ => (None, None),
+        };
+        let heads = Accuracy { top1: heads1, top5: heads5, ..Default::default() };
+        (heads, Accuracy { top1: ensembles1, top5: ensembles5, ..Default::default() })
+    }
+
+    /// " (top-5 X%)" after a top-1 number, when there is a top-5 one.
+    pub fn top5_note(top5: Option<f64>) -> String {
+        top5.map_or(String::new(), |a| format!(" (top-5 {a:.2}%)"))
     }
 }
 
@@ -81,6 +160,11 @@ pub struct StageSummary {
     /// Final validation accuracy (%) of this stage's head and of the ensemble up to it.
     pub head_acc: f64,
     pub ensemble_acc: f64,
+    /// Their top-5 accuracy (%), for datasets of more than 5 classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_top5: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble_top5: Option<f64>,
     pub seconds: f64,
     pub img_per_s: f64,
     /// Peak GPU memory held while training this stage (MiB).

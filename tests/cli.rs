@@ -67,8 +67,16 @@ fn short_greedy_run_then_eval_and_viz() {
         last.head_acc()
     );
     assert!(recs[1].train_loss < recs[0].train_loss && recs[3].train_loss < recs[2].train_loss, "{recs:?}");
+    // Top 5 of 10 classes, every head and the ensemble: at least top 1.
+    assert_eq!(last.val_top5.len(), 2, "{last:?}");
+    for (a1, a5) in last.val_acc.iter().chain([&last.ensemble_acc]).zip(last.val_top5.iter().chain(&last.ensemble_top5))
+    {
+        assert!(a5 >= a1 && *a5 <= 100.0, "top-5 {a5} against top-1 {a1}");
+    }
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "header + 4 rows");
+    let ends = format!(",{:.2},{:.2}", last.val_top5[1], last.ensemble_top5.unwrap());
+    assert!(csv.lines().last().unwrap().ends_with(&ends), "the CSV's last columns are top 5: {csv}");
 
     // eval reproduces the last recorded accuracies from the checkpoint.
     let e = run(&["eval", out.to_str().unwrap()]);
@@ -78,6 +86,8 @@ fn short_greedy_run_then_eval_and_viz() {
         assert!(et.contains(&format!("head {h}: {a:.2}%")), "eval output {et} lacks head {h} at {a:.2}%");
     }
     assert!(et.contains(&format!("ensemble: {:.2}%", last.ensemble_acc)), "{et}");
+    let top5 = format!("ensemble: {:.2}% (top-5 {:.2}%)", last.ensemble_acc, last.ensemble_top5.unwrap());
+    assert!(et.contains(&top5), "{et}");
 
     // viz redraws the report from the checkpoint, stage 0 only on request.
     std::fs::remove_file(out.join("report.html")).unwrap();
@@ -426,7 +436,8 @@ fn resource_problems_are_clear_errors() {
 fn presets_and_devices() {
     let o = run(&["presets"]);
     assert!(o.status.success());
-    for p in ["fmnist-quick", "fmnist-k2", "paper1-cifar-k1", "paper1-cifar-k2", "paper1-cifar-k3"] {
+    let presets = ["fmnist-quick", "fmnist-k2", "paper1-cifar-k1", "paper1-cifar-k2", "paper1-cifar-k3"];
+    for p in presets.into_iter().chain(["paper1-imagenet-k1", "paper1-imagenet-k2", "paper1-imagenet-k3"]) {
         assert!(text(&o).contains(p), "{p} missing from {}", text(&o));
         let t = run(&["presets", p]);
         assert!(t.status.success());
@@ -441,6 +452,24 @@ fn presets_and_devices() {
         let d = run(&["devices"]);
         assert!(text(&d).contains("max storage binding"), "{}", text(&d));
     }
+}
+
+/// `presets NAME` ends with the preset's cost per stage; paper 1's ImageNet k = 1 network has the
+/// reference's 590 M parameters (12->256, 256->256, then 1024->512, 2048->1024, 4096->2048, 2048->2048,
+/// 8192->4096, 4096->4096 3x3 convs with biases, counted by hand) and 81.7 G multiply-adds per image.
+#[test]
+fn presets_print_their_cost_per_stage() {
+    let o = run(&["presets", "paper1-imagenet-k1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("# Cost on 224x224x3 images, 1000 classes"), "{out}");
+    let total = out.lines().find(|l| l.starts_with("# total")).expect("a total line");
+    assert!(total.contains("590,455,808"), "{total}");
+    let final_net = out.lines().find(|l| l.starts_with("# final network")).expect("a final network line");
+    // Stages: 81.73 G multiply-adds = 163.466 GFLOP; the last head adds 2 x 4 x 4096 x 1000 FLOPs.
+    assert!(final_net.contains("163.499 GFLOP"), "{final_net}");
+    let stage7 = out.lines().find(|l| l.starts_with("# 7 ")).expect("stage 7's line");
+    assert!(stage7.contains("150,999,040") && stage7.contains("7x7x4096"), "{stage7}");
 }
 
 trait TapMkdir {

@@ -376,7 +376,7 @@ head = { kind = "conv", k = 2, width = 5, batchnorm = true }
         }
         // The evaluation's ensemble of both.
         let scores = g.tensor(&[n, k], "scores").unwrap();
-        let counts: Vec<_> = (0..2).map(|_| g.tensor(&[1], "count").unwrap()).collect();
+        let counts: Vec<_> = (0..2).map(|_| g.tensor(&[2], "count").unwrap()).collect();
         let heads = EvalHeads { heads: &[0, 1], ensemble: &[0, 1], scores: &scores, counts: &counts, prefixes: false };
         record_eval_stages(&mut p, &ctx, &feed, 2, Some(&heads)).unwrap();
         g.run(&[&p.finish().unwrap()]).unwrap();

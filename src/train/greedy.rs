@@ -9,7 +9,7 @@ use super::prefix_cache::{eval_step_cached, train_step_cached};
 use super::run::StageOutcome;
 use super::Run;
 use crate::error::Result;
-use crate::metrics::EpochRecord;
+use crate::metrics::{Accuracy, EpochRecord};
 
 /// Stage j is trained with its auxiliary head on the output of the frozen stages 0..j-1, then frozen,
 /// and the next stage is grown on top. Everything below reads in order:
@@ -46,9 +46,9 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
             }
             let label = format!("stage {j} epoch {}/{}", epoch + 1, run.cfg.epochs);
             let e = run.train_epoch(&mut PlanSteps::new(&step), j, epoch, &label)?;
-            let (val_acc, ensemble_acc) = run.evaluate_stage(&eval, &caches)?;
-            run.note_epoch(epoch, val_acc.last().copied().unwrap_or(f64::NAN))?;
-            end_epoch(run, "greedy", j, epoch, &e, val_acc, ensemble_acc)?;
+            let acc = run.evaluate_stage(&eval, &caches)?;
+            run.note_epoch(epoch, acc.top1.last().copied().unwrap_or(f64::NAN))?;
+            end_epoch(run, "greedy", j, epoch, &e, acc)?;
         }
         // Freeze stage j (at its best epoch with `keep_best`): from now on plans only run it forward in
         // evaluation mode.
@@ -62,9 +62,11 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
         run.summarise_stage(j, &outcome)?;
         let at = best_epoch.map_or(String::new(), |e| format!(", frozen at its best epoch, {e}"));
         run.display.line(&format!(
-            "stage {j} done: head {:.2}%, ensemble of heads 0..{j} {:.2}%{at} ({:.1}s)",
+            "stage {j} done: head {:.2}%{}, ensemble of heads 0..{j} {:.2}%{}{at} ({:.1}s)",
             outcome.head_acc,
+            Accuracy::top5_note(outcome.head_top5),
             outcome.ensemble_acc,
+            Accuracy::top5_note(outcome.ensemble_top5),
             stage_start.elapsed().as_secs_f64()
         ));
         run.progress.stage = j + 1;
@@ -96,8 +98,10 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
         }
         let label = format!("e2e epoch {}/{}", epoch + 1, run.cfg.epochs);
         let e = run.train_epoch(&mut PlanSteps::new(&step), last, epoch, &label)?;
-        let acc = run.evaluate(&eval)?.0[0];
-        end_epoch(run, "e2e", last, epoch, &e, vec![acc], acc)?;
+        // One head: its ensemble is itself (taken as is, not through a softmax that could tie).
+        let acc = run.evaluate(&eval)?;
+        let acc = Accuracy { ensemble_top1: acc.top1[0], ensemble_top5: acc.top5.as_ref().map(|t| t[0]), ..acc };
+        end_epoch(run, "e2e", last, epoch, &e, acc)?;
     }
     let (last_record, seconds) = run.recorded(last);
     run.summarise_stage(last, &StageOutcome::of(last_record, seconds))?;
@@ -109,31 +113,22 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
 
 /// Record epoch `epoch` of `stage` (its training numbers `e`, its validation accuracies) and checkpoint
 /// the run after it.
-fn end_epoch(
-    run: &mut Run,
-    method: &str,
-    stage: usize,
-    epoch: usize,
-    e: &EpochResult,
-    val_acc: Vec<f64>,
-    ensemble_acc: f64,
-) -> Result<()> {
+fn end_epoch(run: &mut Run, method: &str, stage: usize, epoch: usize, e: &EpochResult, acc: Accuracy) -> Result<()> {
     let elapsed = run.elapsed();
-    run.record(EpochRecord {
+    let record = EpochRecord {
         method: method.into(),
         stage,
         epoch: epoch + 1,
         lr: run.cfg.lr_at(epoch),
         train_loss: e.sums.mean_loss(0),
         train_acc: e.sums.accuracy(0, run.cfg.batch_size),
-        val_acc,
-        ensemble_acc,
         img_per_s: e.img_per_s,
         seconds: e.seconds,
         elapsed,
         best_epoch: run.progress.best.map(|b| b.epoch),
         ..Default::default()
-    })?;
+    };
+    run.record(record.with_accuracy(acc))?;
     run.progress.epoch = epoch + 1;
     run.checkpoint()
 }

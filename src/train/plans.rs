@@ -6,6 +6,7 @@ use crate::config::{Config, Ensemble};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
+use crate::metrics::Accuracy;
 use crate::model::block::{Block, Scratch, Trace};
 use crate::model::{BlockSpec, Model};
 use crate::ops::{self, AugmentConfig};
@@ -261,25 +262,31 @@ pub fn ensemble_weight(h: usize, heads: &[usize]) -> f32 {
 /// ensemble's.
 pub struct EvalStep {
     pub plan: Plan,
-    /// Correct counts: one per evaluated head, then the ensemble.
+    /// Correct counts, [2] each (top 1, top 5): one per evaluated head, then the ensemble.
     pub counts: Vec<Tensor>,
 }
 
 impl EvalStep {
     /// Run over all of `data`, a batch at a time through `feed`: accuracy (%) of each evaluated head
-    /// and of their ensemble (the last count).
-    pub fn run(&self, gpu: &Gpu, feed: &mut Feed, readback: &Readback, data: &Dataset) -> Result<(Vec<f64>, f64)> {
+    /// and of their ensemble (the last count), top 1 and (more than 5 classes) top 5.
+    pub fn run(&self, gpu: &Gpu, feed: &mut Feed, readback: &Readback, data: &Dataset) -> Result<Accuracy> {
         for c in &self.counts {
             gpu.fill(c, 0.0);
         }
         feed.run_over(gpu, data, &self.plan)?;
-        let n = data.len();
-        let mut acc = Vec::new();
+        let n = data.len() as f64;
+        let (mut top1, mut top5) = (Vec::new(), Vec::new());
         for c in &self.counts {
-            acc.push(100.0 * readback.read_f32(gpu, c)?[0] as f64 / n as f64);
+            let counts = readback.read_f32(gpu, c)?;
+            top1.push(100.0 * counts[0] as f64 / n);
+            top5.push(100.0 * counts[1] as f64 / n);
         }
-        let ensemble = acc.pop().unwrap_or(f64::NAN);
-        Ok((acc, ensemble))
+        let ensemble_top1 = top1.pop().unwrap_or(f64::NAN);
+        let ensemble_top5 = top5.pop().unwrap_or(f64::NAN);
+        Ok(match Accuracy::top5_meaningful(data.classes.len()) {
+            true => Accuracy { top1, ensemble_top1, top5: Some(top5), ensemble_top5: Some(ensemble_top5) },
+            false => Accuracy { top1, ensemble_top1, top5: None, ensemble_top5: None },
+        })
     }
 }
 
@@ -303,7 +310,7 @@ fn record_eval(ctx: &StepContext, feed: &Feed, upto: usize, heads: &[usize], pre
     let scores = gpu.tensor(&[n, classes], "ensemble scores")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
     let n_counts = if prefixes { 2 * heads.len() } else { heads.len() + 1 };
-    let counts = (0..n_counts).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
+    let counts = (0..n_counts).map(|_| gpu.tensor(&[2], "correct count")).collect::<Result<Vec<_>>>()?;
     p.copy(&zeros, &scores);
     let evaluated = EvalHeads { heads, ensemble: heads, scores: &scores, counts: &counts, prefixes };
     record_eval_stages(&mut p, ctx, feed, upto + 1, Some(&evaluated))?;

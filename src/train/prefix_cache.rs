@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
+use crate::metrics::Accuracy;
 use crate::model::block::Scratch;
 use crate::model::Model;
 use crate::ops;
@@ -157,8 +158,8 @@ pub struct PrefixCaches {
 pub struct EvalCache {
     features: Option<RowCache>,
     scores: RowCache,
-    /// Accuracy (%) of heads 0..j-1: fixed while they are frozen.
-    pub frozen_acc: Vec<f64>,
+    /// Accuracy (%) of heads 0..j-1 (their ensemble's is not used): fixed while they are frozen.
+    pub frozen_acc: Accuracy,
 }
 
 /// Below this many forward FLOPs per float of stage j's input, recomputing the frozen stages is about as
@@ -207,7 +208,7 @@ pub fn build_eval_cache(
     let mut p = PlanBuilder::new(gpu, format!("cache stage {j} validation input"));
     let sum = gpu.tensor(&[n, classes], "ensemble scores")?;
     let zeros = gpu.tensor(&[n, classes], "zeros")?;
-    let counts = (0..j).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
+    let counts = (0..j).map(|_| gpu.tensor(&[2], "correct count")).collect::<Result<Vec<_>>>()?;
     p.copy(&zeros, &sum);
     // The frozen heads' weights are normalised over every head up to stage j's, as in `eval_step`.
     let ensemble: Vec<usize> = (0..=j).collect();
@@ -223,10 +224,14 @@ pub fn build_eval_cache(
         gpu.fill(c, 0.0);
     }
     feed.run_over(gpu, data, &plan)?;
-    let mut frozen_acc = Vec::with_capacity(j);
+    let (mut top1, mut top5) = (Vec::with_capacity(j), Vec::with_capacity(j));
     for c in &counts {
-        frozen_acc.push(100.0 * readback.read_f32(gpu, c)?[0] as f64 / images as f64);
+        let counts = readback.read_f32(gpu, c)?;
+        top1.push(100.0 * counts[0] as f64 / images as f64);
+        top5.push(100.0 * counts[1] as f64 / images as f64);
     }
+    let top5 = Accuracy::top5_meaningful(classes).then_some(top5);
+    let frozen_acc = Accuracy { top1, top5, ..Default::default() };
     Ok(EvalCache { features, scores, frozen_acc })
 }
 
@@ -249,7 +254,7 @@ pub fn eval_step_cached(ctx: &StepContext, feed: &Feed, j: usize, cache: &EvalCa
     };
     let out = gpu.tensor(&model.stages[j].spec.output().batched(n), "stage output")?;
     let logits = gpu.tensor(&[n, classes], "eval logits")?;
-    let counts = (0..2).map(|_| gpu.tensor(&[1], "correct count")).collect::<Result<Vec<_>>>()?;
+    let counts = (0..2).map(|_| gpu.tensor(&[2], "correct count")).collect::<Result<Vec<_>>>()?;
     let y = model.stages[j].forward_eval(&mut p, &x, scratch, Some(&out))?;
     model.heads[j].forward_eval(&mut p, &y, scratch, Some(&logits))?;
     ops::count_correct(&mut p, &logits, &feed.labels, &counts[0])?;

@@ -22,7 +22,7 @@ use crate::data::DataRecord;
 use crate::error::{Error, Result};
 use crate::fsutil::FolderLock;
 use crate::gpu::{Gpu, GpuOptions, Readback};
-use crate::metrics::{EpochRecord, StageSummary};
+use crate::metrics::{Accuracy, EpochRecord, StageSummary};
 use crate::model::{Model, ModelSpec, Shape};
 
 /// Everything one training run holds while it runs.
@@ -62,6 +62,9 @@ pub(super) struct StageOutcome {
     pub img_per_s: f64,
     pub head_acc: f64,
     pub ensemble_acc: f64,
+    /// Their top-5 accuracies (more than 5 classes).
+    pub head_top5: Option<f64>,
+    pub ensemble_top5: Option<f64>,
     /// The epoch the stage was frozen at (`keep_best`).
     pub best_epoch: Option<usize>,
     /// dgl-async: mean age, in ticks, of the buffered batches the stage read.
@@ -73,7 +76,17 @@ impl StageOutcome {
     pub fn of(record: Option<&EpochRecord>, seconds: f64) -> StageOutcome {
         let (head_acc, ensemble_acc, img_per_s) =
             record.map_or((f64::NAN, f64::NAN, 0.0), |r| (r.head_acc(), r.ensemble_acc, r.img_per_s));
-        StageOutcome { seconds, img_per_s, head_acc, ensemble_acc, best_epoch: None, batch_age: None }
+        let (head_top5, ensemble_top5) = record.map_or((None, None), |r| (r.head_top5(), r.ensemble_top5));
+        StageOutcome {
+            seconds,
+            img_per_s,
+            head_acc,
+            ensemble_acc,
+            head_top5,
+            ensemble_top5,
+            best_epoch: None,
+            batch_age: None,
+        }
     }
 }
 
@@ -205,17 +218,17 @@ impl Run {
     }
 
     /// Accuracy (%) of every evaluated head and of their ensemble on the validation split.
-    pub(super) fn evaluate(&mut self, eval: &EvalStep) -> Result<(Vec<f64>, f64)> {
+    pub(super) fn evaluate(&mut self, eval: &EvalStep) -> Result<Accuracy> {
         eval.run(&self.gpu, &mut self.eval_feed, &self.readback, &self.data.val)
     }
 
     /// Accuracy (%) of heads 0..=j and their ensemble, for greedy stage `j`'s evaluation step; a
     /// cached step evaluates head j only and the frozen heads' accuracies come from its cache.
-    pub(super) fn evaluate_stage(&mut self, eval: &EvalStep, caches: &PrefixCaches) -> Result<(Vec<f64>, f64)> {
-        let (acc, ensemble) = self.evaluate(eval)?;
+    pub(super) fn evaluate_stage(&mut self, eval: &EvalStep, caches: &PrefixCaches) -> Result<Accuracy> {
+        let acc = self.evaluate(eval)?;
         match &caches.eval {
-            Some(c) => Ok((c.frozen_acc.iter().copied().chain(acc).collect(), ensemble)),
-            None => Ok((acc, ensemble)),
+            Some(c) => Ok(acc.after(&c.frozen_acc)),
+            None => Ok(acc),
         }
     }
 
@@ -245,14 +258,16 @@ impl Run {
             _ => format!("{}/{}", r.epoch, self.cfg.epochs),
         };
         self.display.line(&format!(
-            "{} stage {} epoch {epoch}: lr {:.4} loss {:.4} train {:.2}% | val head {:.2}% ensemble {:.2}% | {:.0} img/s, {:.1}s",
+            "{} stage {} epoch {epoch}: lr {:.4} loss {:.4} train {:.2}% | val head {:.2}%{} ensemble {:.2}%{} | {:.0} img/s, {:.1}s",
             r.method,
             r.stage,
             r.lr,
             r.train_loss,
             r.train_acc,
             r.head_acc(),
+            Accuracy::top5_note(r.head_top5()),
             r.ensemble_acc,
+            Accuracy::top5_note(r.ensemble_top5),
             r.img_per_s,
             r.seconds
         ));
@@ -333,6 +348,8 @@ impl Run {
             head_flops: head.flops(),
             head_acc: o.head_acc,
             ensemble_acc: o.ensemble_acc,
+            head_top5: o.head_top5,
+            ensemble_top5: o.ensemble_top5,
             seconds: o.seconds,
             img_per_s: o.img_per_s,
             peak_mib: peak as f64 / (1u64 << 20) as f64,

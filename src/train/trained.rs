@@ -14,7 +14,7 @@ use crate::checkpoint::Checkpoint;
 use crate::config::{Config, Method};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuOptions, Readback};
-use crate::metrics::{EpochRecord, StageSummary};
+use crate::metrics::{Accuracy, EpochRecord, StageSummary};
 use crate::model::Model;
 
 /// A run folder's model as its checkpoint left it.
@@ -101,12 +101,13 @@ pub fn eval_run(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<
     let scratch = scratch_for(gpu, model, upto, cfg.batch_size)?;
     let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
     let eval = eval_step(&ctx, &feed, upto, &heads)?;
-    let (acc, ens) = eval.run(gpu, &mut feed, &Readback::new(gpu, 64), val)?;
+    let acc = eval.run(gpu, &mut feed, &Readback::new(gpu, 64), val)?;
     let mut out = format!("{} ({} images of {}):\n", path.display(), val.len(), val.source);
-    for (h, a) in heads.iter().zip(&acc) {
-        out.push_str(&format!("  head {h}: {a:.2}%\n"));
+    for (k, (h, a)) in heads.iter().zip(&acc.top1).enumerate() {
+        let top5 = Accuracy::top5_note(acc.top5.as_ref().map(|t| t[k]));
+        out.push_str(&format!("  head {h}: {a:.2}%{top5}\n"));
     }
-    out.push_str(&format!("  ensemble: {ens:.2}%"));
+    out.push_str(&format!("  ensemble: {:.2}%{}", acc.ensemble_top1, Accuracy::top5_note(acc.ensemble_top5)));
     Ok(out)
 }
 

@@ -71,12 +71,20 @@ pub fn summary_cells(s: &StageSummary) -> [String; 11] {
         format_count(s.head_params as u64),
         format_flops(s.stage_flops),
         format_flops(s.head_flops),
-        format!("{:.2}", s.head_acc),
-        format!("{:.2}", s.ensemble_acc),
+        with_top5(s.head_acc, s.head_top5),
+        with_top5(s.ensemble_acc, s.ensemble_top5),
         format!("{:.1}", s.seconds),
         format!("{:.0}", s.img_per_s),
         format!("{:.1}", s.peak_mib),
     ]
+}
+
+/// "61.25", or "61.25 (top-5 84.10)" where the top-5 accuracy was recorded.
+fn with_top5(top1: f64, top5: Option<f64>) -> String {
+    match top5 {
+        Some(t) => format!("{top1:.2} (top-5 {t:.2})"),
+        None => format!("{top1:.2}"),
+    }
 }
 
 pub(crate) const CSS: &str = "
@@ -182,13 +190,13 @@ fn summary_table(h: &mut String, summaries: &[StageSummary]) {
     let last = summaries.iter().max_by_key(|s| s.stage).expect("non-empty");
     let _ = writeln!(
         h,
-        "<tr class=\"total\"><td>all</td><td class=\"text\">total (accuracy: last stage; memory: largest)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td></td><td>{:.1}</td></tr>",
+        "<tr class=\"total\"><td>all</td><td class=\"text\">total (accuracy: last stage; memory: largest)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td></td><td>{:.1}</td></tr>",
         format_count(params),
         format_count(head_params),
         format_flops(flops),
         format_flops(head_flops),
-        last.head_acc,
-        last.ensemble_acc,
+        with_top5(last.head_acc, last.head_top5),
+        with_top5(last.ensemble_acc, last.ensemble_top5),
         seconds,
         peak
     );
@@ -201,11 +209,11 @@ fn epochs_table(h: &mut String, input: &ReportInput) {
     }
     h.push_str("<h2>All epochs</h2>\n<details>\n<summary>");
     let _ = write!(h, "{} epoch records", input.records.len());
-    h.push_str("</summary>\n<table>\n<tr><th class=\"text\">method</th><th>stage</th><th>epoch</th><th>lr</th><th>train loss</th><th>train acc (%)</th><th>val acc, own head (%)</th><th>ensemble acc (%)</th><th>img/s</th><th>seconds</th></tr>\n");
+    h.push_str("</summary>\n<table>\n<tr><th class=\"text\">method</th><th>stage</th><th>epoch</th><th>lr</th><th>train loss</th><th>train acc (%)</th><th>val acc, own head (%)</th><th>ensemble acc (%)</th><th>head top-5 (%)</th><th>ensemble top-5 (%)</th><th>img/s</th><th>seconds</th></tr>\n");
     for r in &input.records {
         let _ = writeln!(
             h,
-            "<tr><td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.0}</td><td>{:.1}</td></tr>",
+            "<tr><td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.1}</td></tr>",
             escape_html(&r.method),
             r.stage,
             r.epoch,
@@ -214,6 +222,8 @@ fn epochs_table(h: &mut String, input: &ReportInput) {
             r.train_acc,
             r.head_acc(),
             r.ensemble_acc,
+            r.head_top5().map_or(String::new(), |a| format!("{a:.2}")),
+            r.ensemble_top5.map_or(String::new(), |a| format!("{a:.2}")),
             r.img_per_s,
             r.seconds
         );

@@ -40,7 +40,7 @@ use super::Run;
 use crate::config::{Config, DglConfig, Method};
 use crate::error::{Error, Result};
 use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions, Plan, PlanBuilder, Readback, Tensor};
-use crate::metrics::EpochRecord;
+use crate::metrics::{Accuracy, EpochRecord};
 use devices::Devices;
 use one_device::OneDevice;
 
@@ -97,6 +97,7 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
         let e = run.train_epoch(&mut d, 0, epoch, &label)?;
         d.exec.gather(run)?;
         let (heads, ensembles) = d.evaluate(run)?;
+        let (heads5, ensembles5) = (&heads.top5, &ensembles.top5);
         let elapsed = run.elapsed();
         // One record per stage: its own head's curve, and the heads and ensemble up to it.
         for j in 0..stages {
@@ -111,8 +112,10 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
                 // Divided before scaling, as DGL's records always were (the last bit differs from
                 // `EpochSums::accuracy`'s order).
                 train_acc: 100.0 * (e.sums.correct[j] / images),
-                val_acc: heads[..=j].to_vec(),
-                ensemble_acc: ensembles[j],
+                val_acc: heads.top1[..=j].to_vec(),
+                ensemble_acc: ensembles.top1[j],
+                val_top5: heads5.as_ref().map_or(Vec::new(), |h| h[..=j].to_vec()),
+                ensemble_top5: ensembles5.as_ref().map(|e| e[j]),
                 img_per_s: e.img_per_s,
                 seconds: e.seconds,
                 elapsed,
@@ -260,12 +263,10 @@ impl Dgl {
         run.checkpoint()
     }
 
-    /// Validation accuracy (%) of every head, and of the ensemble of heads 0..=j for every j.
-    fn evaluate(&self, run: &mut Run) -> Result<(Vec<f64>, Vec<f64>)> {
-        let (mut acc, last) = run.evaluate(&self.eval)?;
-        acc.push(last);
-        let ensembles = acc.split_off(self.stages);
-        Ok((acc, ensembles))
+    /// Validation accuracy (%) of every head, and of the ensemble of heads 0..=j for every j (in
+    /// `top1` and `top5`; the ensembles' fields of the two are not used).
+    fn evaluate(&self, run: &mut Run) -> Result<(Accuracy, Accuracy)> {
+        Ok(run.evaluate(&self.eval)?.split_heads(self.stages))
     }
 
     /// One summary per stage: they all trained for the whole run (dgl-async: with the mean age of the
@@ -274,12 +275,13 @@ impl Dgl {
         for j in 0..self.stages {
             let (Some(r), seconds) = run.recorded(j) else { continue };
             let (head, ens) = (r.head_acc(), r.ensemble_acc);
+            let (head5, ens5) = (Accuracy::top5_note(r.head_top5()), Accuracy::top5_note(r.ensemble_top5));
             let batch_age = self.schedule.as_ref().and_then(|s| s.mean_age(j));
             let outcome = StageOutcome { batch_age, ..StageOutcome::of(Some(r), seconds) };
             run.summarise_stage(j, &outcome)?;
             let age = batch_age.map_or(String::new(), |a| format!(", buffered batches {a:.1} ticks old on average"));
             run.display.line(&format!(
-                "{} stage {j}: head {head:.2}%, ensemble of heads 0..{j} {ens:.2}%{age} ({seconds:.1}s of training)",
+                "{} stage {j}: head {head:.2}%{head5}, ensemble of heads 0..{j} {ens:.2}%{ens5}{age} ({seconds:.1}s of training)",
                 self.method
             ));
         }
