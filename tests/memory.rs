@@ -191,11 +191,11 @@ fn a_batch_that_cannot_fit_names_the_accumulation_that_does() {
     ]);
     support::expect_fail(&o, 1, "stage 0 at batch 512 (weights and statistics");
     let t = support::text(&o);
-    assert!(t.contains("but memory_limit_mib allows 24.0 MiB. Set grad_accum = "), "{t}");
-    assert!(t.contains("or batch_size = "), "{t}");
+    assert!(t.contains("but memory_limit_mib allows 24.0 MiB. Try --set grad_accum="), "{t}");
+    assert!(t.contains("try --set batch_size="), "{t}");
     assert!(!out.exists(), "a refused run leaves nothing");
     // The accumulation it names trains within the limit.
-    let accum: usize = t.split("Set grad_accum = ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let accum: usize = t.split("--set grad_accum=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     train(&cfg, &out, &["--set", &format!("grad_accum={accum}")]);
     let summary: Vec<layerwise::metrics::StageSummary> =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
