@@ -224,19 +224,19 @@ pub fn check_memory(gpu: &Gpu, cfg: &Config, spec: &ModelSpec) -> Result<()> {
         (1..usize::BITS).map(|k| batch >> k).take_while(|&b| b >= 1).map(|b| at(b, 1)).find(|p| limits.fits(p));
     let hint = match (accum, smaller) {
         (Some(a), Some(s)) => format!(
-            "Try --set grad_accum={} (micro-batch {}, {}), or a batch of {} ({}): try --set batch_size={}.",
+            "Try --set grad_accum={} (micro-batch {}, {}), or a batch of {} fits: try --set batch_size={} ({}).",
             batch / a.micro,
             a.micro,
             size(a.total()),
             s.batch,
-            size(s.total()),
-            s.batch
+            s.batch,
+            size(s.total())
         ),
         (Some(a), None) => {
             format!("Try --set grad_accum={} (micro-batch {}, {}).", batch / a.micro, a.micro, size(a.total()))
         }
         (None, Some(s)) => {
-            format!("A batch of {} fits ({}): try --set batch_size={}.", s.batch, size(s.total()), s.batch)
+            format!("A batch of {} fits: try --set batch_size={} ({}).", s.batch, s.batch, size(s.total()))
         }
         (None, None) => format!("Even micro-batches of 1 image do not fit. {}", too_large()),
     };
