@@ -284,7 +284,17 @@ pub struct Config {
     #[serde(default)]
     pub max_val_images: usize,
     pub seed: u64,
+    /// Images per SGD step (the global batch).
     pub batch_size: usize,
+    /// Greedy and e2e: run each step as this many micro-batches of `batch_size / grad_accum` images,
+    /// summing their gradients in order before the one SGD update (for stages that do not fit at
+    /// `batch_size`). Batchnorm normalises each micro-batch with its own statistics, as PyTorch does
+    /// with accumulation.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub grad_accum: usize,
+    /// Device memory (MiB) a run may plan for; 0 = what the adapter reports, where it reports any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub memory_limit_mib: usize,
     /// Epochs per stage (per run for e2e and DGL).
     pub epochs: usize,
     /// With `arch`: K, the local modules (stages) its blocks are cut into.
@@ -350,6 +360,12 @@ fn cache_limit() -> usize {
 fn one() -> usize {
     1
 }
+fn is_one(v: &usize) -> bool {
+    *v == 1
+}
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
 fn three() -> usize {
     3
 }
@@ -367,9 +383,6 @@ fn basic_block() -> ResidualBlock {
 }
 fn no_stem() -> Stem {
     Stem::None
-}
-fn is_zero(v: &usize) -> bool {
-    *v == 0
 }
 
 impl Config {
@@ -438,6 +451,7 @@ impl Config {
         if self.epochs == 0 {
             return Err("epochs must be at least 1".into());
         }
+        self.check_grad_accum()?;
         self.optimizer.check()?;
         self.augment.check()?;
         if self.checkpoint_minutes.is_nan() || self.checkpoint_minutes <= 0.0 {
@@ -496,6 +510,34 @@ impl Config {
             shrink(&mut a.head.width);
         }
         cfg
+    }
+
+    /// `grad_accum` divides the batch, and only greedy and e2e steps accumulate.
+    fn check_grad_accum(&self) -> std::result::Result<(), String> {
+        let m = self.grad_accum;
+        if m == 0 || self.batch_size % m != 0 {
+            return Err(format!(
+                "grad_accum must divide batch_size ({}) into equal micro-batches, got {m}",
+                self.batch_size
+            ));
+        }
+        if m > 1 && !matches!(self.method, Method::Greedy | Method::E2e) {
+            return Err("grad_accum applies to method = \"greedy\" and \"e2e\" only".into());
+        }
+        if m > 1 && self.arch.is_some() {
+            return Err("grad_accum > 1 is not supported yet for [arch] networks (residual blocks' micro-batch passes are untested); use a smaller batch_size".into());
+        }
+        if m > 1 && self.cache.train {
+            return Err(
+                "grad_accum > 1 and cache.train cannot be combined (the cached step reads whole batches)".into()
+            );
+        }
+        Ok(())
+    }
+
+    /// Images per micro-batch: what one forward and backward pass holds (`batch_size / grad_accum`).
+    pub fn micro_batch(&self) -> usize {
+        self.batch_size / self.grad_accum.max(1)
     }
 
     /// Learning rate during `epoch` (0-based) of a stage.

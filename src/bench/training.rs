@@ -15,6 +15,7 @@ use crate::gpu::{AdapterSummary, Gpu, InFlight, Plan, PlanBuilder};
 use crate::model::{Model, ModelSpec, Shape};
 use crate::ops;
 use crate::train::feed::Feed;
+use crate::train::memory::plan_stage;
 use crate::train::plans::{augment_config, record_dgl_body, scratch_for, train_step, StepContext, StepIo, Trains};
 
 #[derive(Debug, Clone)]
@@ -58,6 +59,10 @@ pub struct StageBench {
     pub ms_per_step: f64,
     /// Most GPU memory held while the stage's step was built and run (MiB).
     pub peak_mib: f64,
+    /// What the memory planner counts for training the stage at this batch (MiB): the bench's buffers
+    /// plus what a run adds (the evaluation step and its feed); 0 for DGL, which it does not plan.
+    #[serde(default)]
+    pub planned_mib: f64,
     pub dispatches: usize,
 }
 
@@ -125,6 +130,12 @@ fn bench_preset(gpu: &Gpu, name: &str, opts: &TrainBenchOptions) -> Result<Vec<S
         return Err(Error::usage(format!("bench train measures greedy and DGL presets; `{name}` is e2e")));
     }
     let input = input_shape(&cfg);
+    let spec = ModelSpec::new(&cfg, input, 10)?;
+    let planned = {
+        let c = Config { batch_size: opts.batch, grad_accum: 1, keep_best: false, ..cfg.clone() };
+        let align = (gpu.storage_alignment() / 4).max(1) as usize;
+        move |j: usize| plan_stage(&c, &spec, Trains::Stage(j), align).total() as f64 / (1u64 << 20) as f64
+    };
     let model = Model::new(gpu, ModelSpec::new(&cfg, input, 10)?, cfg.seed)?;
     let mut feed = Feed::new(gpu, opts.batch, input.len())?;
     let data = synthetic_batch(input, opts.batch);
@@ -158,6 +169,7 @@ fn bench_preset(gpu: &Gpu, name: &str, opts: &TrainBenchOptions) -> Result<Vec<S
             img_per_s: opts.batch as f64 / secs,
             ms_per_step: secs * 1e3,
             peak_mib: peak as f64 / (1u64 << 20) as f64,
+            planned_mib: if dgl { 0.0 } else { planned(j) },
             dispatches: plan.dispatches(),
         });
     }
@@ -211,13 +223,14 @@ impl TrainBenchReport {
             self.batch,
             if self.quick { ", quick (widths / 16)" } else { "" }
         );
-        let _ = writeln!(s, "| preset | stage | img/s | ms/step | dispatches | peak GPU MiB |");
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "| preset | stage | img/s | ms/step | dispatches | peak GPU MiB | planned MiB |");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
         for r in &self.rows {
             let stage = if r.method == "dgl" { format!("all {} (dgl)", r.stage) } else { r.stage.to_string() };
+            let planned = if r.planned_mib > 0.0 { format!("{:.1}", r.planned_mib) } else { "-".into() };
             let _ = writeln!(
                 s,
-                "| {} | {stage} | {:.0} | {:.2} | {} | {:.1} |",
+                "| {} | {stage} | {:.0} | {:.2} | {} | {:.1} | {planned} |",
                 r.preset, r.img_per_s, r.ms_per_step, r.dispatches, r.peak_mib
             );
         }

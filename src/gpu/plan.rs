@@ -10,12 +10,14 @@ use crate::error::{Error, Result};
 enum Cmd {
     Dispatch { kernel: Arc<Kernel>, tensors: Vec<Tensor>, uniform: (u64, u64), groups: [u32; 3] },
     Copy { src: Tensor, dst: Tensor },
+    Clear { dst: Tensor },
 }
 
 enum Step {
     // The tensors stay referenced: a buffer is destroyed when its last Tensor drops.
     Dispatch { kernel: Arc<Kernel>, bind_group: wgpu::BindGroup, groups: [u32; 3], _tensors: Vec<Tensor> },
     Copy { src: Tensor, dst: Tensor },
+    Clear { dst: Tensor },
 }
 
 /// Records commands; `finish` creates the uniform buffer and every bind group.
@@ -111,6 +113,11 @@ impl<'g> PlanBuilder<'g> {
         self.cmds.push(Cmd::Copy { src: src.clone(), dst: dst.clone() });
     }
 
+    /// Record setting every element of `dst` to zero (an accumulator's start, within the step).
+    pub fn clear(&mut self, dst: &Tensor) {
+        self.cmds.push(Cmd::Clear { dst: dst.clone() });
+    }
+
     pub fn finish(self) -> Result<Plan> {
         let g = self.gpu;
         let size = (self.uniforms.len().max(16)) as u64;
@@ -150,6 +157,7 @@ impl<'g> PlanBuilder<'g> {
                     Step::Dispatch { kernel, bind_group, groups, _tensors: tensors }
                 }
                 Cmd::Copy { src, dst } => Step::Copy { src, dst },
+                Cmd::Clear { dst } => Step::Clear { dst },
             })
             .collect();
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -174,6 +182,10 @@ impl Plan {
             match &self.steps[i] {
                 Step::Copy { src, dst } => {
                     enc.copy_buffer_to_buffer(&src.buf.raw, src.offset, &dst.buf.raw, dst.offset, src.bytes());
+                    i += 1;
+                }
+                Step::Clear { dst } => {
+                    enc.clear_buffer(&dst.buf.raw, dst.offset, Some(dst.bytes()));
                     i += 1;
                 }
                 Step::Dispatch { .. } => {
@@ -260,6 +272,7 @@ impl Plan {
                     Step::Copy { src, dst } => {
                         enc.copy_buffer_to_buffer(&src.buf.raw, src.offset, &dst.buf.raw, dst.offset, src.bytes());
                     }
+                    Step::Clear { dst } => enc.clear_buffer(&dst.buf.raw, dst.offset, Some(dst.bytes())),
                     Step::Dispatch { kernel, bind_group, groups, .. } => {
                         let mut pass = enc.begin_compute_pass(&Default::default());
                         pass.set_pipeline(&kernel.pipeline);
@@ -274,6 +287,7 @@ impl Plan {
             }
             let name = match step {
                 Step::Copy { .. } => "copy".to_string(),
+                Step::Clear { .. } => "clear".to_string(),
                 Step::Dispatch { kernel, groups, .. } => format!("{} {:?}", kernel.spec.name, groups),
             };
             out.push((name, best));

@@ -72,6 +72,17 @@ impl Tensor {
         assert!(len <= self.len, "view {shape:?} of {:?}", self.shape);
         Tensor { len, shape: shape.to_vec(), ..self.clone() }
     }
+    /// Rows `start..start + count` of a tensor whose first dimension is rows (a micro-batch of a
+    /// batch). Its byte offset need not meet the storage-binding alignment: for plan copies
+    /// (`PlanBuilder::copy`), which only need 4-byte alignment.
+    pub fn rows(&self, start: usize, count: usize) -> Tensor {
+        let n = self.shape[0];
+        assert!(start + count <= n, "rows {start}..{} of {:?}", start + count, self.shape);
+        let row = self.len / n.max(1);
+        let mut shape = self.shape.clone();
+        shape[0] = count;
+        Tensor { offset: self.offset + (start * row * 4) as u64, len: count * row, shape, ..self.clone() }
+    }
     /// True when both views share one buffer (such views may not be bound read and read-write together).
     pub fn same_buffer(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.buf, &other.buf)

@@ -57,6 +57,30 @@ impl Trace {
     }
 }
 
+/// Per layer of `spec`: whether it applies the ReLU that follows it (skipping Identity placeholders),
+/// and whether it is a ReLU an earlier layer already applied (it records nothing).
+pub fn relu_fusion(spec: &BlockSpec) -> (Vec<bool>, Vec<bool>) {
+    let n = spec.layers.len();
+    let mut fused_relu = vec![false; n];
+    let mut absorbed = vec![false; n];
+    for (i, layer) in spec.layers.iter().enumerate() {
+        if matches!(
+            layer,
+            Layer::Conv { .. } | Layer::ConvStride2 { .. } | Layer::Linear { .. } | Layer::BatchNorm { .. }
+        ) {
+            let mut j = i + 1;
+            while j < n && spec.layers[j] == Layer::Identity {
+                j += 1;
+            }
+            if j < n && spec.layers[j] == Layer::Relu {
+                fused_relu[i] = true;
+                absorbed[j] = true;
+            }
+        }
+    }
+    (fused_relu, absorbed)
+}
+
 impl Block {
     /// Allocate a block and initialise it as PyTorch would (seeded).
     pub fn new(gpu: &Gpu, spec: BlockSpec, seed: u64) -> Result<Block> {
@@ -78,24 +102,7 @@ impl Block {
         for (i, (_, _, li)) in sspecs.iter().enumerate() {
             layer_state[*li].push(i);
         }
-        let n = spec.layers.len();
-        let mut fused_relu = vec![false; n];
-        let mut absorbed = vec![false; n];
-        for (i, layer) in spec.layers.iter().enumerate() {
-            if matches!(
-                layer,
-                Layer::Conv { .. } | Layer::ConvStride2 { .. } | Layer::Linear { .. } | Layer::BatchNorm { .. }
-            ) {
-                let mut j = i + 1;
-                while j < n && spec.layers[j] == Layer::Identity {
-                    j += 1;
-                }
-                if j < n && spec.layers[j] == Layer::Relu {
-                    fused_relu[i] = true;
-                    absorbed[j] = true;
-                }
-            }
-        }
+        let (fused_relu, absorbed) = relu_fusion(&spec);
         Ok(Block { spec, params, grads, momentum, state, layer_params, layer_state, fused_relu, absorbed })
     }
 
@@ -115,6 +122,19 @@ impl Block {
     /// Record a training-mode forward pass from `input` ([n, ..input shape]); allocates the
     /// activations it keeps (plan-build time, never per step).
     pub fn forward_train(&self, p: &mut PlanBuilder, input: &Tensor, scratch: &Scratch) -> Result<Trace> {
+        self.forward_train_into(p, input, scratch, None)
+    }
+
+    /// `forward_train` writing its activations into those of `reuse` (an earlier pass of this block at
+    /// the same batch size, whose backward has been recorded): the micro-batches of one step share one
+    /// set of activations instead of holding the whole batch's.
+    pub fn forward_train_into(
+        &self,
+        p: &mut PlanBuilder,
+        input: &Tensor,
+        scratch: &Scratch,
+        reuse: Option<&Trace>,
+    ) -> Result<Trace> {
         let gpu = p.gpu();
         let n = input.shape()[0];
         let mut outs: Vec<Tensor> = Vec::with_capacity(self.spec.layers.len());
@@ -129,7 +149,13 @@ impl Block {
                 Layer::Identity => x,
                 Layer::Flatten => x.reshape(&shape),
                 _ => {
-                    let y = gpu.tensor(&shape, &what)?;
+                    let y = match reuse {
+                        Some(t) => {
+                            assert_eq!(t.outs[i].shape(), &shape[..], "reused activations of another batch size");
+                            t.outs[i].clone()
+                        }
+                        None => gpu.tensor(&shape, &what)?,
+                    };
                     kept = self.record_layer(p, i, &x, &y, Mode::Train, scratch)?;
                     y
                 }

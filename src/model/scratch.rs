@@ -9,6 +9,15 @@ use crate::error::Result;
 use crate::gpu::{Gpu, Tensor};
 use crate::ops;
 
+/// The scratch's sizes: the conv and batchnorm workspaces, and `buffers` gradient buffers and as many
+/// activation buffers of `act` elements each.
+pub struct ScratchLens {
+    pub conv: usize,
+    pub bn: usize,
+    pub act: usize,
+    pub buffers: usize,
+}
+
 pub struct Scratch {
     pub(super) conv_ws: Tensor,
     pub(super) bn_ws: Tensor,
@@ -51,6 +60,19 @@ fn layer_needs(layer: &Layer, input: Shape, n: usize) -> (usize, usize, usize) {
 impl Scratch {
     /// Scratch for recording `blocks` at batch size `n`.
     pub fn new(gpu: &Gpu, blocks: &[&BlockSpec], n: usize) -> Result<Scratch> {
+        let ScratchLens { conv, bn, act, buffers } = Scratch::lens(blocks, n);
+        let named = |what: &str, i: usize| format!("{what} {}", (b'A' + i as u8) as char);
+        Ok(Scratch {
+            conv_ws: gpu.tensor(&[conv], "conv workspace")?,
+            bn_ws: gpu.tensor(&[bn], "batchnorm workspace")?,
+            grad: (0..buffers).map(|i| gpu.tensor(&[act], &named("gradient", i))).collect::<Result<_>>()?,
+            act: (0..buffers).map(|i| gpu.tensor(&[act], &named("activation", i))).collect::<Result<_>>()?,
+        })
+    }
+
+    /// What `new` allocates for `blocks` at batch size `n`, in f32 elements (the memory planner counts
+    /// it too).
+    pub fn lens(blocks: &[&BlockSpec], n: usize) -> ScratchLens {
         let (mut conv, mut bn, mut act) = (1usize, 1usize, 1usize);
         let mut residual = false;
         for b in blocks {
@@ -62,14 +84,7 @@ impl Scratch {
                 residual |= matches!(l, Layer::Residual(_));
             }
         }
-        let buffers = if residual { 4 } else { 2 };
-        let named = |what: &str, i: usize| format!("{what} {}", (b'A' + i as u8) as char);
-        Ok(Scratch {
-            conv_ws: gpu.tensor(&[conv], "conv workspace")?,
-            bn_ws: gpu.tensor(&[bn], "batchnorm workspace")?,
-            grad: (0..buffers).map(|i| gpu.tensor(&[act], &named("gradient", i))).collect::<Result<_>>()?,
-            act: (0..buffers).map(|i| gpu.tensor(&[act], &named("activation", i))).collect::<Result<_>>()?,
-        })
+        ScratchLens { conv, bn, act, buffers: if residual { 4 } else { 2 } }
     }
 
     /// A gradient buffer distinct from `avoid` (which may be one of them, or none).

@@ -119,7 +119,7 @@ impl Run {
             let secs = t0.elapsed().as_secs_f64();
             let l = sums.stages() - 1;
             let img_s = ((step - start) * b) as f64 / secs.max(1e-9);
-            bar.update(step as u64, sums.mean_loss(l), sums.accuracy(l, b), img_s);
+            bar.update(step as u64, sums.mean_loss(l), sums.accuracy(l, self.cfg.micro_batch()), img_s);
             if checkpoint_due || stop {
                 self.progress.set_epoch_point(step, &sums, seconds_before + secs);
                 work.checkpoint(self)?;
@@ -188,7 +188,8 @@ impl EpochWork for PlanSteps<'_> {
         for s in steps {
             run.train_feed.load(&run.gpu, &run.data.train, &perm[s * b..(s + 1) * b]);
             self.in_flight.submit(&run.gpu, &[self.plan])?;
-            batches[0] += 1;
+            // The loss statistics count batch-means of micro-batches (`grad_accum` per step).
+            batches[0] += run.cfg.grad_accum;
         }
         Ok(())
     }

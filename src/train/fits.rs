@@ -17,10 +17,11 @@ use crate::model::Model;
 /// limit, say which batch size fits, if any.
 pub(super) fn check_fits(gpu: &Gpu, cfg: &Config, model: &Model, sample_bytes: usize) -> Result<()> {
     let batch = cfg.batch_size;
-    match record_steps(gpu, cfg, model, sample_bytes, batch) {
+    match record_steps(gpu, cfg, model, sample_bytes) {
         Err(Error::OutOfMemory { what, needed_mib, limit, .. }) => {
             let smaller = (1..usize::BITS).map(|k| batch >> k).take_while(|&b| b >= 1);
-            let fits = smaller.into_iter().find(|&b| record_steps(gpu, cfg, model, sample_bytes, b).is_ok());
+            let at = |b: usize| Config { batch_size: b, grad_accum: 1, ..cfg.clone() };
+            let fits = smaller.into_iter().find(|&b| record_steps(gpu, &at(b), model, sample_bytes).is_ok());
             let hint = match fits {
                 Some(b) => format!("A batch of {b} fits: try --set batch_size={b}."),
                 None if batch == 1 => too_large().to_string(),
@@ -37,26 +38,29 @@ pub(super) fn too_large() -> &'static str {
     "The model is too large for this device: make its stages narrower (--set stages.J.width=...), or use a device with larger limits."
 }
 
-/// The steps of a run at batch size `batch`, greedy's for every stage (each with its own scratch,
-/// as training allocates them), DGL's for every stage on its own (any placement on devices holds them).
-fn record_steps(gpu: &Gpu, cfg: &Config, model: &Model, sample_bytes: usize, batch: usize) -> Result<()> {
+/// The steps of a run at its batch size (and micro-batch size), greedy's for every stage (each with
+/// its own scratch, as training allocates them), DGL's for every stage on its own (any placement on
+/// devices holds them).
+fn record_steps(gpu: &Gpu, cfg: &Config, model: &Model, sample_bytes: usize) -> Result<()> {
+    let (batch, micro) = (cfg.batch_size, cfg.micro_batch());
     let feed = Feed::new(gpu, batch, sample_bytes)?;
+    let eval_feed = Feed::new(gpu, micro, sample_bytes)?;
     let io = StepIo::new(gpu)?;
     let last = model.stages.len() - 1;
     match cfg.method {
         Method::Greedy => {
             for j in 0..=last {
-                let scratch = scratch_for(gpu, model, j, batch)?;
+                let scratch = scratch_for(gpu, model, j, micro)?;
                 let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
                 train_step(&ctx, &feed, Trains::Stage(j))?;
-                eval_step(&ctx, &feed, j, &(0..=j).collect::<Vec<_>>())?;
+                eval_step(&ctx, &eval_feed, j, &(0..=j).collect::<Vec<_>>())?;
             }
         }
         Method::E2e => {
-            let scratch = scratch_for(gpu, model, last, batch)?;
+            let scratch = scratch_for(gpu, model, last, micro)?;
             let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
             train_step(&ctx, &feed, Trains::All)?;
-            eval_step(&ctx, &feed, last, &[last])?;
+            eval_step(&ctx, &eval_feed, last, &[last])?;
         }
         Method::Dgl | Method::DglAsync => {
             for j in 0..=last {

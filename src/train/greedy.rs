@@ -26,7 +26,7 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
         // One recorded step: frozen stages forward in eval mode (batchnorm on running statistics, never
         // updated), stage j and head j forward with batch statistics, loss, backward through head j and
         // stage j only, one SGD update of both. Plus the evaluation of every head so far.
-        let scratch = scratch_for(&run.gpu, &run.model, j, run.cfg.batch_size)?;
+        let scratch = scratch_for(&run.gpu, &run.model, j, run.cfg.micro_batch())?;
         // The frozen prefix's outputs never change during this stage: where configured, they are
         // computed once and read back by the steps (bit-identical to recomputing them).
         let caches = run.prefix_caches(j, &scratch)?;
@@ -88,7 +88,7 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
         zero_momentum(&run.gpu, &trained_blocks(&run.model, Trains::All).1);
         run.gpu.reset_peak();
     }
-    let scratch = scratch_for(&run.gpu, &run.model, last, run.cfg.batch_size)?;
+    let scratch = scratch_for(&run.gpu, &run.model, last, run.cfg.micro_batch())?;
     let ctx = StepContext { gpu: &run.gpu, cfg: &run.cfg, model: &run.model, io: &run.io, scratch: &scratch };
     let step = train_step(&ctx, &run.train_feed, Trains::All)?;
     let eval = eval_step(&ctx, &run.eval_feed, last, &[last])?;
@@ -121,7 +121,7 @@ fn end_epoch(run: &mut Run, method: &str, stage: usize, epoch: usize, e: &EpochR
         epoch: epoch + 1,
         lr: run.cfg.lr_at(epoch),
         train_loss: e.sums.mean_loss(0),
-        train_acc: e.sums.accuracy(0, run.cfg.batch_size),
+        train_acc: e.sums.accuracy(0, run.cfg.micro_batch()),
         img_per_s: e.img_per_s,
         seconds: e.seconds,
         elapsed,

@@ -12,6 +12,7 @@
 //! - `resume.rs`: a run continued from its folder; `fits.rs`: whether a run fits its device, before
 //!   its folder exists; `stop.rs`: a graceful stop on request (signals).
 
+mod accumulate;
 mod best;
 mod dgl;
 mod display;
@@ -19,6 +20,7 @@ mod epoch;
 pub mod feed;
 mod fits;
 mod greedy;
+pub mod memory;
 pub mod plans;
 pub mod prefix_cache;
 pub mod replay;

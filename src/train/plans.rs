@@ -1,6 +1,7 @@
 //! The recorded steps: a greedy/e2e training step, the DGL steps and the evaluation steps. Each is
 //! built once per stage (all allocation happens here) and replayed with one submit per batch.
 
+use super::accumulate::record_accumulated_body;
 use super::feed::Feed;
 use crate::config::{Config, Ensemble};
 use crate::data::Dataset;
@@ -110,7 +111,13 @@ pub fn train_step(ctx: &StepContext, feed: &Feed, trains: Trains) -> Result<Plan
     };
     let mut p = PlanBuilder::new(gpu, label);
     ops::augment_batch(&mut p, &feed.images, &feed.ids, &ctx.io.rng, &x0, &augment_config(ctx.cfg, true))?;
-    record_train_body(&mut p, ctx.model, trains, &x0, &feed.labels, ctx.io, ctx.scratch)?;
+    match ctx.cfg.grad_accum {
+        1 => record_train_body(&mut p, ctx.model, trains, &x0, &feed.labels, ctx.io, ctx.scratch)?,
+        _ => {
+            let micro = ctx.cfg.micro_batch();
+            record_accumulated_body(&mut p, ctx.model, trains, &x0, &feed.labels, ctx.io, ctx.scratch, micro)?
+        }
+    }
     p.finish()
 }
 
@@ -143,17 +150,46 @@ pub fn record_trained_blocks(
     io: &StepIo,
     scratch: &Scratch,
 ) -> Result<()> {
+    record_trained_gradients(p, trained, x, labels, io, scratch, None)?;
+    for b in trained {
+        b.sgd(p, &io.hyper, &io.stats)?;
+    }
+    Ok(())
+}
+
+/// What a training pass of the trained blocks leaves: their activations and the loss gradient, which
+/// the next micro-batch of the same step writes over (`record_trained_gradients`'s `reuse`).
+pub struct TrainedPass {
+    traces: Vec<Trace>,
+    d_logits: Tensor,
+}
+
+/// Forward of the trained blocks in training mode from `x`, loss into `io.stats`, backward: each
+/// block's gradients into its `grads` (no gradient for `x` itself). With `reuse`, into the
+/// activations of an earlier pass at the same batch size instead of new ones.
+pub fn record_trained_gradients(
+    p: &mut PlanBuilder,
+    trained: &[&Block],
+    x: &Tensor,
+    labels: &Tensor,
+    io: &StepIo,
+    scratch: &Scratch,
+    reuse: Option<&TrainedPass>,
+) -> Result<TrainedPass> {
     let gpu = p.gpu();
     let mut x = x.clone();
     let mut traces: Vec<Trace> = Vec::with_capacity(trained.len());
-    for b in trained {
-        let t = b.forward_train(p, &x, scratch)?;
+    for (i, b) in trained.iter().enumerate() {
+        let t = b.forward_train_into(p, &x, scratch, reuse.map(|r| &r.traces[i]))?;
         x = t.output().clone();
         traces.push(t);
     }
-    let d_logits = gpu.tensor(x.shape(), "d_logits")?;
+    let d_logits = match reuse {
+        Some(r) => r.d_logits.clone(),
+        None => gpu.tensor(x.shape(), "d_logits")?,
+    };
     ops::cross_entropy(p, &x, labels, &d_logits, &io.stats)?;
-    let mut g = d_logits;
+    let mut g = d_logits.clone();
     for (i, (b, t)) in trained.iter().zip(&traces).enumerate().rev() {
         // The first trained block's input comes from frozen stages (or is the image): no gradient.
         match b.backward(p, t, &g, i > 0, scratch)? {
@@ -161,10 +197,7 @@ pub fn record_trained_blocks(
             None => break,
         }
     }
-    for b in trained {
-        b.sgd(p, &io.hyper, &io.stats)?;
-    }
-    Ok(())
+    Ok(TrainedPass { traces, d_logits })
 }
 
 /// One decoupled-greedy step of stage `j` on `x` ([n, ..stage j's input], the normalised images or a

@@ -15,7 +15,7 @@ use super::resume::Resumed;
 use super::rundir::RunDir;
 use super::split::{load_data, load_run_data, same_data, Data, Purpose};
 use super::state::Progress;
-use super::{dgl, report, TrainOptions};
+use super::{dgl, memory, report, TrainOptions};
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::Config;
 use crate::data::DataRecord;
@@ -91,10 +91,15 @@ impl StageOutcome {
 }
 
 /// The model a config builds for a dataset's images, on a device opened with `gpu`, freshly initialised.
-pub(super) fn open_model(cfg: &Config, data: &Data, gpu: &GpuOptions) -> Result<(Gpu, Model)> {
+/// For training (`train`), the memory its stages will need is checked first.
+pub(super) fn open_model(cfg: &Config, data: &Data, gpu: &GpuOptions, train: bool) -> Result<(Gpu, Model)> {
     let input = Shape::Map { h: data.train.height, w: data.train.width, c: data.train.channels };
     let spec = ModelSpec::new(cfg, input, data.train.classes.len())?;
     let gpu = Gpu::new(gpu)?;
+    // Before anything is allocated: a stage that cannot fit is refused with a grad_accum that fits.
+    if train {
+        memory::check_memory(&gpu, cfg, &spec)?;
+    }
     let model = Model::new(&gpu, spec, cfg.seed).map_err(|e| match e {
         // Parameters do not depend on the batch size.
         Error::OutOfMemory { what, needed_mib, limit, .. } => {
@@ -138,7 +143,7 @@ impl Run {
             None => None,
         };
         let (data, mut warnings) = run_data(&cfg, opts, recorded.as_ref())?;
-        let (gpu, model) = open_model(&cfg, &data, &dgl::home_options(&cfg, &opts.gpu)?)?;
+        let (gpu, model) = open_model(&cfg, &data, &dgl::home_options(&cfg, &opts.gpu)?, true)?;
         prefix_cache::check_train_cache(&cfg, &model, data.train.len())?;
         if let Some(r) = &resumed {
             r.check_progress(&dir, &cfg, data.train.len() / cfg.batch_size)?;
@@ -153,7 +158,7 @@ impl Run {
             io: StepIo::new(&gpu)?,
             readback: Readback::new(&gpu, 64),
             train_feed: Feed::new(&gpu, cfg.batch_size, sample)?,
-            eval_feed: Feed::new(&gpu, cfg.batch_size, sample)?,
+            eval_feed: Feed::new(&gpu, cfg.micro_batch(), sample)?,
             display: Display::new(opts.quiet),
             started: Instant::now(),
             elapsed_before: 0.0,

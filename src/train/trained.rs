@@ -60,7 +60,7 @@ impl TrainedRun {
             }
         };
         ckpt.meta.check_progress(&dir.checkpoint_path(), &cfg, data.train.len() / cfg.batch_size)?;
-        let (gpu, model) = open_model(&cfg, &data, gpu)?;
+        let (gpu, model) = open_model(&cfg, &data, gpu, false)?;
         ckpt.restore(&dir.checkpoint_path(), &gpu, &model)?;
         Ok(TrainedRun { dir, cfg, progress: ckpt.meta.progress, data, gpu, model })
     }
@@ -96,9 +96,10 @@ pub fn eval_run(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<
         }
     };
     let sample = val.height * val.width * val.channels;
-    let mut feed = Feed::new(gpu, cfg.batch_size, sample)?;
+    // Micro-batches: what training held at once (evaluation rows are independent).
+    let mut feed = Feed::new(gpu, cfg.micro_batch(), sample)?;
     let io = StepIo::new(gpu)?;
-    let scratch = scratch_for(gpu, model, upto, cfg.batch_size)?;
+    let scratch = scratch_for(gpu, model, upto, cfg.micro_batch())?;
     let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
     let eval = eval_step(&ctx, &feed, upto, &heads)?;
     let acc = eval.run(gpu, &mut feed, &Readback::new(gpu, 64), val)?;
