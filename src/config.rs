@@ -336,7 +336,9 @@ pub struct CacheConfig {
     pub eval: bool,
     /// Train stage j from the cached frozen-prefix output of every training image. Needs augmentation
     /// off (augment.pad = 0, augment.flip = false: augmented images differ every epoch); refused with
-    /// the memory it needs when that exceeds `limit_mib`.
+    /// the memory it needs when that exceeds `limit_mib`. Greedy training only: the other methods
+    /// train every stage at once, so no prefix is frozen, and leave it unused (a preset that sets it
+    /// still runs with `--set method=dgl`).
     #[serde(default)]
     pub train: bool,
     /// Device memory the caches may take together, in MiB.
@@ -461,9 +463,6 @@ impl Config {
             s.check(j)?;
         }
         if self.cache.train {
-            if self.method != Method::Greedy {
-                return Err("cache.train applies to method = \"greedy\" only (the other methods train every stage, so no prefix is frozen)".into());
-            }
             let a = &self.augment;
             if a.pad != 0 || a.flip {
                 return Err(format!(

@@ -17,7 +17,7 @@ use super::plans::{
     EvalStep, StepContext, Trains,
 };
 use super::Run;
-use crate::config::Config;
+use crate::config::{Config, Method};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
@@ -103,7 +103,7 @@ pub fn mib(bytes: u64) -> f64 {
 
 /// Refuse `cache.train` up front, before any training, when some stage's cache would not fit.
 pub fn check_train_cache(cfg: &Config, model: &Model, images: usize) -> Result<()> {
-    if !cfg.cache.train {
+    if !cfg.cache.train || cfg.method != Method::Greedy {
         return Ok(());
     }
     let limit = cfg.cache.limit_mib as u64 * 1024 * 1024;
