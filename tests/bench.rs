@@ -133,7 +133,7 @@ fn training_benchmark_measures_every_stage() {
     let md = r.markdown();
     assert!(md.contains(&r.adapter.name) && md.contains("all 3 (dgl)"), "{md}");
     // Full-run estimates use each preset's own schedule; the per-step submit cost is reported.
-    assert!(md.contains("fmnist-quick: full greedy training (2 epochs/stage, 60000 images)"), "{md}");
+    assert!(md.contains("fmnist-quick: full greedy training (3 epochs/stage, 60000 images)"), "{md}");
     assert!(r.submit_overhead_us > 0.0 && md.contains("One empty submit + wait costs"), "{md}");
     let back: layerwise::bench::TrainBenchReport = serde_json::from_str(&r.to_json()).unwrap();
     assert_eq!(back.rows.len(), r.rows.len());

@@ -156,12 +156,12 @@ fn the_shipped_studies_parse() {
 #[test]
 fn config_differences_name_every_changed_key() {
     let a = Config::preset("fmnist-quick").unwrap();
-    let b = a.with_overrides(&["epochs=3".into(), "stages.1.head.k=2".into(), "cache.train=false".into()]).unwrap();
+    let b = a.with_overrides(&["epochs=4".into(), "stages.1.head.k=2".into(), "cache.train=true".into()]).unwrap();
     assert!(study::differences(&a, &a).is_empty());
     let d = study::differences(&a, &b);
     let keys: Vec<&str> = d.iter().map(|x| x.key.as_str()).collect();
     assert_eq!(keys, ["epochs", "stages.1.head.k"], "{d:?}");
-    assert_eq!((d[0].saved.as_str(), d[0].now.as_str()), ("2", "3"));
+    assert_eq!((d[0].saved.as_str(), d[0].now.as_str()), ("3", "4"));
     let c = a.with_overrides(&["dgl.buffer_size=4".into()]).unwrap();
     assert_eq!(study::differences(&a, &c)[0].key, "dgl", "a whole table that one side lacks");
 }

@@ -449,3 +449,18 @@ head = { kind = "conv", k = 2, width = 4, batchnorm = true }
         assert!(params(&restarted) != params(&kept), "{method}: restarting momentum changed nothing");
     }
 }
+
+/// The default preset trains greedy stages from cached features; the other methods, which freeze no
+/// prefix, run it unchanged instead of refusing `cache.train`.
+#[test]
+fn default_preset_runs_with_every_method() {
+    use layerwise::config::Method;
+    let base = Config::preset("fmnist-quick").unwrap();
+    assert!(base.cache.train && base.augment.pad == 0 && !base.augment.flip);
+    for m in [Method::Greedy, Method::E2e, Method::Dgl, Method::DglAsync] {
+        let cfg = Config { method: m, ..base.clone() };
+        cfg.validate().unwrap_or_else(|e| panic!("{m:?}: {e}"));
+    }
+    let augmented = Config { augment: Config::preset("dgl-fmnist").unwrap().augment, ..base };
+    assert!(augmented.validate().unwrap_err().to_string().contains("cache.train needs augmentation off"));
+}
