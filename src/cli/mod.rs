@@ -6,12 +6,18 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::{bench_kernels, bench_training, KernelBenchOptions, KernelBenchReport, TrainBenchOptions};
 use crate::config::{Config, DEFAULT_PRESET};
 use crate::error::{Error, Result};
 use crate::gpu::{list_adapters, BackendChoice, Gpu, GpuOptions};
 use crate::metrics::Accuracy;
 use crate::train::{self, TrainOptions};
+
+mod bench;
+mod data;
+use bench::bench_command;
+pub use bench::{BenchCommand, DataBenchArgs};
+use data::pack_command;
+pub use data::{DataCommand, PackArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -106,121 +112,6 @@ pub enum Command {
         /// Preset to print.
         name: Option<String>,
     },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// GFLOP/s of every conv direction on the paper's CIFAR shapes and of a square GEMM, each checked
-    /// against the CPU reference before it is timed.
-    Kernels {
-        /// Tiny shapes (seconds on a CPU driver).
-        #[arg(long)]
-        quick: bool,
-        /// Batch size of the conv shapes.
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
-        /// The residual networks' convolutions (CIFAR and ImageNet ResNets: strides 1 and 2, kernels 1, 3
-        /// and 7) instead of the paper's CIFAR shapes.
-        #[arg(long)]
-        resnet: bool,
-        /// GEMM size n (n x n x n).
-        #[arg(long)]
-        gemm: Option<usize>,
-        /// Write the result as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Print ratios against a saved result (JSON from --json, or the PyTorch baseline in assets/bench).
-        #[arg(long)]
-        compare: Option<PathBuf>,
-    },
-    /// Per-stage training images/s and peak GPU memory of greedy presets on synthetic data.
-    Train {
-        /// Presets to measure (repeatable; default paper1-cifar-k1 and paper1-cifar-k3).
-        #[arg(long = "preset")]
-        presets: Vec<String>,
-        /// Widths / 16 and batch 16 (seconds on a CPU driver).
-        #[arg(long)]
-        quick: bool,
-        #[arg(long)]
-        batch: Option<usize>,
-        /// Timed steps per stage.
-        #[arg(long)]
-        steps: Option<usize>,
-        /// Untimed steps per stage before timing (default 5; 0 for a quick peak-memory survey on slow adapters).
-        #[arg(long)]
-        warmup: Option<usize>,
-        /// Write the result as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Print ratios against the PyTorch H100 numbers shipped in assets/bench/pytorch-h100.json.
-        #[arg(long)]
-        compare_pytorch: bool,
-    },
-    /// Images/s of the streaming input pipeline (decode, + ImageNet train / eval transforms) on 1..N
-    /// workers, side by side with Pillow on the same files.
-    Data(DataBenchArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct DataBenchArgs {
-    /// Image folders, .tar shards or a packed copy (e.g. an ImageNet train/ folder).
-    #[arg(required = true)]
-    pub inputs: Vec<PathBuf>,
-    /// Only images below a folder of this name (e.g. train).
-    #[arg(long)]
-    pub split: Option<String>,
-    /// Images measured (the first listed).
-    #[arg(long, default_value_t = 1024)]
-    pub images: usize,
-    /// Worker counts, e.g. 1,2,4 (default: powers of two up to the core count, and the core count).
-    #[arg(long, value_delimiter = ',')]
-    pub workers: Vec<usize>,
-    /// Also run the Pillow side with this Python (needs Pillow; uses torchvision's transforms if present).
-    #[arg(long, value_name = "PYTHON", num_args = 0..=1, default_missing_value = "python3")]
-    pub pillow: Option<String>,
-    /// Write the result as JSON to this file.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum DataCommand {
-    /// Download a dataset's official files, verify their checksums and unpack them.
-    Fetch {
-        /// fashion-mnist, mnist or cifar10.
-        name: String,
-        /// Destination folder (default: $LAYERWISE_DATA/NAME or the user cache folder).
-        #[arg(long)]
-        dest: Option<PathBuf>,
-        /// Download from this base URL instead of the official one (a mirror).
-        #[arg(long)]
-        mirror: Option<String>,
-    },
-    /// Write a pre-processed copy of an image dataset (one file: images resized to a short side, with an
-    /// index) that the streaming pipeline reads with little or no decoding.
-    Pack(PackArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct PackArgs {
-    /// Image folders or .tar shards of one split (e.g. ImageNet's train/).
-    #[arg(required = true)]
-    pub inputs: Vec<PathBuf>,
-    /// The packed file to write.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Only images below a folder of this name (e.g. train).
-    #[arg(long)]
-    pub split: Option<String>,
-    /// Label file of a flat folder or tar (LOC_val_solution.csv, or `name label` lines).
-    #[arg(long)]
-    pub labels: Option<PathBuf>,
-    /// Resize images whose short side is longer to this short side.
-    #[arg(long, default_value_t = 256)]
-    pub short_side: usize,
-    /// Store JPEG at this quality instead of raw RGB (smaller; decoded when read).
-    #[arg(long)]
-    pub jpeg: Option<u8>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -377,94 +268,9 @@ impl TrainArgs {
     }
 }
 
-fn bench_command(what: BenchCommand, gpu: &GpuArgs, quiet: bool) -> Result<()> {
-    match what {
-        BenchCommand::Kernels { quick, batch, resnet, gemm, json, compare } => {
-            let gpu = Gpu::new(&gpu.options()?)?;
-            let mut opts = if quick { KernelBenchOptions::quick() } else { KernelBenchOptions::default() };
-            if !quick {
-                opts.batch = batch;
-            }
-            if resnet {
-                opts.shapes = crate::bench::resnet_shapes(batch, quick);
-            }
-            if let Some(n) = gemm {
-                opts.gemm_size = n;
-            }
-            opts.progress = !quiet;
-            let report = bench_kernels(&gpu, &opts)?;
-            println!("{}", report.markdown());
-            if let Some(path) = json {
-                crate::fsutil::atomic_write(&path, report.to_json().as_bytes())?;
-            }
-            if let Some(path) = compare {
-                println!("{}", report.compare(&KernelBenchReport::load(&path)?));
-            }
-        }
-        BenchCommand::Train { presets, quick, batch, steps, warmup, json, compare_pytorch } => {
-            let gpu = Gpu::new(&gpu.options()?)?;
-            let mut opts = if quick { TrainBenchOptions::quick() } else { TrainBenchOptions::default() };
-            if !presets.is_empty() {
-                opts.presets = presets;
-            }
-            opts.batch = batch.unwrap_or(opts.batch);
-            opts.steps = steps.unwrap_or(opts.steps);
-            opts.warmup = warmup.unwrap_or(opts.warmup);
-            let report = bench_training(&gpu, &opts)?;
-            println!("{}", report.markdown());
-            if let Some(path) = json {
-                crate::fsutil::atomic_write(&path, report.to_json().as_bytes())?;
-            }
-            if compare_pytorch {
-                println!("{}", report.compare(&crate::bench::pytorch_h100()?.1));
-            }
-        }
-        BenchCommand::Data(a) => bench_data_command(a, quiet)?,
-    }
-    Ok(())
-}
-
 /// `layerwise presets [NAME]`: the list, or one preset's TOML and cost per stage.
 fn presets_command(name: Option<&str>) -> Result<()> {
     print!("{}", name.map_or_else(crate::presets::list, crate::presets::show)?);
-    Ok(())
-}
-
-fn bench_data_command(a: DataBenchArgs, quiet: bool) -> Result<()> {
-    let mut opts = crate::bench::DataBenchOptions::new(a.inputs);
-    opts.split = a.split;
-    opts.images = a.images;
-    if !a.workers.is_empty() {
-        opts.workers = a.workers;
-    }
-    opts.python = a.pillow;
-    if !quiet {
-        eprintln!("measuring {} images on worker counts {:?}...", opts.images, opts.workers);
-    }
-    let report = crate::bench::bench_data(&opts)?;
-    println!("{}", report.markdown());
-    if let Some(path) = a.json {
-        crate::fsutil::atomic_write(&path, report.to_json().as_bytes())?;
-    }
-    Ok(())
-}
-
-fn pack_command(a: PackArgs, quiet: bool) -> Result<()> {
-    use crate::data::stream::{default_index_cache, pack, ImageList, ListOptions, PackEncoding, PackOptions};
-    let list_opts = ListOptions { split: a.split, labels: a.labels, classes: None, index_cache: default_index_cache() };
-    let list = ImageList::open(&a.inputs, &list_opts)?;
-    let encoding = a.jpeg.map_or(PackEncoding::Raw, |quality| PackEncoding::Jpeg { quality });
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let opts = PackOptions { short_side: a.short_side, encoding, workers, progress: !quiet };
-    let s = pack(&list, &a.out, &opts)?;
-    println!(
-        "{}: {} images, {} classes, {:.2} GB in {:.0} s",
-        a.out.display(),
-        s.images,
-        list.classes.len(),
-        s.bytes as f64 / 1e9,
-        s.seconds
-    );
     Ok(())
 }
 
