@@ -41,6 +41,10 @@ pub struct EpochRecord {
     /// span (stage 0 reads fresh images: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_age: Option<f64>,
+    /// Streamed data: seconds of the epoch's training the trainer waited for the input pipeline's
+    /// batches (the device idle for want of data); absent for data held in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_wait: Option<f64>,
 }
 
 impl EpochRecord {

@@ -40,7 +40,11 @@ pub fn show(name: &str) -> Result<String> {
     let cfg = Config::preset(name)?;
     let text = PRESETS.iter().find(|(p, _)| *p == name).map(|(_, t)| *t).unwrap_or_default();
     let mut out = text.to_string();
-    if let Some((input, classes)) = dataset_input(&cfg.dataset) {
+    if let Some((mut input, classes)) = dataset_input(&cfg.dataset) {
+        // A streamed dataset reaches the network as the stream's square crops.
+        if let Some(st) = &cfg.stream {
+            input = Shape::Map { h: st.size, w: st.size, c: 3 };
+        }
         out += "\n";
         for line in cost_table(&cfg, input, classes)?.lines() {
             out += &format!("# {line}\n");

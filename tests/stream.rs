@@ -4,6 +4,9 @@
 //! exact resume, bounded memory, bad files, and the Imagenette archive in ../shared/data when present.
 //! Every dataset here is a few tiny images written to a temp folder, except the fixtures and Imagenette.
 
+mod common;
+mod support;
+
 #[path = "stream/commands.rs"]
 mod commands;
 #[path = "stream/packed.rs"]
@@ -12,6 +15,8 @@ mod packed;
 mod pipeline;
 #[path = "stream/sources.rs"]
 mod sources;
+#[path = "stream/training.rs"]
+mod training;
 #[path = "stream/transforms.rs"]
 mod transforms;
 

@@ -109,7 +109,7 @@ fn validation_hold_out_covers_every_class() {
     let d = layerwise::train::load_data(&cfg, None).unwrap();
     assert_eq!((d.train.len(), d.val.len()), (90, 30));
     for c in 0..3u8 {
-        let n = d.val.labels.iter().filter(|&&l| l == c).count();
+        let n = d.val.in_memory().unwrap().labels.iter().filter(|&&l| l == c).count();
         assert!((5..=15).contains(&n), "class {c} has {n} of the 30 held-out images");
     }
     // A training subset is spread over the classes too.
@@ -117,16 +117,23 @@ fn validation_hold_out_covers_every_class() {
     small.max_train_images = 30;
     let s = layerwise::train::load_data(&small, None).unwrap();
     assert_eq!(s.train.len(), 30);
-    assert!((0..3u8).all(|c| s.train.labels.contains(&c)), "{:?}", s.train.labels);
+    assert!(
+        (0..3u8).all(|c| s.train.in_memory().unwrap().labels.contains(&c)),
+        "{:?}",
+        s.train.in_memory().unwrap().labels
+    );
     // Fixed: the same split every time, whatever the training seed.
     cfg.seed = 99;
     let again = layerwise::train::load_data(&cfg, None).unwrap();
-    assert_eq!(again.val.labels, d.val.labels);
-    assert_eq!(again.val.images, d.val.images);
+    assert_eq!(again.val.in_memory().unwrap().labels, d.val.in_memory().unwrap().labels);
+    assert_eq!(again.val.in_memory().unwrap().images, d.val.in_memory().unwrap().images);
     // The paper presets' protocol: the test split where there is one, else the same hold-out, said.
     (cfg.val_split, cfg.val_fallback) = (0, 30);
     let fallback = layerwise::train::load_data(&cfg, None).unwrap();
-    assert_eq!((fallback.val.images, fallback.train.len()), (d.val.images, 90));
+    assert_eq!(
+        (fallback.val.in_memory().unwrap().images.clone(), fallback.train.len()),
+        (d.val.in_memory().unwrap().images.clone(), 90)
+    );
     assert_eq!(fallback.val_name, "30 training images held out at random, as the dataset has no test split");
     cfg.val_fallback = 0;
     let e = layerwise::train::load_data(&cfg, None).err().expect("no test split and no fallback");

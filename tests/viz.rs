@@ -94,9 +94,9 @@ type Pooled = Vec<(usize, Vec<f32>, usize)>;
 
 /// Pooled features of 60 images in four classes with separated means, d = 6 (exact PCA) and d = 80
 /// (subspace iteration), and their labels.
-fn tiny_pooled(rng: &mut Rng) -> (Pooled, Vec<u8>) {
+fn tiny_pooled(rng: &mut Rng) -> (Pooled, Vec<u32>) {
     let n = 60;
-    let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
+    let labels: Vec<u32> = (0..n).map(|i| (i % 4) as u32).collect();
     let pooled = [6usize, 80, 80]
         .iter()
         .enumerate()
@@ -402,7 +402,7 @@ fn pca_recovers_the_dominant_directions() {
 fn nearest_class_mean_accuracy_sees_separated_classes() {
     let mut rng = Rng::new(3);
     let (n, d) = (200, 5);
-    let labels: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
+    let labels: Vec<u32> = (0..n).map(|i| (i % 2) as u32).collect();
     let mut x = normals32(&mut rng, n * d);
     assert!(viz::nearest_class_mean_accuracy(&x, d, &labels) < 75.0);
     for (i, &l) in labels.iter().enumerate() {

@@ -45,6 +45,18 @@ impl Config {
                 ));
             }
         }
+        if let Some(s) = &self.stream {
+            s.check()?;
+            if self.cache.train {
+                return Err("cache.train cannot be used with [stream]: its random crops change every epoch, so their features cannot be cached".into());
+            }
+            if self.augment.mean.len() != 3 {
+                return Err(format!(
+                    "[stream] images are RGB: augment.mean and augment.std need 3 values, got {}",
+                    self.augment.mean.len()
+                ));
+            }
+        }
         if self.keep_best && self.method != Method::Greedy {
             return Err("keep_best applies to method = \"greedy\" only (the other methods train every stage to the end together)".into());
         }

@@ -10,8 +10,10 @@ mod arch;
 mod check;
 mod dgl;
 mod overrides;
+mod stream;
 pub use arch::*;
 pub use dgl::*;
+pub use stream::*;
 
 /// Presets shipped with the binary: (name, TOML text).
 pub const PRESETS: &[(&str, &str)] = &[
@@ -215,6 +217,9 @@ pub struct Config {
     pub dgl: Option<DglConfig>,
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Stream the dataset from files with ImageNet's transforms instead of loading it into memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamConfig>,
 }
 
 /// Greedy training's reuse of the frozen prefix: stage j's input (the output of stages 0..j-1, which

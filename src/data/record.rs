@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::stream::{ImageList, Location};
 use super::Splits;
 
 /// The data a run was started on.
@@ -65,6 +66,48 @@ impl DataRecord {
             test_images: test.map(|t| t.len()),
             labels_hash: format!("{:016x}", hash(&[train_labels, test_labels])),
             pixels_hash: format!("{:016x}", hash(&[train_pixels, test_pixels])),
+        }
+    }
+
+    /// The record of a streamed dataset's listed splits, seen as `size` x `size` RGB crops. Reading every
+    /// pixel of an ImageNet-sized dataset to hash it would take as long as an epoch, so the fingerprint
+    /// covers the listing instead: every image's name, byte length and label.
+    pub fn of_lists(
+        dataset: &str,
+        origin: &std::path::Path,
+        train: &ImageList,
+        val: Option<&ImageList>,
+        size: usize,
+    ) -> DataRecord {
+        let labels: Vec<u8> = train
+            .entries
+            .iter()
+            .chain(val.iter().flat_map(|v| &v.entries))
+            .flat_map(|e| e.label.to_le_bytes())
+            .collect();
+        let mut listing = Vec::new();
+        for list in std::iter::once(train).chain(val) {
+            for (i, e) in list.entries.iter().enumerate() {
+                let name = list.name(i);
+                let file = name.file_name().map_or_else(|| name.to_string_lossy(), |n| n.to_string_lossy());
+                listing.extend_from_slice(file.as_bytes());
+                let len = match &e.location {
+                    Location::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+                    Location::Member { len, .. } => *len,
+                };
+                listing.extend_from_slice(&len.to_le_bytes());
+            }
+        }
+        DataRecord {
+            dataset: dataset.to_string(),
+            path: std::fs::canonicalize(origin).unwrap_or_else(|_| origin.to_path_buf()),
+            kind: "image-stream".to_string(),
+            image: [size, size, 3],
+            classes: train.classes.clone(),
+            train_images: train.len(),
+            test_images: val.map(|v| v.len()),
+            labels_hash: format!("{:016x}", hash(&[&labels])),
+            pixels_hash: format!("{:016x}", hash(&[&listing])),
         }
     }
 

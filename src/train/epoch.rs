@@ -11,12 +11,13 @@
 use std::ops::Range;
 use std::time::Instant;
 
+use super::source::EpochBatches;
 use super::state::EpochSums;
 use super::stop::stop_requested;
 use super::Run;
+use crate::data::stream::EpochPlan;
 use crate::error::{Error, Result};
 use crate::gpu::{InFlight, Plan};
-use crate::rng::permutation;
 
 /// The method-specific part of an epoch.
 pub(super) trait EpochWork {
@@ -29,9 +30,15 @@ pub(super) trait EpochWork {
     /// The epoch's RNG key (read by the augmentation), its learning rate, and the running sums it
     /// continues from, onto the device(s).
     fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums);
-    /// Train steps `steps` of the epoch (step s reads the images `perm[s * batch..(s + 1) * batch]`),
-    /// adding the batches each stage trained on to `batches`.
-    fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()>;
+    /// Train steps `steps` of the epoch (step s reads batch s of `data`, in increasing order), adding
+    /// the batches each stage trained on to `batches`.
+    fn train(
+        &mut self,
+        run: &mut Run,
+        data: &mut EpochBatches,
+        steps: Range<usize>,
+        batches: &mut [usize],
+    ) -> Result<()>;
     /// The run has nothing left to train, even before the epoch's last step (dgl-async ends once every
     /// stage has trained its own epochs).
     fn finished(&self) -> bool {
@@ -64,6 +71,8 @@ pub(super) struct EpochResult {
     /// Images per second of stage 0 (the only one for greedy), and the epoch's training seconds.
     pub img_per_s: f64,
     pub seconds: f64,
+    /// Seconds this epoch's steps waited for streamed batches (None: the data is in memory).
+    pub data_wait: Option<f64>,
 }
 
 impl Run {
@@ -86,7 +95,8 @@ impl Run {
         let (n, b) = (self.data.train.len(), self.cfg.batch_size);
         let steps = n / b;
         let key = self.epoch_key(stage, epoch);
-        let perm = permutation(n, key);
+        let plan = EpochPlan::shuffled(n, key).from_batch(self.progress.step);
+        let mut data = self.data.train.epoch(plan, b)?;
         let rng_key = [key as u32 ^ (key >> 32) as u32, (stage * 100_000 + epoch) as u32];
         let start = self.progress.step;
         let mut sums = self.progress.epoch_sums(work.stages());
@@ -98,7 +108,7 @@ impl Run {
         while step < steps && !work.finished() {
             let boundary = ((step / report_every + 1) * report_every).min(steps);
             let end = (step + work.segment_steps(report_every)).min(boundary);
-            work.train(self, &perm, step..end, &mut sums.batches)?;
+            work.train(self, &mut data, step..end, &mut sums.batches)?;
             step = end;
             let checkpoint_due =
                 self.last_checkpoint.elapsed().as_secs_f64() > self.cfg.checkpoint_minutes * 60.0 && step < steps;
@@ -139,6 +149,7 @@ impl Run {
             sums,
             img_per_s: ((step - start) * b) as f64 / secs.max(1e-9),
             seconds: seconds_before + secs,
+            data_wait: data.stats().map(|_| data.waited()),
         })
     }
 
@@ -183,10 +194,15 @@ impl EpochWork for PlanSteps<'_> {
         run.gpu.upload(&run.io.stats, &[sums.loss_sum[0] as f32, sums.correct[0] as f32, 0.0]);
     }
 
-    fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()> {
-        let b = run.cfg.batch_size;
+    fn train(
+        &mut self,
+        run: &mut Run,
+        data: &mut EpochBatches,
+        steps: Range<usize>,
+        batches: &mut [usize],
+    ) -> Result<()> {
         for s in steps {
-            run.train_feed.load(&run.gpu, &run.data.train, &perm[s * b..(s + 1) * b]);
+            data.load(&run.gpu, &mut run.train_feed, s)?;
             self.in_flight.submit(&run.gpu, &[self.plan])?;
             // The loss statistics count batch-means of micro-batches (`grad_accum` per step).
             batches[0] += run.cfg.grad_accum;

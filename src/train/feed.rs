@@ -2,6 +2,8 @@
 //! buffers it reuses, and queues one upload of each before the step's submit. The device turns bytes
 //! into normalised, augmented floats itself (ops::augment_batch).
 
+use super::source::Split;
+use crate::data::stream::EpochPlan;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::{Gpu, InFlight, Plan, Tensor};
@@ -44,8 +46,8 @@ impl Feed {
         })
     }
 
-    /// Queue the upload of the samples `indices` (at most `batch`); missing rows are padding whose
-    /// label the loss and accuracy kernels ignore.
+    /// Queue the upload of the samples `indices` (at most `batch`) of an in-memory dataset; missing rows
+    /// are padding whose label the loss and accuracy kernels ignore.
     pub fn load(&mut self, gpu: &Gpu, data: &Dataset, indices: &[u32]) {
         assert!(indices.len() <= self.batch);
         let sb = self.sample_bytes;
@@ -56,7 +58,26 @@ impl Feed {
             self.host_labels[r] = data.labels[i as usize] as u32;
             self.host_ids[r] = i;
         }
-        for r in indices.len()..self.batch {
+        self.upload(gpu, indices.len());
+    }
+
+    /// Queue the upload of a batch already gathered (a streamed one): `labels.len()` rows of `images`
+    /// (HWC bytes), their labels and dataset indices.
+    pub fn load_rows(&mut self, gpu: &Gpu, images: &[u8], labels: &[u32], ids: &[u32]) {
+        let rows = labels.len();
+        assert!(rows <= self.batch && ids.len() == rows && images.len() == rows * self.sample_bytes);
+        if self.with_images {
+            self.host_images[..images.len()].copy_from_slice(images);
+        }
+        self.host_labels[..rows].copy_from_slice(labels);
+        self.host_ids[..rows].copy_from_slice(ids);
+        self.upload(gpu, rows);
+    }
+
+    /// Pad rows `rows..batch` and queue the uploads of what the host buffers hold.
+    fn upload(&mut self, gpu: &Gpu, rows: usize) {
+        let sb = self.sample_bytes;
+        for r in rows..self.batch {
             self.host_images[r * sb..(r + 1) * sb].fill(0);
             self.host_labels[r] = IGNORE_LABEL;
             self.host_ids[r] = 0;
@@ -66,20 +87,27 @@ impl Feed {
         }
         gpu.upload_u32(&self.labels, &self.host_labels);
         gpu.upload_u32(&self.ids, &self.host_ids);
-        let valid = indices.len() as u32;
+        let valid = rows as u32;
         if self.host_valid != Some(valid) {
             gpu.upload_u32(&self.valid, &[valid]);
             self.host_valid = Some(valid);
         }
     }
 
+    /// The labels and dataset indices of the rows last loaded (padding included).
+    pub fn loaded(&self) -> (&[u32], &[u32]) {
+        (&self.host_labels, &self.host_ids)
+    }
+
     /// Run `plan` once per batch over the whole of `data`, in order (evaluation and caching passes),
     /// with the host loading each batch while the device runs the previous ones.
-    pub fn run_over(&mut self, gpu: &Gpu, data: &Dataset, plan: &Plan) -> Result<()> {
-        let idx: Vec<u32> = (0..data.len() as u32).collect();
+    pub fn run_over(&mut self, gpu: &Gpu, data: &Split, plan: &Plan) -> Result<()> {
+        let pass = EpochPlan::in_order(data.len(), 0);
+        let steps = pass.batches(self.batch);
+        let mut batches = data.epoch(pass, self.batch)?;
         let mut in_flight = InFlight::default();
-        for chunk in idx.chunks(self.batch) {
-            self.load(gpu, data, chunk);
+        for b in 0..steps {
+            batches.load(gpu, self, b)?;
             in_flight.submit(gpu, &[plan])?;
         }
         in_flight.drain(gpu)?;

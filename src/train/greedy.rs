@@ -126,6 +126,7 @@ fn end_epoch(run: &mut Run, method: &str, stage: usize, epoch: usize, e: &EpochR
         seconds: e.seconds,
         elapsed,
         best_epoch: run.progress.best.map(|b| b.epoch),
+        data_wait: e.data_wait,
         ..Default::default()
     };
     run.record(record.with_accuracy(acc))?;

@@ -7,7 +7,8 @@
 //!   saves besides the weights).
 //! - `plans.rs`: the recorded steps and their `StepContext`; `prefix_cache.rs`: greedy's frozen-prefix
 //!   caches; `best.rs`: a stage kept at its best epoch (`keep_best`); `feed.rs`: batches to the device.
-//! - `split.rs`: the training and validation data; `rundir.rs`: the run folder; `trained.rs`: a
+//! - `split.rs`: the training and validation data; `source.rs`: a split in memory or streamed from
+//!   files, read an epoch at a time in batches; `rundir.rs`: the run folder; `trained.rs`: a
 //!   finished run opened for `eval` and `viz`; `report.rs`: what the report shows.
 //! - `resume.rs`: a run continued from its folder; `fits.rs`: whether a run fits its device, before
 //!   its folder exists; `stop.rs`: a graceful stop on request (signals).
@@ -28,6 +29,7 @@ pub mod report;
 mod resume;
 mod run;
 mod rundir;
+pub mod source;
 mod split;
 pub mod state;
 mod stop;

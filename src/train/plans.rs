@@ -3,8 +3,8 @@
 
 use super::accumulate::record_accumulated_body;
 use super::feed::Feed;
+use super::source::Split;
 use crate::config::{Config, Ensemble};
-use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
 use crate::metrics::Accuracy;
@@ -302,7 +302,7 @@ pub struct EvalStep {
 impl EvalStep {
     /// Run over all of `data`, a batch at a time through `feed`: accuracy (%) of each evaluated head
     /// and of their ensemble (the last count), top 1 and (more than 5 classes) top 5.
-    pub fn run(&self, gpu: &Gpu, feed: &mut Feed, readback: &Readback, data: &Dataset) -> Result<Accuracy> {
+    pub fn run(&self, gpu: &Gpu, feed: &mut Feed, readback: &Readback, data: &Split) -> Result<Accuracy> {
         for c in &self.counts {
             gpu.fill(c, 0.0);
         }
@@ -316,7 +316,7 @@ impl EvalStep {
         }
         let ensemble_top1 = top1.pop().unwrap_or(f64::NAN);
         let ensemble_top5 = top5.pop().unwrap_or(f64::NAN);
-        Ok(match Accuracy::top5_meaningful(data.classes.len()) {
+        Ok(match Accuracy::top5_meaningful(data.classes().len()) {
             true => Accuracy { top1, ensemble_top1, top5: Some(top5), ensemble_top5: Some(ensemble_top5) },
             false => Accuracy { top1, ensemble_top1, top5: None, ensemble_top5: None },
         })

@@ -16,9 +16,9 @@ use super::plans::{
     ensemble_weight, record_ensemble_add, record_eval_stages, record_trained_blocks, trained_blocks, EvalHeads,
     EvalStep, StepContext, Trains,
 };
+use super::source::Split;
 use super::Run;
 use crate::config::{Config, Method};
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
 use crate::metrics::Accuracy;
@@ -123,7 +123,7 @@ pub fn check_train_cache(cfg: &Config, model: &Model, images: usize) -> Result<(
 /// Stage `j`'s input for every training image (j >= 1), as the training step would compute it: with
 /// augmentation off (which `cache.train` requires) the training input pipeline is the evaluation one,
 /// plain normalisation.
-pub fn build_train_cache(ctx: &StepContext, feed: &mut Feed, j: usize, data: &Dataset) -> Result<RowCache> {
+pub fn build_train_cache(ctx: &StepContext, feed: &mut Feed, j: usize, data: &Split) -> Result<RowCache> {
     assert!(j >= 1 && ctx.cfg.cache.train);
     let (gpu, model) = (ctx.gpu, ctx.model);
     let cache = RowCache::new(gpu, data.len(), &model.spec.stages[j].input.batched(1)[1..], "training feature cache")?;
@@ -191,7 +191,7 @@ pub fn build_eval_cache(
     ctx: &StepContext,
     feed: &mut Feed,
     j: usize,
-    data: &Dataset,
+    data: &Split,
     readback: &Readback,
     with_features: bool,
 ) -> Result<EvalCache> {

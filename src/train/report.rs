@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::feed::Feed;
 use super::plans::{augment_config, StepIo};
+use super::source::{Sample, Split};
 use crate::config::Config;
-use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::{Gpu, Plan, PlanBuilder, Tensor};
 use crate::metrics::{EpochRecord, StageSummary};
@@ -46,25 +46,22 @@ pub fn report_input(
     gpu: &Gpu,
     cfg: &Config,
     model: &Model,
-    val: &Dataset,
+    val: &Split,
     upto: usize,
     records: &[EpochRecord],
     summaries: &[StageSummary],
 ) -> Result<ReportInput> {
     let batch = cfg.batch_size.max(FEATURE_IMAGES);
-    let (h, w, c) = (val.height, val.width, val.channels);
+    let (h, w, c) = val.image_shape();
     let mut feed = Feed::new(gpu, batch, h * w * c)?;
     let io = StepIo::new(gpu)?;
     let pass = FeaturePass::record(gpu, cfg, model, upto, &feed, &io)?;
-    let shown = pick(val.len(), FEATURE_IMAGES);
-    let features = pass.feature_maps(gpu, model, &mut feed, val, &shown)?;
-    let mut input_images = Vec::new();
-    for &i in &shown {
-        input_images.extend_from_slice(val.image(i as usize));
-    }
-    let chosen = pick(val.len(), POOLED_IMAGES);
-    let pooled = pass.pooled(gpu, &mut feed, val, &chosen)?;
-    let pooled_labels = chosen.iter().map(|&i| val.labels[i as usize]).collect();
+    // The few images shown and measured, decoded into memory (a streamed split holds none).
+    let shown = val.sample(&pick(val.len(), FEATURE_IMAGES))?;
+    let features = pass.feature_maps(gpu, model, &mut feed, &shown)?;
+    let chosen = val.sample(&pick(val.len(), POOLED_IMAGES))?;
+    let pooled = pass.pooled(gpu, &mut feed, &chosen)?;
+    let (input_images, pooled_labels) = (shown.images, chosen.labels);
     let filters = (0..=upto).map(|j| stage_weights(gpu, model, j)).collect::<Result<Vec<_>>>()?;
     let lr_steps = cfg.lr_decay_epochs();
     Ok(ReportInput {
@@ -80,7 +77,7 @@ pub fn report_input(
         features,
         pooled,
         pooled_labels,
-        class_names: val.classes.clone(),
+        class_names: val.classes().to_vec(),
     })
 }
 
@@ -118,15 +115,8 @@ impl FeaturePass {
     }
 
     /// Every stage's feature maps of the images `shown` (at most one batch).
-    fn feature_maps(
-        &self,
-        gpu: &Gpu,
-        model: &Model,
-        feed: &mut Feed,
-        val: &Dataset,
-        shown: &[u32],
-    ) -> Result<Vec<FeatureSample>> {
-        feed.load(gpu, val, shown);
+    fn feature_maps(&self, gpu: &Gpu, model: &Model, feed: &mut Feed, shown: &Sample) -> Result<Vec<FeatureSample>> {
+        shown.load(gpu, feed, 0..shown.len());
         gpu.run(&[&self.plan])?;
         let mut features = Vec::new();
         for (j, o) in self.outs.iter().enumerate() {
@@ -139,20 +129,15 @@ impl FeaturePass {
     }
 
     /// Every stage's pooled features of the images `chosen`: (stage, rows, floats per row).
-    fn pooled(
-        &self,
-        gpu: &Gpu,
-        feed: &mut Feed,
-        val: &Dataset,
-        chosen: &[u32],
-    ) -> Result<Vec<(usize, Vec<f32>, usize)>> {
+    fn pooled(&self, gpu: &Gpu, feed: &mut Feed, chosen: &Sample) -> Result<Vec<(usize, Vec<f32>, usize)>> {
         let mut host: Vec<Vec<f32>> = vec![Vec::new(); self.pooled.len()];
-        for chunk in chosen.chunks(self.batch) {
-            feed.load(gpu, val, chunk);
+        for start in (0..chosen.len()).step_by(self.batch) {
+            let rows = start..(start + self.batch).min(chosen.len());
+            chosen.load(gpu, feed, rows.clone());
             gpu.run(&[&self.plan])?;
             for (j, t) in self.pooled.iter().enumerate() {
                 let d = t.len() / self.batch;
-                host[j].extend_from_slice(&gpu.download(t)?[..chunk.len() * d]);
+                host[j].extend_from_slice(&gpu.download(t)?[..rows.len() * d]);
             }
         }
         Ok(host.into_iter().enumerate().map(|(j, v)| (j, v, self.pooled[j].len() / self.batch)).collect())

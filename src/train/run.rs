@@ -93,8 +93,8 @@ impl StageOutcome {
 /// The model a config builds for a dataset's images, on a device opened with `gpu`, freshly initialised.
 /// For training (`train`), the memory its stages will need is checked first.
 pub(super) fn open_model(cfg: &Config, data: &Data, gpu: &GpuOptions, train: bool) -> Result<(Gpu, Model)> {
-    let input = Shape::Map { h: data.train.height, w: data.train.width, c: data.train.channels };
-    let spec = ModelSpec::new(cfg, input, data.train.classes.len())?;
+    let (h, w, c) = data.train.image_shape();
+    let spec = ModelSpec::new(cfg, Shape::Map { h, w, c }, data.train.classes().len())?;
     let gpu = Gpu::new(gpu)?;
     // Before anything is allocated: a stage that cannot fit is refused with a grad_accum that fits.
     if train {
@@ -148,7 +148,7 @@ impl Run {
         if let Some(r) = &resumed {
             r.check_progress(&dir, &cfg, data.train.len() / cfg.batch_size)?;
         }
-        let sample = data.train.height * data.train.width * data.train.channels;
+        let sample = data.train.image_len();
         check_fits(&gpu, &cfg, &model, sample)?;
         let (lock, ckpt, notes) = match resumed {
             Some(r) => r.finish(&dir, &cfg, &data, recorded.as_ref())?,

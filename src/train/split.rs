@@ -3,9 +3,11 @@
 //! against the config before anything is built; and for a run that recorded its data, the same data
 //! again (or a clear refusal).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use super::source::{stream_split, Split};
+use crate::config::{Config, StreamConfig};
+use crate::data::stream::{default_index_cache, imagenet_splits, ImageList, PipelineOptions};
 use crate::data::{self, DataRecord, Dataset, DatasetKind, Splits};
 use crate::error::{Error, Result};
 use crate::rng::permutation;
@@ -15,8 +17,8 @@ pub const VAL_SPLIT_SEED: u64 = 0x5EED_0F5A;
 
 /// The training and validation splits the config asks for, and what they were loaded from.
 pub struct Data {
-    pub train: Dataset,
-    pub val: Dataset,
+    pub train: Split,
+    pub val: Split,
     pub val_name: String,
     /// The whole dataset as loaded (before any split or subset): where from, and its fingerprint.
     pub record: DataRecord,
@@ -32,6 +34,9 @@ pub enum Purpose {
 
 /// The config's dataset, from `data_dir` (`--data`) when given (see `data::load`), split for training.
 pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<Data> {
+    if let Some(s) = &cfg.stream {
+        return stream_data(cfg, s, &dataset_path(&cfg.dataset, data_dir)?, Purpose::Train);
+    }
     split(cfg, data::load(&cfg.dataset, data_dir)?, Purpose::Train)
 }
 
@@ -44,6 +49,13 @@ pub fn load_run_data(
     recorded: Option<&DataRecord>,
     purpose: Purpose,
 ) -> Result<Data> {
+    if let Some(s) = &cfg.stream {
+        let path = match (data_dir, recorded) {
+            (None, Some(r)) => r.path.clone(),
+            _ => dataset_path(&cfg.dataset, data_dir)?,
+        };
+        return stream_data(cfg, s, &path, purpose);
+    }
     let splits = match (data_dir, recorded) {
         (None, Some(r)) => {
             let from_record = match DatasetKind::from_name(&cfg.dataset) {
@@ -85,40 +97,26 @@ pub fn same_data(recorded: &DataRecord, loaded: &DataRecord, force: bool) -> Res
 
 fn split(cfg: &Config, splits: Splits, purpose: Purpose) -> Result<Data> {
     let record = DataRecord::of(&cfg.dataset, &splits);
-    let (train, val, val_name) = validation_split(cfg, splits.train, splits.test)?;
-    let train = if cfg.max_train_images > 0 && cfg.max_train_images < train.len() {
-        // A fixed random subset, not the first N (which for a class-sorted folder is one class).
-        let mut idx: Vec<usize> =
-            permutation(train.len(), VAL_SPLIT_SEED ^ 1)[..cfg.max_train_images].iter().map(|&i| i as usize).collect();
-        idx.sort_unstable();
-        train.subset(&idx)
-    } else {
-        train
-    };
-    let val = if cfg.max_val_images > 0 && cfg.max_val_images < val.len() {
-        let k = cfg.max_val_images;
-        val.subset(&(0..k).map(|i| i * val.len() / k).collect::<Vec<_>>())
-    } else {
-        val
-    };
+    let (train, val, val_name) = validation_split(cfg, splits.train, splits.test, "test split")?;
+    let (train, val) = cut(cfg, train, val);
     check(cfg, &train, purpose)?;
-    Ok(Data { train, val, val_name, record })
+    Ok(Data { train: Split::memory(train), val: Split::memory(val), val_name, record })
 }
 
-/// (training images, validation images, what the validation split is): the test split, or with
-/// `val_split` a held-out part of the training images; with `val_fallback`, a held-out part when the
-/// dataset has no test split.
-fn validation_split(cfg: &Config, train: Dataset, test: Option<Dataset>) -> Result<(Dataset, Dataset, String)> {
+/// (training images, validation images, what the validation split is): the dataset's own `test`
+/// split (named `what`), or with `val_split` a held-out part of the training images; with
+/// `val_fallback`, a held-out part when the dataset has no such split.
+fn validation_split<T: Images>(cfg: &Config, train: T, test: Option<T>, what: &str) -> Result<(T, T, String)> {
     match (cfg.val_split, test) {
-        (0, Some(test)) => Ok((train, test, "test split".to_string())),
+        (0, Some(test)) => Ok((train, test, what.to_string())),
         (0, None) if cfg.val_fallback > 0 => {
             let (rest, val) = hold_out(train, cfg.val_fallback)?;
-            let what = format!("{} training images held out at random, as the dataset has no test split", val.len());
-            Ok((rest, val, what))
+            let why = format!("{} training images held out at random, as the dataset has no {what}", val.count());
+            Ok((rest, val, why))
         }
         (0, None) => Err(Error::usage(format!(
-            "{} has no test split: set val_split (e.g. --set val_split=10000) to hold out validation images",
-            train.source
+            "{} has no {what}: set val_split (e.g. --set val_split=10000) to hold out validation images",
+            train.source()
         ))),
         (n, _) => {
             let (rest, val) = hold_out(train, n)?;
@@ -127,28 +125,101 @@ fn validation_split(cfg: &Config, train: Dataset, test: Option<Dataset>) -> Resu
     }
 }
 
-/// (the rest, `count` training images held out): a fixed random subset.
-fn hold_out(train: Dataset, count: usize) -> Result<(Dataset, Dataset)> {
-    if count >= train.len() {
+/// `max_train_images` and `max_val_images` applied to the splits.
+fn cut<T: Images>(cfg: &Config, train: T, val: T) -> (T, T) {
+    let train = match train_subset(cfg, train.count()) {
+        Some(idx) => train.pick(&idx),
+        None => train,
+    };
+    let val = match val_subset(cfg, val.count()) {
+        Some(idx) => val.pick(&idx),
+        None => val,
+    };
+    (train, val)
+}
+
+/// `max_train_images`: a fixed random subset of `n` training images (None: all of them), not the first
+/// N (which for a class-sorted folder is one class).
+fn train_subset(cfg: &Config, n: usize) -> Option<Vec<usize>> {
+    let max = cfg.max_train_images;
+    if max == 0 || max >= n {
+        return None;
+    }
+    let mut idx: Vec<usize> = permutation(n, VAL_SPLIT_SEED ^ 1)[..max].iter().map(|&i| i as usize).collect();
+    idx.sort_unstable();
+    Some(idx)
+}
+
+/// `max_val_images`: that many of `n` validation images, evenly spread (None: all of them).
+fn val_subset(cfg: &Config, n: usize) -> Option<Vec<usize>> {
+    let k = cfg.max_val_images;
+    (k > 0 && k < n).then(|| (0..k).map(|i| i * n / k).collect())
+}
+
+/// (indices kept for training, indices held out) of `n` images, `count` held out: a fixed random
+/// subset, not the last N (folder datasets come sorted by class, so the last N images would be the
+/// last classes only). The seed is fixed, so the split does not move with the training seed.
+fn held_out(n: usize, count: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+    if count >= n {
         return Err(Error::usage(format!(
-            "holding out {count} validation images leaves no training images ({} in total)",
-            train.len()
+            "holding out {count} validation images leaves no training images ({n} in total)"
         )));
     }
-    // A seeded random hold-out, not the last N: folder datasets come sorted by class, so the last
-    // N images would be the last classes only. The seed is fixed, so the split does not move with
-    // the training seed.
-    let n = train.len();
     let perm = permutation(n, VAL_SPLIT_SEED);
     let mut val_idx: Vec<usize> = perm[n - count..].iter().map(|&i| i as usize).collect();
     let mut train_idx: Vec<usize> = perm[..n - count].iter().map(|&i| i as usize).collect();
     val_idx.sort_unstable();
     train_idx.sort_unstable();
-    let source = train.source.clone();
-    let (mut rest, mut val) = (train.subset(&train_idx), train.subset(&val_idx));
-    rest.source = format!("{source} [training part]");
-    val.source = format!("{source} [{count} held out]");
+    Ok((train_idx, val_idx))
+}
+
+/// (the rest, `count` training images held out).
+fn hold_out<T: Images>(train: T, count: usize) -> Result<(T, T)> {
+    let (train_idx, val_idx) = held_out(train.count(), count)?;
+    let source = train.source().to_string();
+    let (mut rest, mut val) = (train.pick(&train_idx), train.pick(&val_idx));
+    rest.set_source(format!("{source} [training part]"));
+    val.set_source(format!("{source} [{count} held out]"));
     Ok((rest, val))
+}
+
+/// A split's images as the hold-out and subsets need them: decoded in memory, or listed for streaming.
+trait Images: Sized {
+    fn count(&self) -> usize;
+    /// The images at `idx`, in that order.
+    fn pick(&self, idx: &[usize]) -> Self;
+    fn source(&self) -> &str;
+    fn set_source(&mut self, source: String);
+}
+
+impl Images for Dataset {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn pick(&self, idx: &[usize]) -> Self {
+        self.subset(idx)
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn set_source(&mut self, source: String) {
+        self.source = source;
+    }
+}
+
+impl Images for ImageList {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn pick(&self, idx: &[usize]) -> Self {
+        self.subset(idx)
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn set_source(&mut self, source: String) {
+        self.source = source;
+    }
 }
 
 /// Refuse training images the config cannot train on (for evaluation: cannot build its model from),
@@ -174,4 +245,57 @@ fn check(cfg: &Config, train: &Dataset, purpose: Purpose) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Where the config's dataset is for streaming: a path (relative to `--data` when given), or `--data`
+/// itself for a name that is not a path (`dataset = "imagenet"`).
+fn dataset_path(spec: &str, data_dir: Option<&Path>) -> Result<PathBuf> {
+    let path = match data_dir {
+        Some(d) if Path::new(spec).is_absolute() => {
+            return Err(Error::usage(format!(
+                "the config's dataset is the path {spec}, and --data {} names another place: drop --data, or set the dataset to a path relative to --data",
+                d.display()
+            )))
+        }
+        Some(d) if d.join(spec).exists() => d.join(spec),
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from(spec),
+    };
+    if !path.exists() {
+        return Err(Error::usage(format!(
+            "dataset {spec}: no such folder or file ({}); a [stream] dataset is an ImageNet-style folder (train/<class>/..., optional val/), a .tar of one, or a packed copy: point --data at it",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// A streamed dataset: its splits listed (never decoded whole), held out and cut as the config says,
+/// each read by a pipeline with torchvision's training or evaluation transform.
+fn stream_data(cfg: &Config, s: &StreamConfig, root: &Path, purpose: Purpose) -> Result<Data> {
+    let (train, test) = imagenet_splits(root, default_index_cache().as_deref())?;
+    let record = DataRecord::of_lists(&cfg.dataset, root, &train, test.as_ref(), s.size);
+    let (train, val, val_name) = validation_split(cfg, train, test, "val split")?;
+    let (train, val) = cut(cfg, train, val);
+    if purpose == Purpose::Train && cfg.batch_size > train.len() {
+        return Err(Error::usage(format!(
+            "batch_size {} is larger than the {} training images",
+            cfg.batch_size,
+            train.len()
+        )));
+    }
+    let options = |batch: usize, transform| {
+        let mut o = PipelineOptions::new(batch, transform);
+        if s.workers > 0 {
+            o.workers = s.workers;
+            o.prefetch = 2 * s.workers;
+        }
+        if s.prefetch > 0 {
+            o.prefetch = s.prefetch;
+        }
+        o
+    };
+    let train = stream_split(train, options(cfg.batch_size, s.train_transform()))?;
+    let val = stream_split(val, options(cfg.micro_batch(), s.eval_transform()))?;
+    Ok(Data { train, val, val_name, record })
 }

@@ -95,7 +95,7 @@ pub fn eval_run(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<
             (upto, (0..=upto).collect())
         }
     };
-    let sample = val.height * val.width * val.channels;
+    let sample = val.image_len();
     // Micro-batches: what training held at once (evaluation rows are independent).
     let mut feed = Feed::new(gpu, cfg.micro_batch(), sample)?;
     let io = StepIo::new(gpu)?;
@@ -103,7 +103,7 @@ pub fn eval_run(path: &Path, dataset: Option<&str>, gpu: &GpuOptions) -> Result<
     let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
     let eval = eval_step(&ctx, &feed, upto, &heads)?;
     let acc = eval.run(gpu, &mut feed, &Readback::new(gpu, 64), val)?;
-    let mut out = format!("{} ({} images of {}):\n", path.display(), val.len(), val.source);
+    let mut out = format!("{} ({} images of {}):\n", path.display(), val.len(), val.source());
     for (k, (h, a)) in heads.iter().zip(&acc.top1).enumerate() {
         let top5 = Accuracy::top5_note(acc.top5.as_ref().map(|t| t[k]));
         out.push_str(&format!("  head {h}: {a:.2}%{top5}\n"));

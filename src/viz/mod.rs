@@ -77,7 +77,7 @@ pub struct ReportInput {
     /// (stage, [n, d] pooled features of ~1000 validation images, d).
     pub pooled: Vec<(usize, Vec<f32>, usize)>,
     /// [n]: the class of each pooled image.
-    pub pooled_labels: Vec<u8>,
+    pub pooled_labels: Vec<u32>,
     pub class_names: Vec<String>,
 }
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// their own class's: a cheap, model-free measure of how linearly separable the classes are. Leave-one-out:
 /// a point's own class mean is taken without it, so large d with few points does not flatter the score.
 /// `x`: [n, d]; `labels`: [n].
-pub fn nearest_class_mean_accuracy(x: &[f32], d: usize, labels: &[u8]) -> f64 {
+pub fn nearest_class_mean_accuracy(x: &[f32], d: usize, labels: &[u32]) -> f64 {
     let n = labels.len();
     assert_eq!(x.len(), n * d, "nearest_class_mean_accuracy: x must be [n, d]");
     if n == 0 || d == 0 {
@@ -69,7 +69,7 @@ struct Projection {
 }
 
 /// Each stage's pooled features must be `labels.len()` rows of d > 0 values.
-fn check_pooled(pooled: &[(usize, Vec<f32>, usize)], labels: &[u8], path: &Path) -> Result<()> {
+fn check_pooled(pooled: &[(usize, Vec<f32>, usize)], labels: &[u32], path: &Path) -> Result<()> {
     if pooled.is_empty() {
         return Err(Error::data(path, "no pooled features to project"));
     }
@@ -84,7 +84,7 @@ fn check_pooled(pooled: &[(usize, Vec<f32>, usize)], labels: &[u8], path: &Path)
     Ok(())
 }
 
-fn project(pooled: &[(usize, Vec<f32>, usize)], labels: &[u8]) -> Vec<Projection> {
+fn project(pooled: &[(usize, Vec<f32>, usize)], labels: &[u32]) -> Vec<Projection> {
     pooled
         .iter()
         .map(|(stage, x, d)| {
@@ -103,7 +103,7 @@ fn project(pooled: &[(usize, Vec<f32>, usize)], labels: &[u8]) -> Vec<Projection
 
 /// One stage's panel: title and the two numbers above the chart (so they never cover points), then the
 /// points coloured by class.
-fn draw_projection(area: &Area<'_>, p: &Projection, labels: &[u8]) -> DrawResult {
+fn draw_projection(area: &Area<'_>, p: &Projection, labels: &[u32]) -> DrawResult {
     let xr = padded_range(p.pts.iter().map(|q| q[0]), 0.05);
     let yr = padded_range(p.pts.iter().map(|q| q[1]), 0.05);
     let (head, body) = area.split_vertically(46);
@@ -156,7 +156,7 @@ fn draw_class_legend(legend: &Area<'_>, class_names: &[String], n_classes: usize
 /// `pooled`: (stage, [n, d] features, d); `labels`: [n] class of each image; `class_names`: one per class.
 pub fn separability_png(
     pooled: &[(usize, Vec<f32>, usize)],
-    labels: &[u8],
+    labels: &[u32],
     class_names: &[String],
     path: &Path,
 ) -> Result<()> {

@@ -128,6 +128,11 @@ impl Pipeline {
         Ok(Pipeline { list: Arc::new(list), opts })
     }
 
+    /// The same images in batches of `batch`.
+    pub fn with_batch(&self, batch: usize) -> Pipeline {
+        Pipeline { list: self.list.clone(), opts: PipelineOptions { batch, ..self.opts.clone() } }
+    }
+
     pub fn list(&self) -> &ImageList {
         &self.list
     }

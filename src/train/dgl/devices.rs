@@ -8,14 +8,15 @@
 //! device.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 
 use super::super::feed::Feed;
 use super::super::plans::{augment_config, record_dgl_forward, record_dgl_stage, zero_momentum, StepContext, StepIo};
 use super::super::replay::{Action, Mode, Store};
+use super::super::source::EpochBatches;
 use super::super::Run;
 use super::{device_options, Batch};
 use crate::config::Config;
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, InFlight, Plan, PlanBuilder, Readback, Tensor};
 use crate::model::block::{Block, Scratch};
@@ -97,7 +98,7 @@ impl Devices {
             lanes.push(Lane { readback: Readback::new(&gpu, 64), gpu, model, feed: None, units: Vec::new() });
         }
         let n = run.model.stages.len();
-        let sample = run.data.train.height * run.data.train.width * run.data.train.channels;
+        let sample = run.data.train.image_len();
         let count = lanes.len();
         for (l, lane) in lanes.iter_mut().enumerate() {
             if l == 0 {
@@ -158,8 +159,7 @@ impl Devices {
     }
 
     /// Run the actions of one segment, every lane in its own thread; returns once all are done.
-    pub fn run_segment(&mut self, cfg: &Config, data: &Dataset, perm: &[u32], actions: &[Action]) -> Result<()> {
-        let batch = cfg.batch_size;
+    pub fn run_segment(&mut self, cfg: &Config, data: &mut EpochBatches, actions: &[Action]) -> Result<()> {
         let (n, count) = (self.lanes.iter().map(|l| l.units.len()).sum::<usize>(), self.lanes.len());
         let mut links: Vec<Links> = (0..count)
             .map(|_| Links { tx: (0..n).map(|_| None).collect(), rx: (0..n).map(|_| None).collect() })
@@ -169,7 +169,8 @@ impl Devices {
             links[j % count].tx[j] = Some(tx);
             links[(j + 1) % count].rx[j + 1] = Some(rx);
         }
-        let segment = Segment { cfg, data, perm, batch, actions };
+        let data = Mutex::new(data);
+        let segment = Segment { cfg, data: &data, actions };
         let results: Vec<Result<()>> = std::thread::scope(|sc| {
             let handles: Vec<_> = self
                 .lanes
@@ -195,9 +196,8 @@ impl Devices {
 #[derive(Clone, Copy)]
 struct Segment<'a> {
     cfg: &'a Config,
-    data: &'a Dataset,
-    perm: &'a [u32],
-    batch: usize,
+    /// The epoch's batches: only stage 0's lane reads them.
+    data: &'a Mutex<&'a mut EpochBatches>,
     actions: &'a [Action],
 }
 
@@ -288,9 +288,10 @@ impl Lane {
             }
             let mut plans: Vec<&Plan> = Vec::with_capacity(2);
             if let Some(b) = a.batch {
-                let rows = &seg.perm[b * seg.batch..(b + 1) * seg.batch];
-                self.feed.as_mut().expect("stage 0's lane holds the feed").load(&self.gpu, seg.data, rows);
-                u.current = (rows.iter().map(|&i| seg.data.labels[i as usize] as u32).collect(), rows.to_vec());
+                let feed = self.feed.as_mut().expect("stage 0's lane holds the feed");
+                seg.data.lock().unwrap_or_else(|e| e.into_inner()).load(&self.gpu, feed, b)?;
+                let (labels, ids) = feed.loaded();
+                u.current = (labels.to_vec(), ids.to_vec());
             }
             if let Some(k) = a.load {
                 u.current = u.slot_host[k].clone();

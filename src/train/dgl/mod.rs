@@ -35,6 +35,7 @@ use super::epoch::{EpochWork, StageStats};
 use super::plans::{eval_step_prefixes, scratch_for, zero_momentum, EvalStep, StepContext, StepIo};
 use super::replay::{sync_actions, Action, Schedule, ScheduleSpec};
 use super::run::StageOutcome;
+use super::source::EpochBatches;
 use super::state::{method_name, EpochSums};
 use super::Run;
 use crate::config::{Config, DglConfig, Method};
@@ -121,6 +122,7 @@ pub fn train_dgl(run: &mut Run) -> Result<()> {
                 elapsed,
                 stage_epochs: s.map(|s| s.epochs_done(j)),
                 batch_age: s.and_then(|s| s.mean_age_since_mark(j)),
+                data_wait: e.data_wait.filter(|_| j == 0),
                 ..Default::default()
             })?;
         }
@@ -149,10 +151,10 @@ impl Exec {
     }
 
     /// Run the actions of one segment (a few steps of stage 0) and return once every device is done.
-    fn run_segment(&mut self, run: &mut Run, perm: &[u32], actions: &[Action]) -> Result<()> {
+    fn run_segment(&mut self, run: &mut Run, data: &mut EpochBatches, actions: &[Action]) -> Result<()> {
         match self {
-            Exec::One(o) => o.run_segment(run, perm, actions),
-            Exec::Several(d) => d.run_segment(&run.cfg, &run.data.train, perm, actions),
+            Exec::One(o) => o.run_segment(run, data, actions),
+            Exec::Several(d) => d.run_segment(&run.cfg, data, actions),
         }
     }
 
@@ -320,13 +322,19 @@ impl EpochWork for Dgl {
         self.schedule.as_ref().is_some_and(|s| s.done())
     }
 
-    fn train(&mut self, run: &mut Run, perm: &[u32], steps: Range<usize>, batches: &mut [usize]) -> Result<()> {
+    fn train(
+        &mut self,
+        run: &mut Run,
+        data: &mut EpochBatches,
+        steps: Range<usize>,
+        batches: &mut [usize],
+    ) -> Result<()> {
         let per_epoch = run.data.train.len() / run.cfg.batch_size;
         let actions = self.actions(run.progress.epoch, steps, per_epoch);
         for a in &actions {
             batches[a.stage] += 1;
         }
-        self.exec.run_segment(run, perm, &actions)
+        self.exec.run_segment(run, data, &actions)
     }
 
     fn read_sums(&self, run: &Run) -> Result<Vec<StageStats>> {

@@ -8,6 +8,7 @@ use super::super::plans::{
     augment_config, record_dgl_body, record_dgl_forward, record_dgl_stage, zero_momentum, StepContext, StepIo,
 };
 use super::super::replay::{Action, Mode, Store};
+use super::super::source::EpochBatches;
 use super::super::Run;
 use super::Batch;
 use crate::error::Result;
@@ -46,13 +47,13 @@ impl OneDevice {
     }
 
     /// Run the actions of one segment; returns once they are submitted.
-    pub fn run_segment(&mut self, run: &mut Run, perm: &[u32], actions: &[Action]) -> Result<()> {
-        let (batch, gpu, data, feed) = (run.cfg.batch_size, &run.gpu, &run.data.train, &mut run.train_feed);
+    pub fn run_segment(&mut self, run: &mut Run, data: &mut EpochBatches, actions: &[Action]) -> Result<()> {
+        let (gpu, feed) = (&run.gpu, &mut run.train_feed);
         let mut in_flight = InFlight::default();
         match &self.plans {
             Plans::Sync(plan) => {
                 for b in actions.iter().filter_map(|a| a.batch) {
-                    feed.load(gpu, data, &perm[b * batch..(b + 1) * batch]);
+                    data.load(gpu, feed, b)?;
                     in_flight.submit(gpu, &[plan])?;
                 }
             }
@@ -68,7 +69,7 @@ impl OneDevice {
                             }
                         }
                         if let Some(b) = a.batch {
-                            feed.load(gpu, data, &perm[b * batch..(b + 1) * batch]);
+                            data.load(gpu, feed, b)?;
                         }
                         if let Some(k) = a.load {
                             plans.push(&loads[a.stage][k]);
