@@ -138,3 +138,29 @@ fn training_benchmark_measures_every_stage() {
     let back: layerwise::bench::TrainBenchReport = serde_json::from_str(&r.to_json()).unwrap();
     assert_eq!(back.rows.len(), r.rows.len());
 }
+
+/// `bench train --plan-only` gives the planner's memory per stage without building or running a step:
+/// the ImageNet presets at their batch of 256, which a CPU driver cannot step in reasonable time.
+#[test]
+fn planned_memory_without_running_a_step() {
+    let Some(gpu) = common::gpu(false) else { return };
+    let opts = layerwise::bench::TrainBenchOptions {
+        presets: vec!["paper1-imagenet-k3".into()],
+        batch: 256,
+        plan_only: true,
+        ..Default::default()
+    };
+    let r = layerwise::bench::bench_training(gpu, &opts).unwrap();
+    assert_eq!(r.rows.len(), 8, "{:?}", r.rows);
+    // Nothing measured, everything planned: a stage at 224x224 and batch 256 takes gigabytes.
+    assert!(r.rows.iter().all(|row| row.img_per_s == 0.0 && row.peak_mib == 0.0 && row.planned_mib > 1024.0));
+    let md = r.markdown();
+    assert!(
+        md.contains("Planned training memory") && md.contains("| paper1-imagenet-k3 | 0 | - | - | - | - |"),
+        "{md}"
+    );
+    assert!(!md.contains("full greedy training"), "no time estimate from nothing measured: {md}");
+    let dgl = layerwise::bench::TrainBenchOptions { presets: vec!["vgg13-imagenet".into()], ..opts };
+    let e = layerwise::bench::bench_training(gpu, &dgl).unwrap_err().to_string();
+    assert!(e.contains("plans greedy stages"), "{e}");
+}

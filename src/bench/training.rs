@@ -27,6 +27,9 @@ pub struct TrainBenchOptions {
     pub warmup: usize,
     /// Shrink every width 16x and the batch to 16, for CPU drivers and CI.
     pub quick: bool,
+    /// Only the memory planner's count per stage, no step built or run: for nets whose step takes
+    /// minutes on the adapter at hand (ImageNet presets on a CPU driver).
+    pub plan_only: bool,
 }
 
 impl Default for TrainBenchOptions {
@@ -37,6 +40,7 @@ impl Default for TrainBenchOptions {
             steps: 30,
             warmup: 5,
             quick: false,
+            plan_only: false,
         }
     }
 }
@@ -97,6 +101,9 @@ fn preset_schedule(name: &str) -> (usize, usize) {
 
 /// Input shape of a preset's dataset (ImageNet-sized ones, e.g. Imagenette, at 224x224).
 fn input_shape(cfg: &Config) -> Shape {
+    if let Some(s) = &cfg.stream {
+        return Shape::Map { h: s.size, w: s.size, c: 3 };
+    }
     match cfg.dataset.as_str() {
         "fashion-mnist" | "mnist" => Shape::Map { h: 28, w: 28, c: 1 },
         d if d.contains("imagenet") => Shape::Map { h: 224, w: 224, c: 3 },
@@ -112,7 +119,7 @@ pub fn bench_training(gpu: &Gpu, opts: &TrainBenchOptions) -> Result<TrainBenchR
     for name in &opts.presets {
         rows.extend(bench_preset(gpu, name, opts)?);
     }
-    let submit_overhead_us = gpu.dispatch_overhead(20)? * 1e6;
+    let submit_overhead_us = if opts.plan_only { 0.0 } else { gpu.dispatch_overhead(20)? * 1e6 };
     Ok(TrainBenchReport {
         adapter: gpu.summary.clone(),
         batch: opts.batch,
@@ -136,6 +143,22 @@ fn bench_preset(gpu: &Gpu, name: &str, opts: &TrainBenchOptions) -> Result<Vec<S
         let align = (gpu.storage_alignment() / 4).max(1) as usize;
         move |j: usize| plan_stage(&c, &spec, Trains::Stage(j), align).total() as f64 / (1u64 << 20) as f64
     };
+    if opts.plan_only {
+        if dgl {
+            return Err(Error::usage(format!("bench train --plan-only plans greedy stages; `{name}` is a DGL preset")));
+        }
+        let rows = (0..cfg.stage_count()).map(|j| StageBench {
+            preset: name.to_string(),
+            stage: j,
+            method: "greedy".into(),
+            img_per_s: 0.0,
+            ms_per_step: 0.0,
+            peak_mib: 0.0,
+            planned_mib: planned(j),
+            dispatches: 0,
+        });
+        return Ok(rows.collect());
+    }
     let model = Model::new(gpu, ModelSpec::new(&cfg, input, 10)?, cfg.seed)?;
     let mut feed = Feed::new(gpu, opts.batch, input.len())?;
     let data = synthetic_batch(input, opts.batch);
@@ -214,9 +237,11 @@ fn seconds_per_step(gpu: &Gpu, plan: &Plan, feed: &mut Feed, data: &Dataset, opt
 impl TrainBenchReport {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
+        let planned_only = self.rows.iter().all(|r| r.ms_per_step == 0.0);
         let _ = writeln!(
             s,
-            "### Training throughput: {} ({}, {}), batch {}{}\n",
+            "### {}: {} ({}, {}), batch {}{}\n",
+            if planned_only { "Planned training memory (no step run)" } else { "Training throughput" },
             self.adapter.name,
             self.adapter.backend,
             self.adapter.device_type,
@@ -227,14 +252,23 @@ impl TrainBenchReport {
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
         for r in &self.rows {
             let stage = if r.method == "dgl" { format!("all {} (dgl)", r.stage) } else { r.stage.to_string() };
-            let planned = if r.planned_mib > 0.0 { format!("{:.1}", r.planned_mib) } else { "-".into() };
+            // Zero: not measured (--plan-only), or not planned (DGL).
+            let shown = |v: f64, digits: usize| if v > 0.0 { format!("{v:.digits$}") } else { "-".into() };
             let _ = writeln!(
                 s,
-                "| {} | {stage} | {:.0} | {:.2} | {} | {:.1} | {planned} |",
-                r.preset, r.img_per_s, r.ms_per_step, r.dispatches, r.peak_mib
+                "| {} | {stage} | {} | {} | {} | {} | {} |",
+                r.preset,
+                shown(r.img_per_s, 0),
+                shown(r.ms_per_step, 2),
+                shown(r.dispatches as f64, 0),
+                shown(r.peak_mib, 1),
+                shown(r.planned_mib, 1)
             );
         }
         for preset in self.presets() {
+            if self.rows.iter().any(|r| r.preset == preset && r.ms_per_step == 0.0) {
+                continue;
+            }
             let (epochs, images) = preset_schedule(&preset);
             let total = self.full_training_seconds(&preset, epochs, images);
             let what = if self.rows.iter().any(|r| r.preset == preset && r.method == "dgl") {
@@ -248,7 +282,7 @@ impl TrainBenchReport {
                 "\n{preset}: full {what} ({epochs} epochs{per}, {images} images) at these rates: {total:.0} s"
             );
         }
-        if self.submit_overhead_us > 0.0 {
+        if self.submit_overhead_us > 0.0 && self.rows.iter().any(|r| r.ms_per_step > 0.0) {
             let _ = writeln!(
                 s,
                 "\nOne empty submit + wait costs {:.0} µs on this adapter; every step above is one submit of all its dispatches, so that is the whole per-step launch overhead ({:.1}% of the fastest step).",

@@ -50,6 +50,9 @@ pub enum BenchCommand {
         /// Untimed steps per stage before timing (default 5; 0 for a quick peak-memory survey on slow adapters).
         #[arg(long)]
         warmup: Option<usize>,
+        /// Only the memory planner's MiB per stage, no step run (nets too slow to step on this adapter).
+        #[arg(long)]
+        plan_only: bool,
         /// Write the result as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -108,7 +111,7 @@ pub(super) fn bench_command(what: BenchCommand, gpu: &GpuArgs, quiet: bool) -> R
                 println!("{}", report.compare(&KernelBenchReport::load(&path)?));
             }
         }
-        BenchCommand::Train { presets, quick, batch, steps, warmup, json, compare_pytorch } => {
+        BenchCommand::Train { presets, quick, batch, steps, warmup, plan_only, json, compare_pytorch } => {
             let gpu = Gpu::new(&gpu.options()?)?;
             let mut opts = if quick { TrainBenchOptions::quick() } else { TrainBenchOptions::default() };
             if !presets.is_empty() {
@@ -117,6 +120,7 @@ pub(super) fn bench_command(what: BenchCommand, gpu: &GpuArgs, quiet: bool) -> R
             opts.batch = batch.unwrap_or(opts.batch);
             opts.steps = steps.unwrap_or(opts.steps);
             opts.warmup = warmup.unwrap_or(opts.warmup);
+            opts.plan_only = plan_only;
             let report = bench_training(&gpu, &opts)?;
             println!("{}", report.markdown());
             if let Some(path) = json {
