@@ -192,35 +192,26 @@ trait Images: Sized {
     fn set_source(&mut self, source: String);
 }
 
-impl Images for Dataset {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn pick(&self, idx: &[usize]) -> Self {
-        self.subset(idx)
-    }
-    fn source(&self) -> &str {
-        &self.source
-    }
-    fn set_source(&mut self, source: String) {
-        self.source = source;
-    }
+/// Both kinds have the same four members under these names.
+macro_rules! images {
+    ($($t:ty),*) => {$(
+        impl Images for $t {
+            fn count(&self) -> usize {
+                self.len()
+            }
+            fn pick(&self, idx: &[usize]) -> Self {
+                self.subset(idx)
+            }
+            fn source(&self) -> &str {
+                &self.source
+            }
+            fn set_source(&mut self, source: String) {
+                self.source = source;
+            }
+        }
+    )*};
 }
-
-impl Images for ImageList {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn pick(&self, idx: &[usize]) -> Self {
-        self.subset(idx)
-    }
-    fn source(&self) -> &str {
-        &self.source
-    }
-    fn set_source(&mut self, source: String) {
-        self.source = source;
-    }
-}
+images!(Dataset, ImageList);
 
 /// Refuse training images the config cannot train on (for evaluation: cannot build its model from),
 /// before anything is built.
