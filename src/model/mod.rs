@@ -2,18 +2,22 @@
 //! `nn.Sequential` modules one for one, so checkpoint names (`stages.2.1.weight`) and layouts match the
 //! reference implementation. A deep network (`arch`: ResNets, VGGs) is cut into K stages of whole blocks
 //! whose layers carry torchvision's names instead (`layer2.0.conv1.weight`). `block` turns a description
-//! into GPU tensors and recorded passes; `residual` describes and records a ResNet block.
+//! into GPU tensors and recorded passes; `residual` describes and records a ResNet block; `layer` is one
+//! layer and `init` its initial values.
 
 pub mod arch;
 pub mod block;
+mod init;
+mod layer;
 pub mod residual;
 pub mod scratch;
 
+pub use init::{init_params, init_state};
+pub use layer::Layer;
 pub use residual::{Residual, ResidualKind};
 
 use crate::config::{Config, Downsample, HeadConfig, HeadKind, StageConfig};
 use crate::error::{Error, Result};
-use crate::rng::SplitMix;
 
 /// Per-sample activation shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,180 +58,6 @@ impl std::fmt::Display for Shape {
         match self {
             Shape::Map { h, w, c } => write!(f, "{h}x{w}x{c}"),
             Shape::Flat(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-/// One layer, as in a PyTorch Sequential (parameter-free layers included so indices line up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layer {
-    /// Invertible 2x2 space-to-depth ("Psi" in the papers' code).
-    SpaceToDepth,
-    /// 2x2 max-pool, stride 2 (the papers' downsampling).
-    MaxPool,
-    /// Max-pool with any window (`MaxPool2d(k, stride, pad)`, e.g. the ImageNet stem's 3x3/2, padding 1).
-    MaxPoolWindow {
-        k: usize,
-        stride: usize,
-        pad: usize,
-    },
-    /// Average over the whole map to one value per channel (a ResNet's `avgpool` and flatten).
-    GlobalAvgPool,
-    /// Adaptive average pool to oh x ow.
-    AvgPool {
-        oh: usize,
-        ow: usize,
-    },
-    /// k x k conv, stride 1, "same" padding.
-    Conv {
-        cin: usize,
-        cout: usize,
-        k: usize,
-        bias: bool,
-    },
-    /// k x k conv at stride 2, padding k / 2 (the ImageNet stem's 7x7/2), no bias.
-    ConvStride2 {
-        cin: usize,
-        cout: usize,
-        k: usize,
-    },
-    /// A ResNet block (basic or bottleneck) with its shortcut, as torchvision's.
-    Residual(Residual),
-    /// Batchnorm over channels (2-d on maps, 1-d on flat features).
-    BatchNorm {
-        c: usize,
-    },
-    Relu,
-    /// Placeholder PyTorch keeps where an optional layer is off (e.g. `nn.Identity()` for no BN).
-    Identity,
-    /// NHWC map -> flat features in (h, w, c) order (PyTorch flattens (c, h, w); checkpoints convert).
-    Flatten,
-    Linear {
-        inputs: usize,
-        outputs: usize,
-        bias: bool,
-    },
-}
-
-impl Layer {
-    pub fn output(&self, input: Shape) -> Result<Shape> {
-        let map = |what: &str| match input {
-            Shape::Map { h, w, c } => Ok((h, w, c)),
-            Shape::Flat(_) => Err(Error::usage(format!("{what} needs a feature map, got flat features ({input})"))),
-        };
-        Ok(match *self {
-            Layer::SpaceToDepth => {
-                let (h, w, c) = map("space-to-depth")?;
-                if h % 2 != 0 || w % 2 != 0 {
-                    return Err(Error::usage(format!("space-to-depth needs even height and width, got {h}x{w}")));
-                }
-                Shape::Map { h: h / 2, w: w / 2, c: 4 * c }
-            }
-            Layer::MaxPool => {
-                let (h, w, c) = map("max-pool")?;
-                if h < 2 || w < 2 {
-                    return Err(Error::usage(format!("2x2 max-pool needs at least 2x2 input, got {h}x{w}")));
-                }
-                Shape::Map { h: h / 2, w: w / 2, c }
-            }
-            Layer::AvgPool { oh, ow } => {
-                let (h, w, c) = map("average pool")?;
-                // Adaptive pooling as PyTorch's: a grid larger than the input repeats input cells (MLP-SR
-                // heads average a 1x1 map "to 2x2"); only an empty grid is meaningless.
-                if oh == 0 || ow == 0 || h == 0 || w == 0 {
-                    return Err(Error::usage(format!("cannot average {h}x{w} to {oh}x{ow}")));
-                }
-                Shape::Map { h: oh, w: ow, c }
-            }
-            Layer::Conv { cin, cout, .. } => {
-                let (h, w, c) = map("conv")?;
-                if c != cin {
-                    return Err(Error::usage(format!("conv expects {cin} channels, got {c}")));
-                }
-                Shape::Map { h, w, c: cout }
-            }
-            Layer::ConvStride2 { cin, cout, .. } => {
-                let (h, w, c) = map("conv")?;
-                if c != cin {
-                    return Err(Error::usage(format!("conv expects {cin} channels, got {c}")));
-                }
-                Shape::Map { h: h.div_ceil(2), w: w.div_ceil(2), c: cout }
-            }
-            Layer::MaxPoolWindow { k, stride, pad } => {
-                let (h, w, c) = map("max-pool")?;
-                let s = crate::ops::MaxPool2dShape { n: 1, h, w, c, kernel: k, stride, pad };
-                if s.oh() == 0 || s.ow() == 0 {
-                    return Err(Error::usage(format!(
-                        "a {k}x{k} max-pool (padding {pad}) needs a larger map than {h}x{w}"
-                    )));
-                }
-                Shape::Map { h: s.oh(), w: s.ow(), c }
-            }
-            Layer::GlobalAvgPool => {
-                let (_, _, c) = map("global average pooling")?;
-                Shape::Flat(c)
-            }
-            Layer::Residual(r) => r.output(input)?,
-            Layer::BatchNorm { c } => {
-                if input.channels() != c {
-                    return Err(Error::usage(format!("batchnorm expects {c} channels, got {}", input.channels())));
-                }
-                input
-            }
-            Layer::Relu | Layer::Identity => input,
-            Layer::Flatten => Shape::Flat(input.len()),
-            Layer::Linear { inputs, outputs, .. } => {
-                if input.len() != inputs {
-                    return Err(Error::usage(format!("linear expects {inputs} features, got {}", input.len())));
-                }
-                Shape::Flat(outputs)
-            }
-        })
-    }
-
-    /// Trainable tensors: (PyTorch name suffix, shape in our layout).
-    pub fn params(&self) -> Vec<(&'static str, Vec<usize>)> {
-        match *self {
-            Layer::Conv { cin, cout, k, bias } => {
-                let mut v = vec![("weight", vec![cout, k, k, cin])];
-                if bias {
-                    v.push(("bias", vec![cout]));
-                }
-                v
-            }
-            Layer::ConvStride2 { cin, cout, k } => vec![("weight", vec![cout, k, k, cin])],
-            Layer::Residual(r) => r.params(),
-            Layer::BatchNorm { c } => vec![("weight", vec![c]), ("bias", vec![c])],
-            Layer::Linear { inputs, outputs, bias } => {
-                let mut v = vec![("weight", vec![outputs, inputs])];
-                if bias {
-                    v.push(("bias", vec![outputs]));
-                }
-                v
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// Non-trainable state (batchnorm running statistics).
-    pub fn state(&self) -> Vec<(&'static str, Vec<usize>)> {
-        match *self {
-            Layer::BatchNorm { c } => vec![("running_mean", vec![c]), ("running_var", vec![c])],
-            Layer::Residual(r) => r.state(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Forward FLOPs (2 x multiply-adds) per sample for this input.
-    pub fn flops(&self, input: Shape) -> u64 {
-        match (*self, input) {
-            (Layer::Conv { cin, cout, k, .. }, Shape::Map { h, w, .. }) => 2 * (h * w * cout * k * k * cin) as u64,
-            (Layer::ConvStride2 { cin, cout, k }, Shape::Map { h, w, .. }) => {
-                2 * (h.div_ceil(2) * w.div_ceil(2) * cout * k * k * cin) as u64
-            }
-            (Layer::Residual(r), _) => r.flops(input),
-            (Layer::Linear { inputs, outputs, .. }, _) => 2 * (inputs * outputs) as u64,
-            _ => 0,
         }
     }
 }
@@ -436,61 +266,6 @@ impl ModelSpec {
         }
         Ok(ModelSpec { input, classes, stages, heads })
     }
-}
-
-/// The block's parameters as its `init` says (`Init`; batchnorm gamma 1, beta 0), drawn from a seeded
-/// generator so a run is reproducible.
-pub fn init_params(spec: &BlockSpec, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = SplitMix::new(seed ^ fnv(&spec.name));
-    spec.param_specs()
-        .iter()
-        .map(|(name, shape, li)| {
-            let len: usize = shape.iter().product();
-            let fan_in = |inputs: usize| 1.0 / (inputs as f64).sqrt();
-            match (spec.layers[*li], spec.init) {
-                (Layer::BatchNorm { .. }, _) => batchnorm_init(name, len),
-                // A residual block's only vectors are its batchnorms' (its convs have no bias).
-                (Layer::Residual(_), _) if shape.len() == 1 => batchnorm_init(name, len),
-                (Layer::Conv { .. } | Layer::ConvStride2 { .. } | Layer::Residual(_), Init::ResNet | Init::Vgg)
-                    if shape.len() == 4 =>
-                {
-                    // Kaiming-normal, fan_out, gain sqrt(2): [Cout, k, k, Cin] has fan_out Cout k k.
-                    normal(&mut rng, len, (2.0 / (shape[0] * shape[1] * shape[2]) as f64).sqrt())
-                }
-                (Layer::Conv { .. }, Init::Vgg) => vec![0.0; len],
-                (Layer::Linear { .. }, Init::Vgg) if shape.len() == 2 => normal(&mut rng, len, 0.01),
-                (Layer::Linear { .. }, Init::Vgg) => vec![0.0; len],
-                (Layer::Conv { cin, k, .. } | Layer::ConvStride2 { cin, k, .. }, _) => {
-                    uniform(&mut rng, len, fan_in(cin * k * k))
-                }
-                (Layer::Linear { inputs, .. }, _) => uniform(&mut rng, len, fan_in(inputs)),
-                _ => unreachable!("only convs, linear layers, batchnorms and residual blocks have parameters"),
-            }
-        })
-        .collect()
-}
-
-fn batchnorm_init(name: &str, len: usize) -> Vec<f32> {
-    vec![if name.ends_with(".weight") { 1.0 } else { 0.0 }; len]
-}
-
-pub fn init_state(spec: &BlockSpec) -> Vec<Vec<f32>> {
-    spec.state_specs()
-        .iter()
-        .map(|(name, shape, _)| vec![if name.ends_with("running_var") { 1.0 } else { 0.0 }; shape.iter().product()])
-        .collect()
-}
-
-fn uniform(rng: &mut SplitMix, len: usize, bound: f64) -> Vec<f32> {
-    (0..len).map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32).collect()
-}
-
-fn normal(rng: &mut SplitMix, len: usize, std: f64) -> Vec<f32> {
-    (0..len).map(|_| (rng.normal() * std) as f32).collect()
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
 /// The network on the GPU: every stage and head allocated up front (parameters are small next to
