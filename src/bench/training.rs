@@ -88,15 +88,18 @@ fn bench_config(name: &str, quick: bool) -> Result<Config> {
 }
 
 /// Epochs (per stage) and training images of a preset's full run: its own epochs, and the size of its
-/// dataset's training split (CIFAR-10 50,000, the MNISTs 60,000).
+/// dataset's training split (CIFAR-10 50,000, the MNISTs 60,000, ImageNet 1,281,167, Imagenette 9,469),
+/// less the images it holds out.
 fn preset_schedule(name: &str) -> (usize, usize) {
     let cfg = Config::preset(name).ok();
     let epochs = cfg.as_ref().map_or(50, |c| c.epochs);
     let images = match cfg.as_ref().map(|c| c.dataset.as_str()) {
         Some("fashion-mnist" | "mnist") => 60_000,
+        Some("imagenet") => 1_281_167,
+        Some(d) if d.contains("imagenette") => 9_469,
         _ => 50_000,
     };
-    (epochs, images)
+    (epochs, images - cfg.map_or(0, |c| c.val_split).min(images))
 }
 
 /// Input shape of a preset's dataset (ImageNet-sized ones, e.g. Imagenette, at 224x224).
