@@ -188,17 +188,7 @@ pub fn load(spec: &str, data_dir: Option<&Path>) -> Result<Splits> {
         let place = locate::find(kind, data_dir)?;
         return load_place(&place, Some(kind));
     }
-    let path = match data_dir {
-        Some(d) if Path::new(spec).is_absolute() => {
-            return Err(Error::usage(format!(
-                "the config's dataset is the path {spec}, and --data {} names another place: drop --data, or set \
-                 the dataset to a name or to a path relative to --data",
-                d.display()
-            )))
-        }
-        Some(d) => d.join(spec),
-        None => PathBuf::from(spec),
-    };
+    let path = spec_path(spec, data_dir)?;
     if !path.exists() {
         return Err(Error::usage(format!(
             "unknown dataset '{spec}': expected fashion-mnist, mnist, cifar10, or the path of a folder of IDX \
@@ -209,6 +199,20 @@ pub fn load(spec: &str, data_dir: Option<&Path>) -> Result<Splits> {
     }
     let place = locate::detect(&path)?;
     load_place(&place, None)
+}
+
+/// The config's dataset `spec` taken as a path: relative to `data_dir` (`--data`) when given; an absolute
+/// path with `--data` is refused (the two would disagree).
+pub fn spec_path(spec: &str, data_dir: Option<&Path>) -> Result<PathBuf> {
+    match data_dir {
+        Some(d) if Path::new(spec).is_absolute() => Err(Error::usage(format!(
+            "the config's dataset is the path {spec}, and --data {} names another place: drop --data, or set \
+             the dataset to a name or to a path relative to --data",
+            d.display()
+        ))),
+        Some(d) => Ok(d.join(spec)),
+        None => Ok(PathBuf::from(spec)),
+    }
 }
 
 /// Canonical path -> (fingerprint of the files, what they decoded to). One entry per path, so a

@@ -241,16 +241,9 @@ fn check(cfg: &Config, train: &Dataset, purpose: Purpose) -> Result<()> {
 /// Where the config's dataset is for streaming: a path (relative to `--data` when given), or `--data`
 /// itself for a name that is not a path (`dataset = "imagenet"`).
 fn dataset_path(spec: &str, data_dir: Option<&Path>) -> Result<PathBuf> {
-    let path = match data_dir {
-        Some(d) if Path::new(spec).is_absolute() => {
-            return Err(Error::usage(format!(
-                "the config's dataset is the path {spec}, and --data {} names another place: drop --data, or set the dataset to a path relative to --data",
-                d.display()
-            )))
-        }
-        Some(d) if d.join(spec).exists() => d.join(spec),
-        Some(d) => d.to_path_buf(),
-        None => PathBuf::from(spec),
+    let path = match (data::spec_path(spec, data_dir)?, data_dir) {
+        (p, Some(d)) if !p.exists() => d.to_path_buf(),
+        (p, _) => p,
     };
     if !path.exists() {
         return Err(Error::usage(format!(
