@@ -145,12 +145,16 @@ fn flatten_source(spec: &BlockSpec, li: usize) -> Option<(usize, usize, usize)> 
 /// A named tensor in PyTorch's layout: (name, shape, values).
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
-/// Everything a block holds, as (name, PyTorch shape, values).
+/// Everything a block holds, as (name, PyTorch shape, values): its momentum too when `with_momentum`
+/// and the block trains (frozen and untrained blocks hold none).
 pub fn block_tensors(gpu: &Gpu, b: &Block, with_momentum: bool) -> Result<Vec<NamedTensor>> {
     let mut out = Vec::new();
     let pspecs = b.spec.param_specs();
     let params = b.params.download(gpu)?;
-    let momentum = if with_momentum { Some(b.momentum.download(gpu)?) } else { None };
+    let momentum = match b.training() {
+        Some(t) if with_momentum => Some(t.momentum.download(gpu)?),
+        _ => None,
+    };
     for (k, (name, shape, li)) in pspecs.iter().enumerate() {
         let (ts, v) = to_torch(&b.spec, *li, &params[k], shape);
         out.push((name.clone(), ts.clone(), v));
@@ -188,10 +192,10 @@ pub fn arena_tensors(
     Ok(out)
 }
 
-/// Serialise the model and progress (momentum included, so training resumes exactly), and `extra`
-/// training state (e.g. the best epoch's weights so far). Weights that are not all finite are refused
-/// with `Error::NonFinite` (naming the first such tensor): a checkpoint always holds weights training
-/// can continue from, and the previous one stays in place.
+/// Serialise the model and progress (the training blocks' momentum included, so training resumes
+/// exactly), and `extra` training state (e.g. the best epoch's weights so far). Weights that are not
+/// all finite are refused with `Error::NonFinite` (naming the first such tensor): a checkpoint always
+/// holds weights training can continue from, and the previous one stays in place.
 pub fn save(path: &Path, gpu: &Gpu, model: &Model, extra: Vec<NamedTensor>, meta: &CheckpointMeta) -> Result<()> {
     let mut tensors = Vec::new();
     for b in model.blocks() {
@@ -388,7 +392,8 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// Upload the tensors of `blocks` only.
+    /// Upload the tensors of `blocks` only (momentum into those that train; zero where the file has
+    /// none, as for a block that had not started training).
     pub fn restore_blocks(&self, path: &Path, gpu: &Gpu, blocks: &[&Block]) -> Result<()> {
         for b in blocks.iter().copied() {
             let mut params = Vec::new();
@@ -396,6 +401,9 @@ impl Checkpoint {
             for (name, shape, li) in b.spec.param_specs() {
                 let ts = torch_shape(&b.spec, li, &shape);
                 params.push(from_torch(&b.spec, li, self.get(path, &name, &ts)?, &shape));
+                if b.training().is_none() {
+                    continue;
+                }
                 let m = match self.tensors.get(&format!("momentum.{name}")) {
                     Some(_) => from_torch(&b.spec, li, self.get(path, &format!("momentum.{name}"), &ts)?, &shape),
                     None => vec![0.0; shape.iter().product()],
@@ -408,7 +416,9 @@ impl Checkpoint {
             }
             if !params.is_empty() {
                 b.params.upload(gpu, &params);
-                b.momentum.upload(gpu, &momentum);
+                if let Some(t) = b.training() {
+                    t.momentum.upload(gpu, &momentum);
+                }
             }
             if !state.is_empty() {
                 b.state.upload(gpu, &state);

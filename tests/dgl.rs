@@ -263,8 +263,11 @@ fn dgl_step_equals_a_greedy_step_of_each_stage() {
     let x = to_f32(&rng.normals(n * 8 * 8 * 3));
     let labels: Vec<u32> = (0..n).map(|_| rng.range(0, 9) as u32).collect();
     both_modes(|g| {
-        let greedy = Model::new(g, spec.clone(), cfg.seed).unwrap();
-        let dgl = Model::new(g, spec.clone(), cfg.seed).unwrap();
+        let mut greedy = Model::new(g, spec.clone(), cfg.seed).unwrap();
+        let mut dgl = Model::new(g, spec.clone(), cfg.seed).unwrap();
+        for m in [&mut greedy, &mut dgl] {
+            m.train_only(g, 0..2, 0..2).unwrap();
+        }
         let initial = Model::new(g, spec.clone(), cfg.seed).unwrap();
         let x0 = g.tensor_from(&[n, 8, 8, 3], &x, "x0").unwrap();
         let lab = g.tensor_u32(&[n], "labels").unwrap();
@@ -334,7 +337,8 @@ fn mlp_sr_head_matches_the_reference_head() {
         let (d_y, _) = torch(&format!("{case}.d_y"));
         let n = xs[0];
         both_modes(|g| {
-            let model = Model::new(g, spec.clone(), cfg.seed).unwrap();
+            let mut model = Model::new(g, spec.clone(), cfg.seed).unwrap();
+            model.train_only(g, 0..0, 0..1).unwrap();
             let block = &model.heads[0];
             let mut tensors = std::collections::HashMap::new();
             for (name, _, _) in head.param_specs().into_iter().chain(head.state_specs()) {
@@ -365,7 +369,8 @@ fn mlp_sr_head_matches_the_reference_head() {
             let (want, ds) = torch(&format!("{case}.d_x"));
             assert_close(&format!("{case} d_x ({checks})"), &g.download(&d_x).unwrap(), &nchw_to_nhwc(&want, &ds));
             // Gradients (in PyTorch's layout) and the running statistics after the training-mode pass.
-            let after = layerwise::checkpoint::arena_tensors(g, head, &block.grads, &block.state, "").unwrap();
+            let grads = &block.training().unwrap().grads;
+            let after = layerwise::checkpoint::arena_tensors(g, head, grads, &block.state, "").unwrap();
             for (name, _, v) in after {
                 let what = if name.contains("running_") { "after" } else { "grad" };
                 assert_close(&format!("{name} ({what}, {checks})"), &v, &torch(&ours(&name, what)).0);

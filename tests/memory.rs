@@ -69,6 +69,8 @@ fn grad_accum_equals_whole_batches_without_batchnorm() {
         out
     };
     let whole = run("whole", "greedy", "");
+    // A finished run trains nothing: its checkpoint keeps no momentum (frozen stages hold none).
+    assert!(!checkpoint(&whole).names().iter().any(|n| n.starts_with("momentum.")), "momentum of frozen stages");
     for m in [2, 4] {
         let out = run(&format!("accum{m}"), "greedy", &format!("grad_accum = {m}"));
         assert_close_weights(&whole, &out, &format!("grad_accum = {m} vs whole batches"));
@@ -95,6 +97,32 @@ fn grad_accum_must_divide_the_batch() {
 }
 
 // ---------------------------------------------------------------- the memory planner
+
+/// Only the trained stage and head hold gradients and momentum: a new model holds parameters and
+/// statistics only; each stage's turn adds its own two copies and frees the previous stage's.
+#[test]
+fn only_the_trained_stage_holds_gradients_and_momentum() {
+    if !gpu_available() {
+        return;
+    }
+    let gpu = Gpu::new(&GpuOptions::from_env().unwrap()).unwrap();
+    let cfg = small_config(16, 1, true);
+    let before = gpu.memory().0;
+    let mut model = Model::new(&gpu, small_spec(&cfg), 1).unwrap();
+    let bytes = |t: &layerwise::gpu::Tensor| (t.len() as u64 * 4).max(4);
+    let weights: u64 = model.blocks().map(|b| bytes(&b.params.all) + bytes(&b.state.all)).sum();
+    assert_eq!(gpu.memory().0 - before, weights, "a new model holds parameters and statistics only");
+    for j in 0..2 {
+        model.train_only(&gpu, j..j + 1, j..j + 1).unwrap();
+        let trained = bytes(&model.stages[j].params.all) + bytes(&model.heads[j].params.all);
+        assert_eq!(gpu.memory().0 - before, weights + 2 * trained, "stage {j} trains");
+        let holding: Vec<&str> =
+            model.blocks().filter(|b| b.training().is_some()).map(|b| b.spec.name.as_str()).collect();
+        assert_eq!(holding, [format!("stages.{j}"), format!("heads.{j}")]);
+    }
+    model.train_only(&gpu, 0..0, 0..0).unwrap();
+    assert_eq!(gpu.memory().0 - before, weights, "every stage frozen");
+}
 
 /// The config of a small net on 4x4x1 images: a stage of `width` (batchnorm as asked), a conv head
 /// with k = 1 (average to 2x2, linear).
@@ -123,7 +151,12 @@ fn planner_counts_a_small_net_by_hand() {
     let (s0, h0, s1, h1) = (256, 512, 512, 4 * (192 + 64 + 64 + 64 + 64));
     let stats = 4 + 4 + 4 + 512;
     assert_eq!(m.weights, s0 + h0 + s1 + h1 + stats);
-    assert_eq!((m.grads, m.momentum, m.extra), (s0 + h0 + s1 + h1, s0 + h0 + s1 + h1, 0));
+    // Only stage 0 and head 0 train: only they hold gradients and momentum.
+    assert_eq!((m.grads, m.momentum, m.extra), (s0 + h0, s0 + h0, 0));
+    let later = plan_stage(&cfg, &small_spec(&cfg), Trains::Stage(1), 64);
+    assert_eq!((later.weights, later.grads, later.momentum), (m.weights, s1 + h1, s1 + h1));
+    let all = plan_stage(&cfg, &small_spec(&cfg), Trains::All, 64);
+    assert_eq!((all.grads, all.momentum), (s0 + s1 + h1, s0 + s1 + h1));
     // The batch's input (8 x 16 floats), stage 0's conv output (8 x 32), the head's 2x2 average (8 x 8)
     // and logits (8 x 2), the conv's placeholder bias gradient (one word), the loss gradient (8 x 2).
     assert_eq!(m.activations, 4 * (8 * 16 + 8 * 32 + 8 * 8 + 8 * 2 + 1 + 8 * 2));
@@ -152,7 +185,7 @@ fn planner_matches_the_allocations_of_training() {
         let spec = small_spec(&cfg);
         let plan = plan_stage(&cfg, &spec, trains, align);
         let before = gpu.memory().0;
-        let model = Model::new(&gpu, spec.clone(), 1).unwrap();
+        let mut model = Model::new(&gpu, spec.clone(), 1).unwrap();
         let feed = Feed::new(&gpu, cfg.batch_size, spec.input.len()).unwrap();
         let eval_feed = Feed::new(&gpu, cfg.micro_batch(), spec.input.len()).unwrap();
         let io = StepIo::new(&gpu).unwrap();
@@ -160,6 +193,10 @@ fn planner_matches_the_allocations_of_training() {
             Trains::Stage(j) => j,
             Trains::All => spec.stages.len() - 1,
         };
+        match trains {
+            Trains::Stage(j) => model.train_only(&gpu, j..j + 1, j..j + 1).unwrap(),
+            Trains::All => model.train_only(&gpu, 0..j + 1, j..j + 1).unwrap(),
+        }
         let scratch = scratch_for(&gpu, &model, j, cfg.micro_batch()).unwrap();
         let ctx = StepContext { gpu: &gpu, cfg: &cfg, model: &model, io: &io, scratch: &scratch };
         let heads: Vec<usize> = if trains == Trains::All { vec![j] } else { (0..=j).collect() };

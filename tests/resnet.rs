@@ -52,7 +52,8 @@ fn residual_block(g: &Gpu, case: &str, r: Residual) -> Block {
     let (_, xs) = torch(&format!("{case}.x"));
     let input = Shape::Map { h: xs[2], w: xs[3], c: xs[1] };
     let spec = BlockSpec::named("blk".into(), input, vec![("blk".into(), Layer::Residual(r))], Init::ResNet).unwrap();
-    let block = Block::new(g, spec, 0).unwrap();
+    let mut block = Block::new(g, spec, 0).unwrap();
+    block.hold_training(g).unwrap();
     restore_from_torch(g, &[&block], &format!("{case}.before."), |n| n.trim_start_matches("blk.").to_string());
     block
 }
@@ -67,7 +68,7 @@ fn check_block(case: &str, r: Residual) {
         let (d_y, ys) = ours32(&format!("{case}.d_y"));
         let td_y = g.tensor_from(&[ys[0], ys[2], ys[3], ys[1]], &d_y, "d_y").unwrap();
         let scratch = Scratch::new(g, &[&block.spec], xs[0]).unwrap();
-        g.fill(&block.grads.all, f32::NAN);
+        g.fill(&block.training().unwrap().grads.all, f32::NAN);
         let mut p = PlanBuilder::new(g, "residual block");
         let trace = block.forward_train(&mut p, &tx, &scratch).unwrap();
         let d_x: Tensor = block.backward(&mut p, &trace, &td_y, true, &scratch).unwrap().expect("d_x asked for");
@@ -76,7 +77,7 @@ fn check_block(case: &str, r: Residual) {
         let want = |name: &str| to_f64(&ours32(&format!("{case}.{name}")).0);
         assert_close(&what("y"), &g.download(trace.output()).unwrap(), &want("y"));
         assert_close(&what("d_x"), &g.download(&d_x).unwrap(), &want("d_x"));
-        let grads = block.grads.download(g).unwrap();
+        let grads = block.training().unwrap().grads.download(g).unwrap();
         for ((name, _, _), got) in block.spec.param_specs().iter().zip(&grads) {
             let torch_name = name.trim_start_matches("blk.");
             assert_close(&what(&format!("grad {torch_name}")), got, &want(&format!("grad.{torch_name}")));

@@ -42,7 +42,8 @@ head = { kind = "conv", k = 3, width = 6, batchnorm = true }
             .replace("heads.1.", "head.")
     };
     both_modes(|g| {
-        let model = Model::new(g, spec.clone(), 0).unwrap();
+        let mut model = Model::new(g, spec.clone(), 0).unwrap();
+        model.train_only(g, 1..2, 1..2).unwrap();
         let blocks = [&model.stages[0], &model.stages[1], &model.heads[1]];
         let mut tensors = HashMap::new();
         for b in blocks {
@@ -163,7 +164,7 @@ fn every_preset_records_and_runs_a_step() {
             _ => Shape::Map { h: 28, w: 28, c: 1 },
         };
         assert_eq!(cfg.augment.mean.len(), input.channels(), "{name}: normalisation channels");
-        let model = Model::new(g, ModelSpec::new(&cfg, input, 10).unwrap(), 0).unwrap();
+        let mut model = Model::new(g, ModelSpec::new(&cfg, input, 10).unwrap(), 0).unwrap();
         let batch = 4;
         let mut feed = Feed::new(g, batch, input.len()).unwrap();
         let data = layerwise::data::Dataset {
@@ -181,6 +182,10 @@ fn every_preset_records_and_runs_a_step() {
         let last = model.stages.len() - 1;
         let scratch = scratch_for(g, &model, last, batch).unwrap();
         let trains = if cfg.method == Method::E2e { Trains::All } else { Trains::Stage(last) };
+        match trains {
+            Trains::All => model.train_only(g, 0..last + 1, last..last + 1).unwrap(),
+            _ => model.train_only(g, last..last + 1, last..last + 1).unwrap(),
+        }
         let ctx = StepContext { gpu: g, cfg: &cfg, model: &model, io: &io, scratch: &scratch };
         // The deepest greedy step exercises every frozen stage in evaluation mode.
         let plan = train_step(&ctx, &feed, trains).unwrap();

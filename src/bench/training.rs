@@ -162,7 +162,7 @@ fn bench_preset(gpu: &Gpu, name: &str, opts: &TrainBenchOptions) -> Result<Vec<S
         });
         return Ok(rows.collect());
     }
-    let model = Model::new(gpu, ModelSpec::new(&cfg, input, 10)?, cfg.seed)?;
+    let mut model = Model::new(gpu, ModelSpec::new(&cfg, input, 10)?, cfg.seed)?;
     let mut feed = Feed::new(gpu, opts.batch, input.len())?;
     let data = synthetic_batch(input, opts.batch);
     let stages = model.stages.len();
@@ -174,6 +174,11 @@ fn bench_preset(gpu: &Gpu, name: &str, opts: &TrainBenchOptions) -> Result<Vec<S
     }
     let mut rows = Vec::new();
     for j in 0..if dgl { 1 } else { stages } {
+        // As in training: only what the step trains holds gradients and momentum.
+        match dgl {
+            true => model.train_only(gpu, 0..stages, 0..stages)?,
+            false => model.train_only(gpu, j..j + 1, j..j + 1)?,
+        }
         gpu.reset_peak();
         let scratch = scratch_for(gpu, &model, if dgl { stages - 1 } else { j }, opts.batch)?;
         let ctx = StepContext { gpu, cfg: &cfg, model: &model, io: &ios[0], scratch: &scratch };

@@ -145,7 +145,8 @@ pub struct TrainArgs {
     /// Training method: greedy, e2e, dgl or dgl-async (same as --set method=...).
     #[arg(long, conflicts_with = "resume")]
     pub method: Option<String>,
-    /// Place stages on these adapters, e.g. 0,1 (DGL; same as --set dgl.devices=[0,1]).
+    /// Train on these adapters, e.g. 0,1 (same as --set devices=[0,1]): greedy and e2e split each
+    /// batch over them (data parallel); DGL places stage j on the (j mod n)-th.
     #[arg(long, value_delimiter = ',', conflicts_with = "resume")]
     pub devices: Vec<usize>,
     /// Hold out N training images (a fixed random subset) for validation (same as --set val_split=N).
@@ -262,7 +263,7 @@ impl TrainArgs {
         }
         if !self.devices.is_empty() {
             let list: Vec<String> = self.devices.iter().map(|d| d.to_string()).collect();
-            sets.push(format!("dgl.devices=[{}]", list.join(",")));
+            sets.push(format!("devices=[{}]", list.join(",")));
         }
         base.with_overrides(&sets)
     }

@@ -60,10 +60,37 @@ impl Config {
         if self.keep_best && self.method != Method::Greedy {
             return Err("keep_best applies to method = \"greedy\" only (the other methods train every stage to the end together)".into());
         }
+        self.check_devices()?;
         match &self.dgl {
             Some(d) => d.check(self.stage_count()),
             None => Ok(()),
         }
+    }
+
+    /// `devices` splits greedy and e2e batches evenly, and names DGL's placement once.
+    fn check_devices(&self) -> std::result::Result<(), String> {
+        let d = self.devices.len();
+        if matches!(self.method, Method::Dgl | Method::DglAsync) {
+            if d > 0 && self.dgl.as_ref().is_some_and(|g| !g.devices.is_empty()) {
+                return Err("give the DGL stages' devices once: `devices` or `dgl.devices`, not both".into());
+            }
+            return Ok(());
+        }
+        if d > 1 {
+            let m = self.grad_accum;
+            if self.batch_size % (d * m) != 0 {
+                let accum = if m > 1 { format!(" and grad_accum = {m} micro-batches on each") } else { String::new() };
+                return Err(format!(
+                    "batch_size ({}) must split evenly over the {d} devices{accum}: a multiple of {}",
+                    self.batch_size,
+                    d * m
+                ));
+            }
+            if self.cache.train {
+                return Err("cache.train cannot be used with data-parallel `devices` (the cached step reads whole batches on one device): set cache.train = false".into());
+            }
+        }
+        Ok(())
     }
 
     /// `grad_accum` divides the batch, and only greedy and e2e steps accumulate.

@@ -186,6 +186,12 @@ pub struct Config {
     /// with accumulation.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub grad_accum: usize,
+    /// Adapter indices (as `layerwise devices` lists them; an index listed twice opens the adapter
+    /// twice). Greedy and e2e: data parallel, each step's batch split into equal slices, one per
+    /// device, their gradients summed in device order before the same update on every device. DGL:
+    /// stage j runs on `devices[j % len]` (as `dgl.devices`). Empty = the run's one device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<usize>,
     /// Device memory (MiB) a run may plan for; 0 = what the adapter reports, where it reports any.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub memory_limit_mib: usize,
@@ -334,9 +340,38 @@ impl Config {
         cfg
     }
 
-    /// Images per micro-batch: what one forward and backward pass holds (`batch_size / grad_accum`).
+    /// Devices a greedy or e2e step's batch is split over (1 without data parallelism).
+    pub fn data_parallel(&self) -> usize {
+        match self.method {
+            Method::Greedy | Method::E2e => self.devices.len().max(1),
+            Method::Dgl | Method::DglAsync => 1,
+        }
+    }
+
+    /// DGL's stage placement: `devices`, else `dgl.devices`.
+    pub fn dgl_devices(&self) -> &[usize] {
+        match (&self.devices, &self.dgl) {
+            (d, _) if !d.is_empty() => d,
+            (_, Some(dgl)) => &dgl.devices,
+            _ => &[],
+        }
+    }
+
+    /// Images one device holds per step: its slice of the batch (`batch_size / devices`).
+    pub fn device_batch(&self) -> usize {
+        self.batch_size / self.data_parallel()
+    }
+
+    /// Images per micro-batch: what one forward and backward pass on one device holds (its slice of
+    /// the batch divided by `grad_accum`).
     pub fn micro_batch(&self) -> usize {
-        self.batch_size / self.grad_accum.max(1)
+        self.device_batch() / self.grad_accum.max(1)
+    }
+
+    /// The config one device of a data-parallel run trains with: its slice as the batch, no devices.
+    /// What memory planning and fit checks look at (the same config without data parallelism).
+    pub fn per_device(&self) -> Config {
+        Config { batch_size: self.device_batch(), devices: Vec::new(), ..self.clone() }
     }
 
     /// Learning rate during `epoch` (0-based) of a stage.

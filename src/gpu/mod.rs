@@ -5,6 +5,7 @@
 //! step replays with one command encoder and one submit.
 
 mod context;
+mod exchange;
 mod kernels;
 mod plan;
 mod readback;
@@ -12,6 +13,7 @@ pub mod shaders;
 mod tensor;
 
 pub use context::{list_adapters, AdapterSummary, BackendChoice, Gpu, GpuOptions};
+pub use exchange::Exchange;
 pub use kernels::{Access, Define, KernelSpec};
 pub use plan::{InFlight, Plan, PlanBuilder, Submission};
 pub use readback::Readback;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::kernels::{Kernel, KernelSpec};
+use super::tensor::Buffer;
 use super::{Gpu, Tensor};
 use crate::error::{Error, Result};
 
@@ -11,13 +12,30 @@ enum Cmd {
     Dispatch { kernel: Arc<Kernel>, tensors: Vec<Tensor>, uniform: (u64, u64), groups: [u32; 3] },
     Copy { src: Tensor, dst: Tensor },
     Clear { dst: Tensor },
+    CopyOut { src: Tensor, dst: Arc<Buffer>, offset: u64 },
 }
 
 enum Step {
     // The tensors stay referenced: a buffer is destroyed when its last Tensor drops.
-    Dispatch { kernel: Arc<Kernel>, bind_group: wgpu::BindGroup, groups: [u32; 3], _tensors: Vec<Tensor> },
-    Copy { src: Tensor, dst: Tensor },
-    Clear { dst: Tensor },
+    Dispatch {
+        kernel: Arc<Kernel>,
+        bind_group: wgpu::BindGroup,
+        groups: [u32; 3],
+        _tensors: Vec<Tensor>,
+    },
+    Copy {
+        src: Tensor,
+        dst: Tensor,
+    },
+    Clear {
+        dst: Tensor,
+    },
+    /// A tensor into a host-mapped staging buffer at `offset` bytes (`exchange`).
+    CopyOut {
+        src: Tensor,
+        dst: Arc<Buffer>,
+        offset: u64,
+    },
 }
 
 /// Records commands; `finish` creates the uniform buffer and every bind group.
@@ -113,6 +131,11 @@ impl<'g> PlanBuilder<'g> {
         self.cmds.push(Cmd::Copy { src: src.clone(), dst: dst.clone() });
     }
 
+    /// Record a copy of `src` into a staging buffer the host maps (`exchange`).
+    pub(super) fn copy_out(&mut self, src: &Tensor, dst: &Arc<Buffer>, offset: u64) {
+        self.cmds.push(Cmd::CopyOut { src: src.clone(), dst: dst.clone(), offset });
+    }
+
     /// Record setting every element of `dst` to zero (an accumulator's start, within the step).
     pub fn clear(&mut self, dst: &Tensor) {
         self.cmds.push(Cmd::Clear { dst: dst.clone() });
@@ -158,12 +181,30 @@ impl<'g> PlanBuilder<'g> {
                 }
                 Cmd::Copy { src, dst } => Step::Copy { src, dst },
                 Cmd::Clear { dst } => Step::Clear { dst },
+                Cmd::CopyOut { src, dst, offset } => Step::CopyOut { src, dst, offset },
             })
             .collect();
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::gpu(format!("building plan `{}`: {e}", self.label)));
         }
         Ok(Plan { label: self.label, steps, _uniforms: uniforms, dispatches })
+    }
+}
+
+impl Step {
+    /// Encode a copy or clear; false (nothing encoded) for a dispatch, which goes in a compute pass.
+    fn encode_transfer(&self, enc: &mut wgpu::CommandEncoder) -> bool {
+        match self {
+            Step::Copy { src, dst } => {
+                enc.copy_buffer_to_buffer(&src.buf.raw, src.offset, &dst.buf.raw, dst.offset, src.bytes())
+            }
+            Step::Clear { dst } => enc.clear_buffer(&dst.buf.raw, dst.offset, Some(dst.bytes())),
+            Step::CopyOut { src, dst, offset } => {
+                enc.copy_buffer_to_buffer(&src.buf.raw, src.offset, &dst.raw, *offset, src.bytes())
+            }
+            Step::Dispatch { .. } => return false,
+        }
+        true
     }
 }
 
@@ -179,27 +220,18 @@ impl Plan {
     fn encode(&self, enc: &mut wgpu::CommandEncoder) {
         let mut i = 0;
         while i < self.steps.len() {
-            match &self.steps[i] {
-                Step::Copy { src, dst } => {
-                    enc.copy_buffer_to_buffer(&src.buf.raw, src.offset, &dst.buf.raw, dst.offset, src.bytes());
-                    i += 1;
-                }
-                Step::Clear { dst } => {
-                    enc.clear_buffer(&dst.buf.raw, dst.offset, Some(dst.bytes()));
-                    i += 1;
-                }
-                Step::Dispatch { .. } => {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(&self.label),
-                        timestamp_writes: None,
-                    });
-                    while let Some(Step::Dispatch { kernel, bind_group, groups, .. }) = self.steps.get(i) {
-                        pass.set_pipeline(&kernel.pipeline);
-                        pass.set_bind_group(0, bind_group, &[]);
-                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-                        i += 1;
-                    }
-                }
+            if self.steps[i].encode_transfer(enc) {
+                i += 1;
+                continue;
+            }
+            // A run of dispatches shares one compute pass.
+            let mut pass = enc
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&self.label), timestamp_writes: None });
+            while let Some(Step::Dispatch { kernel, bind_group, groups, .. }) = self.steps.get(i) {
+                pass.set_pipeline(&kernel.pipeline);
+                pass.set_bind_group(0, bind_group, &[]);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                i += 1;
             }
         }
     }
@@ -268,17 +300,13 @@ impl Plan {
             let mut best = f64::INFINITY;
             for _ in 0..reps.max(1) {
                 let mut enc = gpu.device.create_command_encoder(&Default::default());
-                match step {
-                    Step::Copy { src, dst } => {
-                        enc.copy_buffer_to_buffer(&src.buf.raw, src.offset, &dst.buf.raw, dst.offset, src.bytes());
-                    }
-                    Step::Clear { dst } => enc.clear_buffer(&dst.buf.raw, dst.offset, Some(dst.bytes())),
-                    Step::Dispatch { kernel, bind_group, groups, .. } => {
-                        let mut pass = enc.begin_compute_pass(&Default::default());
-                        pass.set_pipeline(&kernel.pipeline);
-                        pass.set_bind_group(0, bind_group, &[]);
-                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-                    }
+                if let Step::Dispatch { kernel, bind_group, groups, .. } = step {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&kernel.pipeline);
+                    pass.set_bind_group(0, bind_group, &[]);
+                    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                } else {
+                    step.encode_transfer(&mut enc);
                 }
                 let t = std::time::Instant::now();
                 gpu.queue.submit([enc.finish()]);
@@ -288,6 +316,7 @@ impl Plan {
             let name = match step {
                 Step::Copy { .. } => "copy".to_string(),
                 Step::Clear { .. } => "clear".to_string(),
+                Step::CopyOut { .. } => "copy out".to_string(),
                 Step::Dispatch { kernel, groups, .. } => format!("{} {:?}", kernel.spec.name, groups),
             };
             out.push((name, best));

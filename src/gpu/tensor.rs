@@ -107,9 +107,27 @@ fn mib(bytes: u64) -> f64 {
 impl Gpu {
     /// Allocate a raw storage buffer, refusing sizes the adapter cannot bind with a clear message.
     pub(super) fn create_buffer(&self, bytes: u64, what: &str) -> Result<Arc<Buffer>> {
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        self.create_buffer_for(bytes, what, usage, self.max_storage_binding())
+    }
+
+    /// Allocate a buffer the host maps to read what the device copied into it (never bound).
+    pub(super) fn create_staging(&self, bytes: u64, what: &str) -> Result<Arc<Buffer>> {
+        let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        self.create_buffer_for(bytes, what, usage, u64::MAX)
+    }
+
+    /// A buffer of `usage`, counted in `memory`; refused past the adapter's buffer size or `binding`.
+    fn create_buffer_for(
+        &self,
+        bytes: u64,
+        what: &str,
+        usage: wgpu::BufferUsages,
+        binding: u64,
+    ) -> Result<Arc<Buffer>> {
         let bytes = bytes.max(4).next_multiple_of(4);
-        if bytes > self.max_buffer_size() || bytes > self.max_storage_binding() {
-            let limit = self.max_storage_binding().min(self.max_buffer_size());
+        if bytes > self.max_buffer_size() || bytes > binding {
+            let limit = binding.min(self.max_buffer_size());
             return Err(Error::OutOfMemory {
                 what: what.to_string(),
                 needed_mib: mib(bytes),
@@ -121,7 +139,7 @@ impl Gpu {
         let raw = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(what),
             size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage,
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -226,6 +244,7 @@ impl Gpu {
 
 /// Many small tensors packed into one buffer at aligned offsets, so a single dispatch (SGD) can sweep them
 /// all and a single upload/download moves a whole stage. Padding between tensors stays zero.
+#[derive(Clone)]
 pub struct ParamArena {
     pub all: Tensor,
     pub tensors: Vec<Tensor>,

@@ -1,14 +1,16 @@
-//! A stage or head on the GPU: parameters, gradients and momentum in three arenas of the same layout
-//! (so one SGD dispatch updates the block), batchnorm running statistics in a fourth, and the recording
-//! of its forward pass (training or evaluation) and backward pass into a plan.
+//! A stage or head on the GPU: parameters in one arena, batchnorm running statistics in another, and,
+//! only while the block trains, gradients and momentum in two more of the parameters' layout (so one
+//! SGD dispatch updates the block); and the recording of its forward pass (training or evaluation) and
+//! backward pass into a plan. A frozen or not yet trained block holds no gradients or momentum: for
+//! paper 1's ImageNet nets they are gigabytes per stage.
 //!
 //! ReLU is fused into the conv / linear / batchnorm before it wherever the layer list allows; the
 //! ReLU layer itself then records nothing. A residual layer records its block's passes (`residual`).
 
-use super::residual::{self, ResidualTrace, Unit, Units};
+use super::residual::{self, ResidualTrace, Unit, UnitGrads, Units};
 pub use super::scratch::Scratch;
 use super::{init_params, init_state, BlockSpec, Layer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{Gpu, ParamArena, PlanBuilder, Tensor};
 use crate::ops;
 
@@ -24,16 +26,22 @@ pub enum Mode {
 pub struct Block {
     pub spec: BlockSpec,
     pub params: ParamArena,
-    pub grads: ParamArena,
-    pub momentum: ParamArena,
     /// Batchnorm running mean/var: state, not parameters (no gradient, no SGD).
     pub state: ParamArena,
+    /// Gradients and momentum, held while the block trains (`hold_training`), freed when it stops.
+    training: Option<Training>,
     layer_params: Vec<Vec<usize>>,
     layer_state: Vec<Vec<usize>>,
     /// Layer i applies the ReLU that follows it (skipping Identity placeholders).
     fused_relu: Vec<bool>,
     /// Layer i is a ReLU already applied by an earlier layer.
     absorbed: Vec<bool>,
+}
+
+/// A training block's gradient and momentum arenas, of its parameters' layout.
+pub struct Training {
+    pub grads: ParamArena,
+    pub momentum: ParamArena,
 }
 
 /// What a training forward pass leaves for the backward pass.
@@ -82,14 +90,13 @@ pub fn relu_fusion(spec: &BlockSpec) -> (Vec<bool>, Vec<bool>) {
 }
 
 impl Block {
-    /// Allocate a block and initialise it as PyTorch would (seeded).
+    /// Allocate a block and initialise it as PyTorch would (seeded); it holds no gradients or
+    /// momentum until `hold_training`.
     pub fn new(gpu: &Gpu, spec: BlockSpec, seed: u64) -> Result<Block> {
         let pspecs = spec.param_specs();
         let sspecs = spec.state_specs();
         let shapes: Vec<Vec<usize>> = pspecs.iter().map(|(_, s, _)| s.clone()).collect();
         let params = ParamArena::new(gpu, &shapes, &format!("{} params", spec.name))?;
-        let grads = params.like(gpu, &format!("{} grads", spec.name))?;
-        let momentum = params.like(gpu, &format!("{} momentum", spec.name))?;
         let sshapes: Vec<Vec<usize>> = sspecs.iter().map(|(_, s, _)| s.clone()).collect();
         let state = ParamArena::new(gpu, &sshapes, &format!("{} state", spec.name))?;
         params.upload(gpu, &init_params(&spec, seed));
@@ -103,14 +110,50 @@ impl Block {
             layer_state[*li].push(i);
         }
         let (fused_relu, absorbed) = relu_fusion(&spec);
-        Ok(Block { spec, params, grads, momentum, state, layer_params, layer_state, fused_relu, absorbed })
+        Ok(Block { spec, params, state, training: None, layer_params, layer_state, fused_relu, absorbed })
+    }
+
+    /// Hold gradients and momentum (momentum zero when newly allocated; kept when already held).
+    pub fn hold_training(&mut self, gpu: &Gpu) -> Result<()> {
+        if self.training.is_none() {
+            let grads = self.params.like(gpu, &format!("{} grads", self.spec.name))?;
+            let momentum = self.params.like(gpu, &format!("{} momentum", self.spec.name))?;
+            if !momentum.tensors.is_empty() {
+                gpu.fill(&momentum.all, 0.0);
+            }
+            self.training = Some(Training { grads, momentum });
+        }
+        Ok(())
+    }
+
+    /// Free the gradients and momentum (their memory returns once no recorded plan uses them).
+    pub fn release_training(&mut self) {
+        self.training = None;
+    }
+
+    /// The gradients and momentum, while the block trains.
+    pub fn training(&self) -> Option<&Training> {
+        self.training.as_ref()
+    }
+
+    /// The gradients and momentum, or the error of recording training work for a block that does not
+    /// train (a bug in the caller, not in the user's input).
+    fn trained(&self) -> Result<&Training> {
+        self.training.as_ref().ok_or_else(|| {
+            Error::gpu(format!(
+                "{} was asked to train but holds no gradients (hold_training was not called)",
+                self.spec.name
+            ))
+        })
     }
 
     fn param(&self, layer: usize, k: usize) -> &Tensor {
         &self.params.tensors[self.layer_params[layer][k]]
     }
+    /// Only reached from `backward`, which checked that the block trains.
     fn grad(&self, layer: usize, k: usize) -> &Tensor {
-        &self.grads.tensors[self.layer_params[layer][k]]
+        let t = self.training.as_ref().expect("backward checked that the block trains");
+        &t.grads.tensors[self.layer_params[layer][k]]
     }
     fn state_of(&self, layer: usize, k: usize) -> &Tensor {
         &self.state.tensors[self.layer_state[layer][k]]
@@ -208,18 +251,22 @@ impl Block {
         matches!(layer, Layer::Identity | Layer::Flatten) || (*layer == Layer::Relu && self.absorbed[i])
     }
 
-    /// The tensors of residual layer `i`'s convs and batchnorms, from the block's arenas.
+    /// The tensors of residual layer `i`'s convs and batchnorms, from the block's arenas (their
+    /// gradients while the block trains).
     fn units(&self, i: usize) -> Units<'_> {
         let (params, state) = (&self.layer_params[i], &self.layer_state[i]);
+        let grads = self.training.as_ref().map(|t| &t.grads);
         let unit = |u: usize| Unit {
             w: &self.params.tensors[params[3 * u]],
             gamma: &self.params.tensors[params[3 * u + 1]],
             beta: &self.params.tensors[params[3 * u + 2]],
             running_mean: &self.state.tensors[state[2 * u]],
             running_var: &self.state.tensors[state[2 * u + 1]],
-            d_w: &self.grads.tensors[params[3 * u]],
-            d_gamma: &self.grads.tensors[params[3 * u + 1]],
-            d_beta: &self.grads.tensors[params[3 * u + 2]],
+            d: grads.map(|g| UnitGrads {
+                w: &g.tensors[params[3 * u]],
+                gamma: &g.tensors[params[3 * u + 1]],
+                beta: &g.tensors[params[3 * u + 2]],
+            }),
         };
         let Layer::Residual(r) = self.spec.layers[i] else { unreachable!("layer {i} is not residual") };
         let main = r.main_path().len();
@@ -291,8 +338,8 @@ impl Block {
         Ok(Saved::Nothing)
     }
 
-    /// Record the backward pass: parameter gradients into `self.grads` from `d_out` (gradient of the
-    /// block's output). Returns the gradient of the block's input when `need_input_grad` (greedy
+    /// Record the backward pass: parameter gradients into the block's gradients from `d_out` (gradient
+    /// of the block's output). Returns the gradient of the block's input when `need_input_grad` (greedy
     /// training skips it for a stage: nothing below it learns from this loss).
     pub fn backward(
         &self,
@@ -302,6 +349,7 @@ impl Block {
         need_input_grad: bool,
         scratch: &Scratch,
     ) -> Result<Option<Tensor>> {
+        self.trained()?;
         let n = trace.input.shape()[0];
         let mut g = d_out.clone();
         // Without an input gradient, nothing below the first layer with parameters needs a gradient
@@ -421,6 +469,7 @@ impl Block {
         if self.params.tensors.is_empty() {
             return Ok(());
         }
-        ops::sgd_update(p, &self.params, &self.grads, &self.momentum, hyper, stats)
+        let t = self.trained()?;
+        ops::sgd_update(p, &self.params, &t.grads, &t.momentum, hyper, stats)
     }
 }

@@ -16,6 +16,8 @@ pub use init::{init_params, init_state};
 pub use layer::Layer;
 pub use residual::{Residual, ResidualKind};
 
+use std::ops::Range;
+
 use crate::config::{Config, Downsample, HeadConfig, HeadKind, StageConfig};
 use crate::error::{Error, Result};
 
@@ -268,8 +270,8 @@ impl ModelSpec {
     }
 }
 
-/// The network on the GPU: every stage and head allocated up front (parameters are small next to
-/// activations), so freezing is only a matter of which blocks a plan trains.
+/// The network on the GPU: every stage's and head's parameters and statistics allocated up front;
+/// gradients and momentum only for the blocks that train (`train_only`).
 pub struct Model {
     pub spec: ModelSpec,
     pub stages: Vec<block::Block>,
@@ -286,5 +288,22 @@ impl Model {
     /// Every block, stages first.
     pub fn blocks(&self) -> impl Iterator<Item = &block::Block> {
         self.stages.iter().chain(self.heads.iter())
+    }
+
+    /// Gradients and momentum for stages `stages` and heads `heads` only (kept where already held, zero
+    /// momentum where new); every other block's are freed first, so a greedy run holds one stage's.
+    pub fn train_only(&mut self, gpu: &crate::gpu::Gpu, stages: Range<usize>, heads: Range<usize>) -> Result<()> {
+        for (blocks, keep) in [(&mut self.stages, &stages), (&mut self.heads, &heads)] {
+            for (_, b) in blocks.iter_mut().enumerate().filter(|(j, _)| !keep.contains(j)) {
+                b.release_training();
+            }
+        }
+        for j in stages {
+            self.stages[j].hold_training(gpu)?;
+        }
+        for j in heads {
+            self.heads[j].hold_training(gpu)?;
+        }
+        Ok(())
     }
 }

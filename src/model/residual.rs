@@ -165,9 +165,22 @@ pub struct Unit<'a> {
     pub beta: &'a Tensor,
     pub running_mean: &'a Tensor,
     pub running_var: &'a Tensor,
-    pub d_w: &'a Tensor,
-    pub d_gamma: &'a Tensor,
-    pub d_beta: &'a Tensor,
+    /// The gradients, while the block trains.
+    pub d: Option<UnitGrads<'a>>,
+}
+
+/// A unit's gradients in its block's gradient arena.
+pub struct UnitGrads<'a> {
+    pub w: &'a Tensor,
+    pub gamma: &'a Tensor,
+    pub beta: &'a Tensor,
+}
+
+impl<'a> Unit<'a> {
+    /// Only reached from `backward`, which `Block::backward` calls for a training block.
+    fn d(&self) -> &UnitGrads<'a> {
+        self.d.as_ref().expect("Block::backward checked that the block trains")
+    }
 }
 
 /// A block's units: the main path in order, then the projection.
@@ -322,12 +335,12 @@ pub fn backward(
     let d_r = scratch.grad_avoiding(&[g, &d_c], y.shape());
     let (u, (mean, invstd)) = (&units.main[last], &trace.saved[last]);
     let (c_last, gamma) = (&trace.convs[last], u.gamma);
-    ops::batchnorm_add_relu_backward(p, c_last, y, g, gamma, mean, invstd, &d_c, &d_r, u.d_gamma, u.d_beta, ws)?;
+    ops::batchnorm_add_relu_backward(p, c_last, y, g, gamma, mean, invstd, &d_c, &d_r, u.d().gamma, u.d().beta, ws)?;
     // The main path, conv by conv: d_c is the gradient of conv u's output.
     let mut d_main = None;
     for (u, unit) in units.main.iter().enumerate().rev() {
         let input = if u == 0 { x } else { &trace.acts[u - 1] };
-        ops::conv2d_backward_weight(p, input, &d_c, unit.d_w, None, conv_ws)?;
+        ops::conv2d_backward_weight(p, input, &d_c, unit.d().w, None, conv_ws)?;
         if u == 0 && !need_dx {
             break;
         }
@@ -340,7 +353,7 @@ pub fn backward(
         let prev = &units.main[u - 1];
         let (c, (mean, invstd)) = (&trace.convs[u - 1], &trace.saved[u - 1]);
         let next = scratch.grad_avoiding(&[&d_in, &d_r], c.shape());
-        let (dg, db) = (prev.d_gamma, prev.d_beta);
+        let (dg, db) = (prev.d().gamma, prev.d().beta);
         ops::batchnorm_backward(p, c, input, &d_in, prev.gamma, mean, invstd, &next, dg, db, ws, true)?;
         d_c = next;
     }
@@ -350,8 +363,8 @@ pub fn backward(
             let avoid: Vec<&Tensor> = [Some(&d_r), d_main.as_ref()].into_iter().flatten().collect();
             let d_cd = scratch.grad_avoiding(&avoid, c.shape());
             // Without a fused ReLU the batchnorm backward does not read its output: pass c.
-            ops::batchnorm_backward(p, c, c, &d_r, u.gamma, mean, invstd, &d_cd, u.d_gamma, u.d_beta, ws, false)?;
-            ops::conv2d_backward_weight(p, x, &d_cd, u.d_w, None, conv_ws)?;
+            ops::batchnorm_backward(p, c, c, &d_r, u.gamma, mean, invstd, &d_cd, u.d().gamma, u.d().beta, ws, false)?;
+            ops::conv2d_backward_weight(p, x, &d_cd, u.d().w, None, conv_ws)?;
             if !need_dx {
                 return Ok(g.clone());
             }

@@ -1,8 +1,8 @@
 //! Gradient accumulation (`grad_accum = M`): one training step as M micro-batches of `batch / M`
 //! images, recorded into the step's one plan. Each micro-batch runs the frozen stages and the trained
 //! blocks forward and backward on its rows of the batch; the trained blocks' gradients are summed, in
-//! micro-batch order, into a gradient sum per block, each scaled by 1/M; one SGD update per block then
-//! reads the sums. The cross-entropy gradient is already divided by the micro-batch's rows, so the sum
+//! micro-batch order, into a gradient sum per block, each scaled by 1/M; the step's one SGD update per
+//! block then reads the sums. The cross-entropy gradient is already divided by the micro-batch's rows, so the sum
 //! is the full batch's mean gradient up to float rounding (exact scaling when M is a power of two).
 //!
 //! Batchnorm in training mode normalises each micro-batch with its own statistics and updates the
@@ -20,10 +20,11 @@ use crate::model::block::Scratch;
 use crate::model::Model;
 use crate::ops;
 
-/// `record_train_body` as `x0.shape()[0] / micro` micro-batches of `micro` rows of the normalised batch
-/// `x0` and its `labels`, their gradients accumulated before one SGD update of each trained block.
+/// `record_train_body` up to its update as `x0.shape()[0] / micro` micro-batches of `micro` rows of the
+/// normalised batch `x0` and its `labels`: returns each trained block's gradient sum, which the one
+/// SGD update of the step reads.
 #[allow(clippy::too_many_arguments)] // record_train_body's arguments and the micro-batch size
-pub fn record_accumulated_body(
+pub fn record_accumulated_gradients(
     p: &mut PlanBuilder,
     model: &Model,
     trains: Trains,
@@ -32,7 +33,7 @@ pub fn record_accumulated_body(
     io: &StepIo,
     scratch: &Scratch,
     micro: usize,
-) -> Result<()> {
+) -> Result<Vec<ParamArena>> {
     let gpu = p.gpu();
     let batch = x0.shape()[0];
     assert!(micro > 0 && batch % micro == 0, "micro-batches of {micro} do not divide a batch of {batch}");
@@ -44,7 +45,7 @@ pub fn record_accumulated_body(
     let lm = gpu.tensor_u32(&[micro], "micro-batch labels")?;
     let sums = trained
         .iter()
-        .map(|b| b.grads.like(gpu, &format!("{} gradient sum", b.spec.name)))
+        .map(|b| b.params.like(gpu, &format!("{} gradient sum", b.spec.name)))
         .collect::<Result<Vec<ParamArena>>>()?;
     for s in &sums {
         p.clear(&s.all);
@@ -60,17 +61,12 @@ pub fn record_accumulated_body(
         }
         pass = Some(record_trained_gradients(p, &trained, &x, &lm, io, scratch, pass.as_ref())?);
         for (b, s) in trained.iter().zip(&sums) {
-            if !b.params.tensors.is_empty() {
+            if let Some(t) = b.training().filter(|_| !b.params.tensors.is_empty()) {
                 // sum += grads / M: the same axpy as the ensemble of heads' logits, over the flat arena.
-                let len = b.grads.all.len();
-                ops::logits_accumulate(p, &b.grads.all.reshape(&[1, len]), &s.all.reshape(&[1, len]), weight)?;
+                let len = t.grads.all.len();
+                ops::logits_accumulate(p, &t.grads.all.reshape(&[1, len]), &s.all.reshape(&[1, len]), weight)?;
             }
         }
     }
-    for (b, s) in trained.iter().zip(&sums) {
-        if !b.params.tensors.is_empty() {
-            ops::sgd_update(p, &b.params, s, &b.momentum, &io.hyper, &io.stats)?;
-        }
-    }
-    Ok(())
+    Ok(sums)
 }

@@ -29,7 +29,7 @@ pub(super) trait EpochWork {
     fn segment_steps(&self, report_every: usize) -> usize;
     /// The epoch's RNG key (read by the augmentation), its learning rate, and the running sums it
     /// continues from, onto the device(s).
-    fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums);
+    fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) -> Result<()>;
     /// Train steps `steps` of the epoch (step s reads batch s of `data`, in increasing order), adding
     /// the batches each stage trained on to `batches`.
     fn train(
@@ -100,7 +100,7 @@ impl Run {
         let rng_key = [key as u32 ^ (key >> 32) as u32, (stage * 100_000 + epoch) as u32];
         let start = self.progress.step;
         let mut sums = self.progress.epoch_sums(work.stages());
-        work.start(self, rng_key, self.cfg.lr_at(epoch), &sums);
+        work.start(self, rng_key, self.cfg.lr_at(epoch), &sums)?;
         let (t0, seconds_before) = (Instant::now(), self.progress.epoch_seconds);
         let bar = self.display.epoch_bar(label, steps as u64, start as u64);
         let report_every = (steps / 20).clamp(1, 200);
@@ -166,20 +166,20 @@ impl Run {
     }
 }
 
-/// Greedy and e2e: one recorded plan per step, fed from the training split, with the run's own step
-/// values (RNG key, SGD hyper-parameters, running sums).
-pub(super) struct PlanSteps<'p> {
-    plan: &'p Plan,
+/// Greedy and e2e on one device: one recorded plan per step, fed from the training split, with the
+/// run's own step values (RNG key, SGD hyper-parameters, running sums).
+pub(super) struct PlanSteps {
+    plan: Plan,
     in_flight: InFlight,
 }
 
-impl<'p> PlanSteps<'p> {
-    pub fn new(plan: &'p Plan) -> PlanSteps<'p> {
+impl PlanSteps {
+    pub fn new(plan: Plan) -> PlanSteps {
         PlanSteps { plan, in_flight: InFlight::default() }
     }
 }
 
-impl EpochWork for PlanSteps<'_> {
+impl EpochWork for PlanSteps {
     fn stages(&self) -> usize {
         1
     }
@@ -188,10 +188,11 @@ impl EpochWork for PlanSteps<'_> {
         1
     }
 
-    fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) {
+    fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) -> Result<()> {
         run.gpu.upload_u32(&run.io.rng, &rng_key);
         run.io.set_lr(&run.gpu, &run.cfg, lr);
         run.gpu.upload(&run.io.stats, &[sums.loss_sum[0] as f32, sums.correct[0] as f32, 0.0]);
+        Ok(())
     }
 
     fn train(
@@ -203,7 +204,7 @@ impl EpochWork for PlanSteps<'_> {
     ) -> Result<()> {
         for s in steps {
             data.load(&run.gpu, &mut run.train_feed, s)?;
-            self.in_flight.submit(&run.gpu, &[self.plan])?;
+            self.in_flight.submit(&run.gpu, &[&self.plan])?;
             // The loss statistics count batch-means of micro-batches (`grad_accum` per step).
             batches[0] += run.cfg.grad_accum;
         }

@@ -14,14 +14,20 @@ use crate::model::block::Scratch;
 use crate::model::Model;
 
 /// Record (and drop) every training and evaluation step the run needs at its batch size; on a GPU
-/// limit, say which batch size fits, if any.
-pub(super) fn check_fits(gpu: &Gpu, cfg: &Config, model: &Model, sample_bytes: usize) -> Result<()> {
+/// limit, say which batch size fits, if any. The model is left holding no gradients or momentum.
+pub(super) fn check_fits(gpu: &Gpu, cfg: &Config, model: &mut Model, sample_bytes: usize) -> Result<()> {
     let batch = cfg.batch_size;
-    match record_steps(gpu, cfg, model, sample_bytes) {
+    let checked = record_steps(gpu, cfg, model, sample_bytes);
+    model.train_only(gpu, 0..0, 0..0)?;
+    match checked {
         Err(Error::OutOfMemory { what, needed_mib, limit, .. }) => {
             let smaller = (1..usize::BITS).map(|k| batch >> k).take_while(|&b| b >= 1);
             let at = |b: usize| Config { batch_size: b, grad_accum: 1, ..cfg.clone() };
-            let fits = smaller.into_iter().find(|&b| record_steps(gpu, &at(b), model, sample_bytes).is_ok());
+            let mut fits_at = |b: usize| {
+                let ok = record_steps(gpu, &at(b), model, sample_bytes).is_ok();
+                model.train_only(gpu, 0..0, 0..0).map(|_| ok)
+            };
+            let fits = smaller.into_iter().find(|&b| fits_at(b).unwrap_or(false));
             let hint = match fits {
                 Some(b) => format!("A batch of {b} fits: try --set batch_size={b}."),
                 None if batch == 1 => too_large().to_string(),
@@ -39,9 +45,9 @@ pub(super) fn too_large() -> &'static str {
 }
 
 /// The steps of a run at its batch size (and micro-batch size), greedy's for every stage (each with
-/// its own scratch, as training allocates them), DGL's for every stage on its own (any placement on
-/// devices holds them).
-fn record_steps(gpu: &Gpu, cfg: &Config, model: &Model, sample_bytes: usize) -> Result<()> {
+/// its own scratch and, as in training, only its own gradients and momentum), DGL's for every stage
+/// on its own (any placement on devices holds them).
+fn record_steps(gpu: &Gpu, cfg: &Config, model: &mut Model, sample_bytes: usize) -> Result<()> {
     let (batch, micro) = (cfg.batch_size, cfg.micro_batch());
     let feed = Feed::new(gpu, batch, sample_bytes)?;
     let eval_feed = Feed::new(gpu, micro, sample_bytes)?;
@@ -50,6 +56,8 @@ fn record_steps(gpu: &Gpu, cfg: &Config, model: &Model, sample_bytes: usize) -> 
     match cfg.method {
         Method::Greedy => {
             for j in 0..=last {
+                model.train_only(gpu, j..j + 1, j..j + 1)?;
+                let model = &*model;
                 let scratch = scratch_for(gpu, model, j, micro)?;
                 let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
                 train_step(&ctx, &feed, Trains::Stage(j))?;
@@ -57,12 +65,16 @@ fn record_steps(gpu: &Gpu, cfg: &Config, model: &Model, sample_bytes: usize) -> 
             }
         }
         Method::E2e => {
+            model.train_only(gpu, 0..last + 1, last..last + 1)?;
+            let model = &*model;
             let scratch = scratch_for(gpu, model, last, micro)?;
             let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
             train_step(&ctx, &feed, Trains::All)?;
             eval_step(&ctx, &eval_feed, last, &[last])?;
         }
         Method::Dgl | Method::DglAsync => {
+            model.train_only(gpu, 0..last + 1, 0..last + 1)?;
+            let model = &*model;
             for j in 0..=last {
                 let scratch = Scratch::new(gpu, &[&model.stages[j].spec, &model.heads[j].spec], batch)?;
                 let x = gpu.tensor(&model.spec.stages[j].input.batched(batch), "stage input")?;

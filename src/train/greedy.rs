@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use super::epoch::{EpochResult, PlanSteps};
+use super::epoch::{EpochResult, EpochWork, PlanSteps};
+use super::parallel::DataParallel;
 use super::plans::{eval_step, scratch_for, train_step, trained_blocks, zero_momentum, StepContext, Trains};
 use super::prefix_cache::{eval_step_cached, train_step_cached};
 use super::run::StageOutcome;
@@ -15,8 +16,11 @@ use crate::metrics::{Accuracy, EpochRecord};
 /// and the next stage is grown on top. Everything below reads in order:
 pub fn train_greedy(run: &mut Run) -> Result<()> {
     let stages = run.model.stages.len();
+    let mut parallel = DataParallel::open(run)?;
     for j in run.progress.stage..stages {
         let stage_start = Instant::now();
+        // Only stage j and head j hold gradients and momentum (a resumed stage keeps its restored ones).
+        run.model.train_only(&run.gpu, j..j + 1, j..j + 1)?;
         if run.progress.fresh() {
             // A fresh SGD for every stage: momentum starts at zero.
             zero_momentum(&run.gpu, &[&run.model.stages[j], &run.model.heads[j]]);
@@ -31,13 +35,15 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
         // computed once and read back by the steps (bit-identical to recomputing them).
         let caches = run.prefix_caches(j, &scratch)?;
         let ctx = StepContext { gpu: &run.gpu, cfg: &run.cfg, model: &run.model, io: &run.io, scratch: &scratch };
-        let step = match &caches.train {
-            Some(c) => train_step_cached(&ctx, &run.train_feed, j, c)?,
-            None => train_step(&ctx, &run.train_feed, Trains::Stage(j))?,
-        };
         let eval = match &caches.eval {
             Some(c) => eval_step_cached(&ctx, &run.eval_feed, j, c)?,
             None => eval_step(&ctx, &run.eval_feed, j, &(0..=j).collect::<Vec<_>>())?,
+        };
+        // On one device, or as slices of every batch over several (`devices`).
+        let mut steps: Box<dyn EpochWork> = match (&mut parallel, &caches.train) {
+            (Some(dp), _) => Box::new(dp.steps(run, Trains::Stage(j))?),
+            (None, Some(c)) => Box::new(PlanSteps::new(train_step_cached(&ctx, &run.train_feed, j, c)?)),
+            (None, None) => Box::new(PlanSteps::new(train_step(&ctx, &run.train_feed, Trains::Stage(j))?)),
         };
         for epoch in run.progress.epoch..run.cfg.epochs {
             if run.progress.step == 0 && run.cfg.restarts_momentum(epoch) {
@@ -45,7 +51,7 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
                 zero_momentum(&run.gpu, &[&run.model.stages[j], &run.model.heads[j]]);
             }
             let label = format!("stage {j} epoch {}/{}", epoch + 1, run.cfg.epochs);
-            let e = run.train_epoch(&mut PlanSteps::new(&step), j, epoch, &label)?;
+            let e = run.train_epoch(steps.as_mut(), j, epoch, &label)?;
             let acc = run.evaluate_stage(&eval, &caches)?;
             run.note_epoch(epoch, acc.top1.last().copied().unwrap_or(f64::NAN))?;
             end_epoch(run, "greedy", j, epoch, &e, acc)?;
@@ -53,6 +59,7 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
         // Freeze stage j (at its best epoch with `keep_best`): from now on plans only run it forward in
         // evaluation mode.
         let best_epoch = run.freeze_best()?;
+        run.model.train_only(&run.gpu, 0..0, 0..0)?;
         let (last, seconds) = run.recorded(j);
         let kept = match best_epoch {
             Some(e) => run.records.iter().find(|r| r.stage == j && r.epoch == e),
@@ -84,20 +91,25 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
     if run.progress.stage > last {
         return Ok(());
     }
+    run.model.train_only(&run.gpu, 0..last + 1, last..last + 1)?;
     if run.progress.fresh() {
         zero_momentum(&run.gpu, &trained_blocks(&run.model, Trains::All).1);
         run.gpu.reset_peak();
     }
     let scratch = scratch_for(&run.gpu, &run.model, last, run.cfg.micro_batch())?;
     let ctx = StepContext { gpu: &run.gpu, cfg: &run.cfg, model: &run.model, io: &run.io, scratch: &scratch };
-    let step = train_step(&ctx, &run.train_feed, Trains::All)?;
     let eval = eval_step(&ctx, &run.eval_feed, last, &[last])?;
+    let mut parallel = DataParallel::open(run)?;
+    let mut steps: Box<dyn EpochWork> = match &mut parallel {
+        Some(dp) => Box::new(dp.steps(run, Trains::All)?),
+        None => Box::new(PlanSteps::new(train_step(&ctx, &run.train_feed, Trains::All)?)),
+    };
     for epoch in run.progress.epoch..run.cfg.epochs {
         if run.progress.step == 0 && run.cfg.restarts_momentum(epoch) {
             zero_momentum(&run.gpu, &trained_blocks(&run.model, Trains::All).1);
         }
         let label = format!("e2e epoch {}/{}", epoch + 1, run.cfg.epochs);
-        let e = run.train_epoch(&mut PlanSteps::new(&step), last, epoch, &label)?;
+        let e = run.train_epoch(steps.as_mut(), last, epoch, &label)?;
         // One head: its ensemble is itself (taken as is, not through a softmax that could tie).
         let acc = run.evaluate(&eval)?;
         let acc = Accuracy { ensemble_top1: acc.top1[0], ensemble_top5: acc.top5.as_ref().map(|t| t[0]), ..acc };

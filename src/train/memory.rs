@@ -4,13 +4,15 @@
 //! whose stage does not fit is refused before its folder exists, with a `grad_accum` or a batch size
 //! that would fit.
 //!
-//! Counted: every block's parameters, gradients, momentum and batchnorm statistics (every block holds
-//! all four for the whole run: frozen and not-yet-trained blocks too), the gradient sums of
+//! Counted: every block's parameters and batchnorm statistics, the trained blocks' gradients and
+//! momentum (frozen and not-yet-trained blocks hold none), the gradient sums of
 //! accumulation, a `keep_best` copy, both batch feeds, the training step's input, the activations its
 //! trained blocks keep for backward (one micro-batch's) and the loss gradient, the shared scratch, and
 //! the evaluation step without caches. Not counted: the prefix caches (optional; they have their own
 //! limit, `cache.limit_mib`, and are skipped when they do not fit), uniform and staging buffers
-//! (kilobytes), and the driver's own overhead.
+//! (kilobytes), data parallelism's exchange buffer (one host-mapped copy of the trained blocks'
+//! gradients per device), and the driver's own overhead. A data-parallel run plans each device's
+//! slice of the batch.
 
 use super::fits::too_large;
 use super::plans::Trains;
@@ -29,7 +31,7 @@ pub struct StageMemory {
     pub batch: usize,
     /// Images per forward and backward pass (`batch / grad_accum`).
     pub micro: usize,
-    /// Parameters, batchnorm statistics, gradients and momentum of every block.
+    /// Parameters and batchnorm statistics of every block; gradients and momentum of the trained ones.
     pub weights: u64,
     pub grads: u64,
     pub momentum: u64,
@@ -107,8 +109,13 @@ pub fn plan_stage(cfg: &Config, spec: &ModelSpec, trains: Trains, align: usize) 
     let mut t = Tally::default();
     for b in spec.stages.iter().chain(&spec.heads) {
         let (p, s) = (arena(&b.param_specs(), align), arena(&b.state_specs(), align));
-        (m.weights, m.grads, m.momentum) = (m.weights + p + s, m.grads + p, m.momentum + p);
+        m.weights += p + s;
         t.largest = t.largest.max(p).max(s);
+    }
+    // Only the trained blocks hold gradients and momentum (`Model::train_only`).
+    for b in &trained {
+        let p = arena(&b.param_specs(), align);
+        (m.grads, m.momentum) = (m.grads + p, m.momentum + p);
     }
     let mut extra = Tally::default();
     if passes > 1 {
@@ -206,6 +213,9 @@ impl Limits {
 /// Refuse, before anything is allocated, a run with a stage that does not fit the device at its batch
 /// size and `grad_accum`, saying which accumulation (or smaller batch) would.
 pub fn check_memory(gpu: &Gpu, cfg: &Config, spec: &ModelSpec) -> Result<()> {
+    // Data parallel: each device holds its slice of the batch (hints name the global batch).
+    let devices = cfg.data_parallel();
+    let cfg = &cfg.per_device();
     let limits = Limits::of(gpu, cfg);
     let align = (gpu.storage_alignment() / 4).max(1) as usize;
     let Some(m) = plan_run(cfg, spec, align).into_iter().find(|m| !limits.fits(m)) else {
@@ -229,15 +239,16 @@ pub fn check_memory(gpu: &Gpu, cfg: &Config, spec: &ModelSpec) -> Result<()> {
             batch / a.micro,
             a.micro,
             size(a.total()),
-            s.batch,
-            s.batch,
+            s.batch * devices,
+            s.batch * devices,
             size(s.total())
         ),
         (Some(a), None) => {
             format!("Try --set grad_accum={} (micro-batch {}, {}).", batch / a.micro, a.micro, size(a.total()))
         }
         (None, Some(s)) => {
-            format!("A batch of {} fits: try --set batch_size={} ({}).", s.batch, s.batch, size(s.total()))
+            let b = s.batch * devices;
+            format!("A batch of {b} fits: try --set batch_size={b} ({}).", size(s.total()))
         }
         (None, None) => format!("Even micro-batches of 1 image do not fit. {}", too_large()),
     };
@@ -245,8 +256,12 @@ pub fn check_memory(gpu: &Gpu, cfg: &Config, spec: &ModelSpec) -> Result<()> {
         1 => String::new(),
         a => format!(" with grad_accum = {a} (micro-batch {})", m.micro),
     };
+    let per_device = match devices {
+        1 => String::new(),
+        d => format!(" per device (its slice of the batch of {} over {d} devices)", batch * d),
+    };
     let what = format!(
-        "stage {} at batch {batch}{micro} (weights and statistics {}, gradients {}, momentum {}, activations {}, scratch and evaluation {}, largest buffer {})",
+        "stage {} at batch {batch}{micro}{per_device} (weights and statistics {}, gradients {}, momentum {}, activations {}, scratch and evaluation {}, largest buffer {})",
         m.stage,
         size(m.weights),
         size(m.grads),

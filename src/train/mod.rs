@@ -10,6 +10,7 @@
 //! - `split.rs`: the training and validation data; `source.rs`: a split in memory or streamed from
 //!   files, read an epoch at a time in batches; `rundir.rs`: the run folder; `trained.rs`: a
 //!   finished run opened for `eval` and `viz`; `report.rs`: what the report shows.
+//! - `parallel.rs`: greedy and e2e data parallel over several devices (`devices`).
 //! - `resume.rs`: a run continued from its folder; `fits.rs`: whether a run fits its device, before
 //!   its folder exists; `stop.rs`: a graceful stop on request (signals).
 
@@ -22,6 +23,7 @@ pub mod feed;
 mod fits;
 mod greedy;
 pub mod memory;
+mod parallel;
 pub mod plans;
 pub mod prefix_cache;
 pub mod replay;

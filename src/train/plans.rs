@@ -1,12 +1,14 @@
 //! The recorded steps: a greedy/e2e training step, the DGL steps and the evaluation steps. Each is
 //! built once per stage (all allocation happens here) and replayed with one submit per batch.
 
-use super::accumulate::record_accumulated_body;
+use super::accumulate::record_accumulated_gradients;
 use super::feed::Feed;
 use super::source::Split;
-use crate::config::{Config, Ensemble};
+use std::ops::Range;
+
+use crate::config::{Config, Ensemble, Method};
 use crate::error::Result;
-use crate::gpu::{Gpu, Plan, PlanBuilder, Readback, Tensor};
+use crate::gpu::{Gpu, ParamArena, Plan, PlanBuilder, Readback, Tensor};
 use crate::metrics::Accuracy;
 use crate::model::block::{Block, Scratch, Trace};
 use crate::model::{BlockSpec, Model};
@@ -42,10 +44,26 @@ impl StepIo {
 }
 
 /// A new SGD for `blocks`: their momentum buffers start again from zero (PyTorch's first step then
-/// sets the buffer to the gradient, as our update does from zero).
+/// sets the buffer to the gradient, as our update does from zero). Blocks that do not train hold none.
 pub fn zero_momentum(gpu: &Gpu, blocks: &[&Block]) {
-    for b in blocks {
-        gpu.fill(&b.momentum.all, 0.0);
+    for t in blocks.iter().filter_map(|b| b.training()) {
+        if !t.momentum.tensors.is_empty() {
+            gpu.fill(&t.momentum.all, 0.0);
+        }
+    }
+}
+
+/// The stages and heads that hold gradients and momentum while a run of `method` is at stage `stage`
+/// (`Progress::stage`) of `stages`: greedy stage j and head j, end to end every stage and the last
+/// head, DGL every block; none once the run is over.
+pub fn training_parts(method: Method, stage: usize, stages: usize) -> (Range<usize>, Range<usize>) {
+    if stage >= stages {
+        return (0..0, 0..0);
+    }
+    match method {
+        Method::Greedy => (stage..stage + 1, stage..stage + 1),
+        Method::E2e => (0..stages, stages - 1..stages),
+        Method::Dgl | Method::DglAsync => (0..stages, 0..stages),
     }
 }
 
@@ -103,22 +121,60 @@ pub fn scratch_for(gpu: &Gpu, model: &Model, j: usize, batch: usize) -> Result<S
 /// Frozen stages run in evaluation mode (running statistics, never updated); the trained blocks run
 /// forward with batch statistics, backward, and take one SGD step each.
 pub fn train_step(ctx: &StepContext, feed: &Feed, trains: Trains) -> Result<Plan> {
-    let gpu = ctx.gpu;
-    let x0 = gpu.tensor(&ctx.model.spec.input.batched(feed.batch), "normalised input")?;
-    let label = match trains {
+    let mut p = PlanBuilder::new(ctx.gpu, step_label(trains));
+    let grads = record_step_gradients(&mut p, ctx, feed, trains)?;
+    record_sgd(&mut p, &trained_blocks(ctx.model, trains).1, &grads, ctx.io)?;
+    p.finish()
+}
+
+/// What a greedy or e2e step's plans are called.
+pub fn step_label(trains: Trains) -> String {
+    match trains {
         Trains::All => "e2e step".to_string(),
         Trains::Stage(j) => format!("stage {j} step"),
-    };
-    let mut p = PlanBuilder::new(gpu, label);
-    ops::augment_batch(&mut p, &feed.images, &feed.ids, &ctx.io.rng, &x0, &augment_config(ctx.cfg, true))?;
-    match ctx.cfg.grad_accum {
-        1 => record_train_body(&mut p, ctx.model, trains, &x0, &feed.labels, ctx.io, ctx.scratch)?,
-        _ => {
-            let micro = ctx.cfg.micro_batch();
-            record_accumulated_body(&mut p, ctx.model, trains, &x0, &feed.labels, ctx.io, ctx.scratch, micro)?
-        }
     }
-    p.finish()
+}
+
+/// A training step up to its update: the input pipeline from the feed, the frozen stages forward, the
+/// trained blocks forward and backward (as `grad_accum` micro-batches when set). Returns the gradient
+/// arena of each trained block (`trained_blocks`' order) that the update is to read.
+pub fn record_step_gradients(
+    p: &mut PlanBuilder,
+    ctx: &StepContext,
+    feed: &Feed,
+    trains: Trains,
+) -> Result<Vec<ParamArena>> {
+    let x0 = ctx.gpu.tensor(&ctx.model.spec.input.batched(feed.batch), "normalised input")?;
+    ops::augment_batch(p, &feed.images, &feed.ids, &ctx.io.rng, &x0, &augment_config(ctx.cfg, true))?;
+    let (model, labels, io, scratch) = (ctx.model, &feed.labels, ctx.io, ctx.scratch);
+    let (frozen, trained) = trained_blocks(model, trains);
+    if ctx.cfg.grad_accum > 1 {
+        return record_accumulated_gradients(p, model, trains, &x0, labels, io, scratch, ctx.cfg.micro_batch());
+    }
+    let mut x = x0;
+    for s in frozen {
+        x = s.forward_eval(p, &x, scratch, None)?;
+    }
+    record_trained_gradients(p, &trained, &x, labels, io, scratch, None)?;
+    trained.iter().map(|b| b.training().map(|t| t.grads.clone()).ok_or_else(|| not_training(b))).collect()
+}
+
+/// The error of recording an update for a block that holds no gradients (a bug, not bad input).
+fn not_training(b: &Block) -> crate::error::Error {
+    crate::error::Error::gpu(format!("{} is trained but holds no gradients (Model::train_only)", b.spec.name))
+}
+
+/// One SGD step of each of `trained` from its gradient arena in `grads`, with `io.hyper` (nothing
+/// applied once `io.stats` flags divergence).
+pub fn record_sgd(p: &mut PlanBuilder, trained: &[&Block], grads: &[ParamArena], io: &StepIo) -> Result<()> {
+    for (b, g) in trained.iter().zip(grads) {
+        if b.params.tensors.is_empty() {
+            continue;
+        }
+        let t = b.training().ok_or_else(|| not_training(b))?;
+        ops::sgd_update(p, &b.params, g, &t.momentum, &io.hyper, &io.stats)?;
+    }
+    Ok(())
 }
 
 /// The part of a training step after the input pipeline, from the normalised batch `x0` and its

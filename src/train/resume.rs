@@ -3,6 +3,7 @@
 //! recorded, the weights, progress and metrics restored (the metrics cut back to the checkpoint, never
 //! appended twice), and the report redrawn when it is stale.
 
+use super::plans::training_parts;
 use super::rundir::{Records, RunDir};
 use super::split::Data;
 use super::{Run, TrainOptions};
@@ -121,6 +122,9 @@ impl Run {
     /// to the records it counts (never appended twice). Metrics that cannot be read do not block a valid
     /// checkpoint: the run goes on without them. Returns what was lost, to warn about.
     pub(super) fn restore(&mut self, ckpt: &Checkpoint) -> Result<Vec<String>> {
+        // The blocks training at the checkpoint hold momentum to restore; the others hold none.
+        let (stages, heads) = training_parts(self.cfg.method, ckpt.meta.progress.stage, self.model.stages.len());
+        self.model.train_only(&self.gpu, stages, heads)?;
         ckpt.restore(&self.dir.checkpoint_path(), &self.gpu, &self.model)?;
         let mut lost = Vec::new();
         let mut progress = ckpt.meta.progress.clone();

@@ -143,13 +143,14 @@ impl Run {
             None => None,
         };
         let (data, mut warnings) = run_data(&cfg, opts, recorded.as_ref())?;
-        let (gpu, model) = open_model(&cfg, &data, &dgl::home_options(&cfg, &opts.gpu)?, true)?;
+        let (gpu, mut model) = open_model(&cfg, &data, &dgl::home_options(&cfg, &opts.gpu)?, true)?;
         prefix_cache::check_train_cache(&cfg, &model, data.train.len())?;
         if let Some(r) = &resumed {
             r.check_progress(&dir, &cfg, data.train.len() / cfg.batch_size)?;
         }
         let sample = data.train.image_len();
-        check_fits(&gpu, &cfg, &model, sample)?;
+        // Data parallel: each device holds its slice of the batch.
+        check_fits(&gpu, &cfg.per_device(), &mut model, sample)?;
         let (lock, ckpt, notes) = match resumed {
             Some(r) => r.finish(&dir, &cfg, &data, recorded.as_ref())?,
             None => (RunDir::create(&opts.out, &cfg, &data.record)?.1, None, Vec::new()),
@@ -157,7 +158,7 @@ impl Run {
         let mut run = Run {
             io: StepIo::new(&gpu)?,
             readback: Readback::new(&gpu, 64),
-            train_feed: Feed::new(&gpu, cfg.batch_size, sample)?,
+            train_feed: Feed::new(&gpu, cfg.device_batch(), sample)?,
             eval_feed: Feed::new(&gpu, cfg.micro_batch(), sample)?,
             display: Display::new(opts.quiet),
             started: Instant::now(),

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::data::stream::{Batches, EpochPlan, ImageList, Pipeline, PoolStats};
+use crate::data::stream::{Batch, Batches, EpochPlan, ImageList, Pipeline, PoolStats};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -86,7 +86,7 @@ impl Split {
                     true => p.epoch(&plan)?,
                     false => p.with_batch(batch).epoch(&plan)?,
                 };
-                Ok(EpochBatches::Stream { batches, next, waited: 0.0 })
+                Ok(EpochBatches::Stream { batches, next, waited: 0.0, current: None })
             }
         }
     }
@@ -150,11 +150,13 @@ pub enum EpochBatches {
         plan: EpochPlan,
         batch: usize,
     },
-    /// `next`: the batch the pipeline hands out next; `waited`: seconds spent waiting for batches.
+    /// `next`: the batch the pipeline hands out next; `waited`: seconds spent waiting for batches;
+    /// `current`: a batch whose parts are being loaded (`load_part`).
     Stream {
         batches: Batches,
         next: usize,
         waited: f64,
+        current: Option<Batch>,
     },
 }
 
@@ -162,26 +164,40 @@ impl EpochBatches {
     /// Queue the upload of batch `b` of the epoch into `feed`. Batches are read in increasing order
     /// (a streamed epoch skips the ones passed over; going back is a programmer error).
     pub fn load(&mut self, gpu: &Gpu, feed: &mut Feed, b: usize) -> Result<()> {
+        self.load_part(gpu, feed, b, 0, 1)
+    }
+
+    /// Queue the upload of part `part` of batch `b` cut into `parts` equal slices, into `feed`: the rows
+    /// of device `part` of a data-parallel step. Parts are loaded in order; a streamed batch is held
+    /// from its first part to its last.
+    pub fn load_part(&mut self, gpu: &Gpu, feed: &mut Feed, b: usize, part: usize, parts: usize) -> Result<()> {
         match self {
             EpochBatches::Memory { data, plan, batch } => {
-                let rows = &plan.order[(b * *batch).min(plan.order.len())..((b + 1) * *batch).min(plan.order.len())];
-                feed.load(gpu, data, rows);
+                let slice = *batch / parts;
+                let start = (b * *batch + part * slice).min(plan.order.len());
+                feed.load(gpu, data, &plan.order[start..(start + slice).min(plan.order.len())]);
                 Ok(())
             }
-            EpochBatches::Stream { batches, next, waited } => {
-                assert!(b >= *next, "batch {b} asked for after batch {next} of a streamed epoch");
-                loop {
-                    let t0 = Instant::now();
-                    let got = batches.next();
-                    *waited += t0.elapsed().as_secs_f64();
-                    let got =
-                        got.ok_or_else(|| Error::usage(format!("internal: batch {b} is past the epoch's end")))??;
-                    *next = got.index() + 1;
-                    if got.index() == b {
-                        feed.load_rows(gpu, got.images(), got.labels(), got.ids());
-                        return Ok(());
-                    }
+            EpochBatches::Stream { batches, next, waited, current } => {
+                if part == 0 {
+                    *current = Some(next_batch(batches, next, waited, b)?);
                 }
+                let got = current.as_ref().filter(|g| g.index() == b).ok_or_else(|| {
+                    Error::usage(format!("internal: part {part} of batch {b} asked for before its first part"))
+                })?;
+                let (rows, sample) = (got.labels().len(), got.images().len() / got.labels().len().max(1));
+                let r = part * rows / parts..(part + 1) * rows / parts;
+                feed.load_rows(
+                    gpu,
+                    &got.images()[r.start * sample..r.end * sample],
+                    &got.labels()[r.clone()],
+                    &got.ids()[r],
+                );
+                if part + 1 == parts {
+                    // Back to the pipeline's pool as soon as every part is on its way.
+                    *current = None;
+                }
+                Ok(())
             }
         }
     }
@@ -200,6 +216,21 @@ impl EpochBatches {
         match self {
             EpochBatches::Memory { .. } => 0.0,
             EpochBatches::Stream { waited, .. } => *waited,
+        }
+    }
+}
+
+/// Batch `b` from the pipeline (skipping any before it), counting the seconds waited for it.
+fn next_batch(batches: &mut Batches, next: &mut usize, waited: &mut f64, b: usize) -> Result<Batch> {
+    assert!(b >= *next, "batch {b} asked for after batch {next} of a streamed epoch");
+    loop {
+        let t0 = Instant::now();
+        let got = batches.next();
+        *waited += t0.elapsed().as_secs_f64();
+        let got = got.ok_or_else(|| Error::usage(format!("internal: batch {b} is past the epoch's end")))??;
+        *next = got.index() + 1;
+        if got.index() == b {
+            return Ok(got);
         }
     }
 }

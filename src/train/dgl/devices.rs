@@ -11,6 +11,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
 use super::super::feed::Feed;
+use super::super::parallel::copy_block;
 use super::super::plans::{augment_config, record_dgl_forward, record_dgl_stage, zero_momentum, StepContext, StepIo};
 use super::super::replay::{Action, Mode, Store};
 use super::super::source::EpochBatches;
@@ -19,7 +20,7 @@ use super::{device_options, Batch};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, InFlight, Plan, PlanBuilder, Readback, Tensor};
-use crate::model::block::{Block, Scratch};
+use crate::model::block::Scratch;
 use crate::model::{BlockSpec, Model};
 use crate::ops;
 
@@ -76,16 +77,6 @@ struct Links {
 
 const PEER_STOPPED: &str = "another device's thread stopped";
 
-/// Copy a block's parameters, momentum and running statistics between devices.
-fn copy_block(from: &Gpu, src: &Block, to: &Gpu, dst: &Block) -> Result<()> {
-    for (a, b) in [(&src.params, &dst.params), (&src.momentum, &dst.momentum), (&src.state, &dst.state)] {
-        if !a.tensors.is_empty() {
-            b.upload(to, &a.download(from)?);
-        }
-    }
-    Ok(())
-}
-
 impl Devices {
     /// Open a lane on each of `devices` (adapter indices), record its stages' plans and start its model
     /// from the run's parameters (restored from a checkpoint when resuming). `slots`: the replay-buffer
@@ -105,6 +96,11 @@ impl Devices {
                 lane.feed = Some(Feed::new(&lane.gpu, run.cfg.batch_size, sample)?);
             }
             let mine: Vec<usize> = (0..n).filter(|j| j % count == l).collect();
+            // A lane holds gradients and momentum for its own stages only.
+            for &j in &mine {
+                lane.model.stages[j].hold_training(&lane.gpu)?;
+                lane.model.heads[j].hold_training(&lane.gpu)?;
+            }
             lane.units = lane.record_units(run, &mine, slots)?;
             for &j in &mine {
                 copy_block(&run.gpu, &run.model.stages[j], &lane.gpu, &lane.model.stages[j])?;

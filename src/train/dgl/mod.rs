@@ -21,7 +21,7 @@
 //!
 //! Execution: on one device (`one_device.rs`) a synchronous step is one recorded plan and one submit,
 //! an async tick one submit of the plans of the stages that run in it; on several devices
-//! (`devices.rs`, `dgl.devices`) stage j runs on lane j % len, each lane a logical device with its own
+//! (`devices.rs`, `devices` or `dgl.devices`) stage j runs on lane j % len, each lane a logical device with its own
 //! thread, model copy and plans. Every stage has its own step values (`StepIo`: SGD hyper-parameters
 //! and running loss sums) on its device. Work goes in segments of steps that every device finishes
 //! before statistics are read (`epoch.rs`); checkpoints and evaluation use the run's own device.
@@ -55,7 +55,7 @@ pub fn device_options(base: &GpuOptions, index: usize) -> Result<GpuOptions> {
         let all = list_adapters(BackendChoice::All);
         let a = all.get(index).ok_or_else(|| {
             Error::usage(format!(
-                "dgl.devices: there is no adapter {index}; `layerwise devices` lists {} (0..{})",
+                "devices: there is no adapter {index}; `layerwise devices` lists {} (0..{})",
                 all.len(),
                 all.len().saturating_sub(1)
             ))
@@ -69,13 +69,15 @@ pub fn device_options(base: &GpuOptions, index: usize) -> Result<GpuOptions> {
     Ok(o)
 }
 
-/// How to open a run's own device: for DGL with `dgl.devices`, the first of them.
+/// How to open a run's own device: with `devices` (or DGL's `dgl.devices`), the first of them.
 pub fn home_options(cfg: &Config, base: &GpuOptions) -> Result<GpuOptions> {
-    match &cfg.dgl {
-        Some(d) if matches!(cfg.method, Method::Dgl | Method::DglAsync) && !d.devices.is_empty() => {
-            device_options(base, d.devices[0])
-        }
-        _ => Ok(base.clone()),
+    let devices = match cfg.method {
+        Method::Dgl | Method::DglAsync => cfg.dgl_devices(),
+        Method::Greedy | Method::E2e => &cfg.devices,
+    };
+    match devices.first() {
+        Some(&d) => device_options(base, d),
+        None => Ok(base.clone()),
     }
 }
 
@@ -191,10 +193,10 @@ impl Dgl {
         let stages = run.model.stages.len();
         let dcfg: DglConfig = run.cfg.dgl.clone().unwrap_or_default();
         let slots = (run.cfg.method == Method::DglAsync).then_some(dcfg.buffer_size);
+        // Every stage and head trains (on the run's device they hold what the checkpoints save).
+        run.model.train_only(&run.gpu, 0..stages, 0..stages)?;
         if run.progress.fresh() {
-            for b in run.model.blocks() {
-                run.gpu.fill(&b.momentum.all, 0.0);
-            }
+            zero_momentum(&run.gpu, &run.model.blocks().collect::<Vec<_>>());
             run.gpu.reset_peak();
         }
         let saved = run.progress.dgl.get_or_insert_with(Default::default).schedule.clone();
@@ -210,9 +212,10 @@ impl Dgl {
             Schedule::new(ScheduleSpec::new(&run.cfg, steps), saved, seed)
         });
         let scratch = scratch_for(&run.gpu, &run.model, stages - 1, run.cfg.batch_size)?;
-        let exec = if dcfg.devices.len() > 1 {
-            let d = Devices::open(run, &dcfg.devices, slots)?;
-            run.display.line(&d.placement(&dcfg.devices));
+        let placement = run.cfg.dgl_devices().to_vec();
+        let exec = if placement.len() > 1 {
+            let d = Devices::open(run, &placement, slots)?;
+            run.display.line(&d.placement(&placement));
             Exec::Several(d)
         } else {
             Exec::One(OneDevice::new(run, &scratch, slots)?)
@@ -300,7 +303,7 @@ impl EpochWork for Dgl {
         report_every
     }
 
-    fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) {
+    fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) -> Result<()> {
         // Stage 0 reads the images: the same data order and augmentation as greedy training's first
         // stage in this epoch.
         let (gpu, io, _) = self.exec.place(run, 0);
@@ -316,6 +319,7 @@ impl EpochWork for Dgl {
         if let (Some(s), 0) = (&mut self.schedule, run.progress.step) {
             s.mark();
         }
+        Ok(())
     }
 
     fn finished(&self) -> bool {
