@@ -12,7 +12,7 @@ use layerwise::model::{Model, ModelSpec, Shape};
 use layerwise::train::feed::Feed;
 use layerwise::train::memory::plan_stage;
 use layerwise::train::plans::{eval_step, scratch_for, train_step, StepContext, StepIo, Trains};
-use support::{checkpoint, fmnist_config, records, sgd, train};
+use support::{assert_close_weights, checkpoint, fmnist_config, records, sgd, train};
 
 /// A short run on 320 Fashion-MNIST images, batches of 16, 2 stages and k = 1 heads without batchnorm
 /// (so that micro-batches compute the same gradients as whole batches), `extra` lines appended to the top.
@@ -30,27 +30,6 @@ downsample = "maxpool"
 head = { kind = "conv", k = 1 }
 "#;
     support::write_config(dir, name, &fmnist_config(&top, &sgd(0.05, 0.5, 1), rest))
-}
-
-/// Every tensor of two runs' checkpoints (weights and momentum) agrees within float rounding.
-#[track_caller]
-fn assert_close_weights(a: &Path, b: &Path, what: &str) {
-    let (ca, cb) = (checkpoint(a), checkpoint(b));
-    assert_eq!(ca.names(), cb.names(), "{what}");
-    let mut worst = (0f32, String::new());
-    for n in &ca.names() {
-        let ((sa, va), (sb, vb)) = (ca.tensor(n).unwrap(), cb.tensor(n).unwrap());
-        assert_eq!(sa, sb, "{n}");
-        let scale = va.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
-        for (x, y) in va.iter().zip(vb) {
-            let d = (x - y).abs() / scale;
-            if d > worst.0 {
-                worst = (d, n.clone());
-            }
-        }
-    }
-    eprintln!("{what}: largest difference {:.2e} of the tensor's largest value ({})", worst.0, worst.1);
-    assert!(worst.0 < 1e-4, "{what}: {} differs by {:.2e} of its largest value", worst.1, worst.0);
 }
 
 fn gpu_available() -> bool {
@@ -73,7 +52,7 @@ fn grad_accum_equals_whole_batches_without_batchnorm() {
     assert!(!checkpoint(&whole).names().iter().any(|n| n.starts_with("momentum.")), "momentum of frozen stages");
     for m in [2, 4] {
         let out = run(&format!("accum{m}"), "greedy", &format!("grad_accum = {m}"));
-        assert_close_weights(&whole, &out, &format!("grad_accum = {m} vs whole batches"));
+        assert_close_weights(&whole, &out, &format!("grad_accum = {m} vs whole batches"), |_| true);
         // The same epochs, losses (a mean of micro-batch means) and accuracies, up to rounding.
         let (ra, rb) = (records(&whole), records(&out));
         assert_eq!(ra.len(), rb.len());
@@ -85,7 +64,7 @@ fn grad_accum_equals_whole_batches_without_batchnorm() {
     }
     // End to end through the same net: gradients also flow through stage 0 from stage 1's head.
     let (e2e, e2e_accum) = (run("e2e", "e2e", ""), run("e2e-accum", "e2e", "grad_accum = 2"));
-    assert_close_weights(&e2e, &e2e_accum, "e2e, grad_accum = 2 vs whole batches");
+    assert_close_weights(&e2e, &e2e_accum, "e2e, grad_accum = 2 vs whole batches", |_| true);
 }
 
 #[test]

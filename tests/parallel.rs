@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use layerwise::config::Config;
-use support::{checkpoint, fmnist_config, records, sgd, train};
+use support::{assert_close_weights, checkpoint, fmnist_config, records, sgd, train};
 
 /// A short greedy (or e2e) run on 320 Fashion-MNIST images, batches of 16, two stages with k = 1 heads,
 /// `extra` lines appended to the top.
@@ -22,35 +22,6 @@ fn config(dir: &Path, name: &str, method: &str, batchnorm: bool, extra: &str) ->
         "[[stages]]\nwidth = 8\nbatchnorm = {batchnorm}\nhead = {{ kind = \"conv\", k = 1 }}\n\n[[stages]]\nwidth = 8\ndownsample = \"maxpool\"\nbatchnorm = {batchnorm}\nhead = {{ kind = \"conv\", k = 1 }}\n"
     );
     support::write_config(dir, name, &fmnist_config(&top, &sgd(0.05, 0.5, 1), &rest))
-}
-
-/// Every tensor of two runs' checkpoints whose name `keep` accepts agrees within float rounding (a
-/// difference below 1e-4 of the tensor's largest value).
-#[track_caller]
-fn assert_close(a: &Path, b: &Path, what: &str, keep: impl Fn(&str) -> bool) {
-    let (ca, cb) = (checkpoint(a), checkpoint(b));
-    assert_eq!(ca.names(), cb.names(), "{what}");
-    let mut worst = (0f32, String::new());
-    let compared: Vec<String> = ca.names().into_iter().filter(|n| keep(n)).collect();
-    assert!(!compared.is_empty(), "{what}: no tensor to compare");
-    for n in &compared {
-        let ((sa, va), (sb, vb)) = (ca.tensor(n).unwrap(), cb.tensor(n).unwrap());
-        assert_eq!(sa, sb, "{n}");
-        let scale = va.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
-        for (x, y) in va.iter().zip(vb) {
-            let d = (x - y).abs() / scale;
-            if d > worst.0 || d.is_nan() {
-                worst = (d.max(worst.0), n.clone());
-            }
-        }
-    }
-    eprintln!(
-        "{what}: {} tensors, largest difference {:.2e} of the tensor's largest value ({})",
-        compared.len(),
-        worst.0,
-        worst.1
-    );
-    assert!(worst.0 < 1e-4, "{what}: {} differs by {:.2e} of its largest value", worst.1, worst.0);
 }
 
 fn gpu_available() -> bool {
@@ -68,7 +39,7 @@ fn two_devices_train_as_one_without_batchnorm() {
         train(&config(tmp.path(), &format!("{method}-one"), method, false, ""), &one, &[]);
         let two = tmp.path().join(format!("{method}-two"));
         train(&config(tmp.path(), &format!("{method}-two"), method, false, "devices = [0, 0]"), &two, &[]);
-        assert_close(&one, &two, &format!("{method}: two devices vs one"), |_| true);
+        assert_close_weights(&one, &two, &format!("{method}: two devices vs one"), |_| true);
         let (ra, rb) = (records(&one), records(&two));
         assert_eq!(ra.len(), rb.len());
         for (x, y) in ra.iter().zip(&rb) {
@@ -106,7 +77,7 @@ fn with_batchnorm_each_device_normalises_its_own_slice() {
     let accum = tmp.path().join("accum");
     train(&config(tmp.path(), "accum", "greedy", true, "grad_accum = 2"), &accum, &[]);
     let stage0 = |n: &str| (n.starts_with("stages.0.") || n.starts_with("heads.0.")) && !n.contains("running_");
-    assert_close(&two, &accum, "two devices vs two accumulated micro-batches, stage 0", stage0);
+    assert_close_weights(&two, &accum, "two devices vs two accumulated micro-batches, stage 0", stage0);
     let differs = |n: &str| checkpoint(&two).tensor(n).unwrap().1 != checkpoint(&accum).tensor(n).unwrap().1;
     let stats =
         checkpoint(&two).names().into_iter().filter(|n| n.starts_with("stages.0.") && n.contains("running_mean"));

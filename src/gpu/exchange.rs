@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
+use super::readback::map_read;
 use super::tensor::Buffer;
 use super::{Gpu, PlanBuilder, Tensor};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The staging buffers and the host sum of one set of exchanged tensors.
 pub struct Exchange {
@@ -52,8 +53,9 @@ impl Exchange {
     /// its read-only tensor.
     pub fn add(&mut self, d: usize, gpu: &Gpu, weight: f32) -> Result<()> {
         let (sum, read) = (&mut self.sum, &mut self.read[d]);
-        map_read(gpu, &self.staging[d], |words: &[f32]| {
-            let (summed, rest) = words.split_at(sum.len());
+        let staging = &self.staging[d];
+        map_read(gpu, &staging.raw, staging.size(), |words: &[u32]| {
+            let (summed, rest) = bytemuck::cast_slice::<u32, f32>(words).split_at(sum.len());
             match d {
                 0 => sum.iter_mut().zip(summed).for_each(|(s, &g)| *s = weight * g),
                 _ => sum.iter_mut().zip(summed).for_each(|(s, &g)| *s += weight * g),
@@ -78,25 +80,4 @@ impl Exchange {
         }
         assert_eq!(at, self.sum.len(), "the sum goes back into the tensors it was summed from");
     }
-}
-
-/// Map `buffer` once `gpu` has finished its work and hand its floats to `f`, without copying them.
-fn map_read(gpu: &Gpu, buffer: &Buffer, f: impl FnOnce(&[f32])) -> Result<()> {
-    let slice = buffer.raw.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.wait()?;
-    match rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(Error::gpu(format!("mapping the gradient exchange: {e}"))),
-        Err(_) => return Err(Error::gpu("mapping the gradient exchange: callback never ran")),
-    }
-    {
-        let view = slice.get_mapped_range().map_err(|e| Error::gpu(format!("reading the gradient exchange: {e}")))?;
-        f(bytemuck::cast_slice::<u8, f32>(&view));
-    }
-    buffer.raw.unmap();
-    Ok(())
 }

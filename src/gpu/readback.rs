@@ -3,8 +3,9 @@
 use super::{Gpu, Tensor};
 use crate::error::{Error, Result};
 
-/// Map `buffer` for reading after all submitted work, and copy out its first `bytes`.
-pub(super) fn map_and_read(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u32>> {
+/// Map the first `bytes` of `buffer` for reading after all submitted work and hand its 32-bit words
+/// to `f`, without copying them.
+pub(super) fn map_read<T>(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64, f: impl FnOnce(&[u32]) -> T) -> Result<T> {
     let slice = buffer.slice(0..bytes);
     let (tx, rx) = std::sync::mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -18,10 +19,15 @@ pub(super) fn map_and_read(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Resu
     }
     let out = {
         let view = slice.get_mapped_range().map_err(|e| Error::gpu(format!("reading a mapped buffer: {e}")))?;
-        bytemuck::cast_slice::<u8, u32>(&view).to_vec()
+        f(bytemuck::cast_slice::<u8, u32>(&view))
     };
     buffer.unmap();
     Ok(out)
+}
+
+/// Map `buffer` for reading after all submitted work, and copy out its first `bytes`.
+pub(super) fn map_and_read(gpu: &Gpu, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u32>> {
+    map_read(gpu, buffer, bytes, |words| words.to_vec())
 }
 
 /// A staging buffer created once and reused for every periodic read.

@@ -21,6 +21,13 @@ pub(super) struct Buffer {
     allocated: Arc<AtomicU64>,
 }
 
+impl Buffer {
+    /// Bytes allocated.
+    pub(super) fn size(&self) -> u64 {
+        self.size
+    }
+}
+
 impl Drop for Buffer {
     fn drop(&mut self) {
         self.allocated.fetch_sub(self.size, Ordering::Relaxed);

@@ -112,6 +112,35 @@ pub fn assert_same_weights(a: &Path, b: &Path, what: &str) {
     }
 }
 
+/// Every tensor of two runs' checkpoints whose name `keep` accepts agrees within float rounding (a
+/// difference below 1e-4 of the tensor's largest value).
+#[track_caller]
+pub fn assert_close_weights(a: &Path, b: &Path, what: &str, keep: impl Fn(&str) -> bool) {
+    let (ca, cb) = (checkpoint(a), checkpoint(b));
+    assert_eq!(ca.names(), cb.names(), "{what}");
+    let mut worst = (0f32, String::new());
+    let compared: Vec<String> = ca.names().into_iter().filter(|n| keep(n)).collect();
+    assert!(!compared.is_empty(), "{what}: no tensor to compare");
+    for n in &compared {
+        let ((sa, va), (sb, vb)) = (ca.tensor(n).unwrap(), cb.tensor(n).unwrap());
+        assert_eq!(sa, sb, "{n}");
+        let scale = va.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+        for (x, y) in va.iter().zip(vb) {
+            let d = (x - y).abs() / scale;
+            if d > worst.0 || d.is_nan() {
+                worst = (d.max(worst.0), n.clone());
+            }
+        }
+    }
+    eprintln!(
+        "{what}: {} tensors, largest difference {:.2e} of the tensor's largest value ({})",
+        compared.len(),
+        worst.0,
+        worst.1
+    );
+    assert!(worst.0 < 1e-4, "{what}: {} differs by {:.2e} of its largest value", worst.1, worst.0);
+}
+
 /// Two runs ended alike: the same metrics (bar wall-clock) and bitwise the same weights, statistics and
 /// momentum.
 #[track_caller]
