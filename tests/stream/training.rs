@@ -1,6 +1,7 @@
 //! The trainer reading the streaming pipeline: a tiny ImageNet-style folder (`train/<class>/`,
 //! `val/<class>/`, photos of assorted sizes) trained greedily, end to end and with DGL through `[stream]`,
-//! a greedy run killed mid-epoch that resumes to the uninterrupted result bit for bit, and an epoch read
+//! a greedy run killed mid-epoch that resumes to the uninterrupted result bit for bit, a streamed batch
+//! split over two devices (data parallel) as into two micro-batches, and an epoch read
 //! through the trainer's feed with the pipeline's memory bounded by its queue, not the dataset.
 
 use std::path::{Path, PathBuf};
@@ -137,6 +138,25 @@ fn every_method_trains_from_a_stream_and_reports_it() {
     // So does evaluation, on the run's own streamed validation split.
     let o = support::run(&["eval", run.to_str().unwrap()]);
     assert!(o.status.success() && support::text(&o).contains("9 images"), "{}", support::text(&o));
+}
+
+#[test]
+fn a_streamed_batch_splits_over_two_devices_as_into_two_micro_batches() {
+    let Some((tmp, data)) = setup() else { return };
+    let cfg = stream_config(tmp.path(), &data, "greedy");
+    let two = tmp.path().join("two");
+    support::train(&cfg, &two, &["--set", "epochs=1", "--devices", "0,0"]);
+    let accum = tmp.path().join("accum");
+    support::train(&cfg, &accum, &["--set", "epochs=1", "--set", "grad_accum=2"]);
+    // Device d gets the streamed batch's rows 3d..3d+3, as micro-batch d does, each normalised with its
+    // own statistics: stage 0 and its head end bitwise alike (the running statistics are device 0's).
+    let (a, b) = (support::checkpoint(&two), support::checkpoint(&accum));
+    let stage0 = |n: &String| (n.starts_with("stages.0.") || n.starts_with("heads.0.")) && !n.contains("running_");
+    let names: Vec<String> = a.names().into_iter().filter(stage0).collect();
+    assert!(names.len() >= 4, "{names:?}");
+    for n in &names {
+        assert!(a.tensor(n) == b.tensor(n), "{n}: two devices vs two micro-batches of a streamed batch");
+    }
 }
 
 #[test]
