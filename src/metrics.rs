@@ -48,10 +48,10 @@ pub struct EpochRecord {
 }
 
 impl EpochRecord {
-    /// The top-5 columns are empty for datasets of 5 classes or fewer.
+    /// The top-5 columns are empty for datasets of 5 classes or fewer, `data_wait` for data in memory.
     pub const CSV_HEADER: &'static str =
         "method,stage,epoch,lr,train_loss,train_acc,val_acc_last,ensemble_acc,img_per_s,\
-                                          seconds,elapsed,val_acc_all,val_top5_last,ensemble_top5";
+                                          seconds,elapsed,val_acc_all,val_top5_last,ensemble_top5,data_wait";
 
     /// The accuracy of this stage's own head.
     pub fn head_acc(&self) -> f64 {
@@ -78,7 +78,7 @@ impl EpochRecord {
         let all: Vec<String> = self.val_acc.iter().map(|a| format!("{a:.2}")).collect();
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
         format!(
-            "{},{},{},{},{:.6},{:.2},{:.2},{:.2},{:.1},{:.2},{:.2},{},{},{}",
+            "{},{},{},{},{:.6},{:.2},{:.2},{:.2},{:.1},{:.2},{:.2},{},{},{},{}",
             self.method,
             self.stage,
             self.epoch,
@@ -92,7 +92,8 @@ impl EpochRecord {
             self.elapsed,
             all.join(";"),
             opt(self.head_top5()),
-            opt(self.ensemble_top5)
+            opt(self.ensemble_top5),
+            opt(self.data_wait)
         )
     }
 }

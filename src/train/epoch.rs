@@ -102,6 +102,8 @@ impl Run {
         let mut sums = self.progress.epoch_sums(work.stages());
         work.start(self, rng_key, self.cfg.lr_at(epoch), &sums)?;
         let (t0, seconds_before) = (Instant::now(), self.progress.epoch_seconds);
+        // A resumed epoch's wait for data continues from its checkpoint's.
+        let wait_before = self.progress.epoch_data_wait;
         let bar = self.display.epoch_bar(label, steps as u64, start as u64);
         let report_every = (steps / 20).clamp(1, 200);
         let (mut step, mut last_read) = (start, start);
@@ -131,7 +133,7 @@ impl Run {
             let img_s = ((step - start) * b) as f64 / secs.max(1e-9);
             bar.update(step as u64, sums.mean_loss(l), sums.accuracy(l, self.cfg.micro_batch()), img_s);
             if checkpoint_due || stop {
-                self.progress.set_epoch_point(step, &sums, seconds_before + secs);
+                self.progress.set_epoch_point(step, &sums, seconds_before + secs, wait_before + data.waited());
                 work.checkpoint(self)?;
             }
             if stop {
@@ -149,7 +151,7 @@ impl Run {
             sums,
             img_per_s: ((step - start) * b) as f64 / secs.max(1e-9),
             seconds: seconds_before + secs,
-            data_wait: data.stats().map(|_| data.waited()),
+            data_wait: data.stats().map(|_| wait_before + data.waited()),
         })
     }
 

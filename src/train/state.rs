@@ -25,6 +25,9 @@ pub struct Progress {
     pub batches: usize,
     /// Seconds spent in the current epoch before this checkpoint.
     pub epoch_seconds: f64,
+    /// Streamed data: seconds of them the steps waited for the input pipeline's batches.
+    #[serde(default)]
+    pub epoch_data_wait: f64,
     /// Metric records written so far (metrics files are cut back to this on resume).
     pub records: usize,
     /// Wall time of the run so far, seconds.
@@ -151,10 +154,11 @@ impl Progress {
         }
     }
 
-    /// Record a mid-epoch point: `step` steps done with `sums`, after `seconds` of the epoch.
-    pub fn set_epoch_point(&mut self, step: usize, sums: &EpochSums, seconds: f64) {
+    /// Record a mid-epoch point: `step` steps done with `sums`, after `seconds` of the epoch, `data_wait`
+    /// of them waiting for streamed batches.
+    pub fn set_epoch_point(&mut self, step: usize, sums: &EpochSums, seconds: f64, data_wait: f64) {
         self.step = step;
-        self.epoch_seconds = seconds;
+        (self.epoch_seconds, self.epoch_data_wait) = (seconds, data_wait);
         match &mut self.dgl {
             Some(d) => {
                 (d.loss_sum, d.correct, d.batches) = (sums.loss_sum.clone(), sums.correct.clone(), sums.batches.clone())
@@ -165,6 +169,6 @@ impl Progress {
 
     /// The epoch is over: no step, running sum or second of it remains to carry over.
     pub fn end_epoch(&mut self) {
-        self.set_epoch_point(0, &EpochSums::zeros(if self.dgl.is_some() { 0 } else { 1 }), 0.0);
+        self.set_epoch_point(0, &EpochSums::zeros(if self.dgl.is_some() { 0 } else { 1 }), 0.0, 0.0);
     }
 }

@@ -110,6 +110,13 @@ fn a_streamed_greedy_run_killed_mid_epoch_resumes_exactly() {
     let at = support::kill_and_resume(&cfg, &killed, Duration::from_secs(300), |p| p.stage == 0 && p.step >= 2);
     assert!(at.stage == 0 && at.epoch == 0 && at.step >= 2 && at.step < 6, "killed at {at:?}, not mid-epoch");
     support::assert_same_results(&reference, &killed, "a streamed run killed mid-epoch and resumed");
+    // The resumed epoch's wait for data counts the wait before the kill too; the CSV carries it.
+    let wait = support::records(&killed)[0].data_wait.unwrap();
+    assert!(wait >= at.epoch_data_wait, "resumed epoch waited {wait} s, {} s before the kill", at.epoch_data_wait);
+    let csv = std::fs::read_to_string(killed.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",data_wait"), "{csv}");
+    assert!(lines.all(|l| l.rsplit(',').next().unwrap().parse::<f64>().is_ok()), "{csv}");
 }
 
 #[test]
