@@ -14,9 +14,8 @@
 //! momentum again, so replicas on adapters that round differently cannot drift apart for long.
 //!
 //! Per step: one submit per device up to the gradients, the exchange, one submit per device for the
-//! update. The loss statistics stay on each device and are added up when read; a resumed epoch starts
-//! device 0's from the saved total (the total's f32 rounding can differ from an uninterrupted run's in
-//! the last bits of the training loss; weights, momentum and statistics resume bitwise).
+//! update. The loss statistics stay on each device and are added up when read; checkpoints save each
+//! device's, so a resumed epoch continues them bit for bit.
 
 use std::ops::Range;
 
@@ -224,12 +223,18 @@ impl EpochWork for ParallelSteps<'_> {
 
     fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) -> Result<()> {
         self.sync_trained(run)?;
+        // A resumed epoch continues every device's own running sums (bitwise as if never stopped).
+        let saved = &run.progress.device_sums;
+        let resumed = run.progress.step > 0 && saved.len() == self.devices();
         for d in 0..self.devices() {
             let (gpu, io) = device(&self.dp.replicas, run, d);
             gpu.upload_u32(&io.rng, &rng_key);
             io.set_lr(gpu, &run.cfg, lr);
-            // The epoch's running sums so far count on device 0; the others add from zero.
-            let (loss, correct) = if d == 0 { (sums.loss_sum[0] as f32, sums.correct[0] as f32) } else { (0.0, 0.0) };
+            let (loss, correct) = match saved.get(d).filter(|_| resumed) {
+                Some(&[loss, correct]) => (loss as f32, correct as f32),
+                None if d == 0 => (sums.loss_sum[0] as f32, sums.correct[0] as f32),
+                None => (0.0, 0.0),
+            };
             gpu.upload(&io.stats, &[loss, correct, 0.0]);
         }
         Ok(())
@@ -264,6 +269,8 @@ impl EpochWork for ParallelSteps<'_> {
     }
 
     fn checkpoint(&mut self, run: &mut Run) -> Result<()> {
+        let sums = (0..self.devices()).map(|d| self.exchange.read(d)).map(|s| [s[0] as f64, s[1] as f64]);
+        run.progress.device_sums = sums.collect();
         run.checkpoint()
     }
 }

@@ -28,6 +28,11 @@ pub struct Progress {
     /// Streamed data: seconds of them the steps waited for the input pipeline's batches.
     #[serde(default)]
     pub epoch_data_wait: f64,
+    /// Data-parallel greedy and e2e: each device's running (loss sum, correct count) of the current
+    /// epoch, device 0 first (they add up to `loss_sum` and `correct`), so that a resumed epoch
+    /// continues every device's own sums.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_sums: Vec<[f64; 2]>,
     /// Metric records written so far (metrics files are cut back to this on resume).
     pub records: usize,
     /// Wall time of the run so far, seconds.
@@ -169,6 +174,7 @@ impl Progress {
 
     /// The epoch is over: no step, running sum or second of it remains to carry over.
     pub fn end_epoch(&mut self) {
+        self.device_sums.clear();
         self.set_epoch_point(0, &EpochSums::zeros(if self.dgl.is_some() { 0 } else { 1 }), 0.0, 0.0);
     }
 }
