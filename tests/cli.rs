@@ -75,7 +75,8 @@ fn short_greedy_run_then_eval_and_viz() {
     }
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "header + 4 rows");
-    let ends = format!(",{:.2},{:.2}", last.val_top5[1], last.ensemble_top5.unwrap());
+    // Then the wait for data, empty for data in memory.
+    let ends = format!(",{:.2},{:.2},", last.val_top5[1], last.ensemble_top5.unwrap());
     assert!(csv.lines().last().unwrap().ends_with(&ends), "the CSV's last columns are top 5: {csv}");
 
     // eval reproduces the last recorded accuracies from the checkpoint.

@@ -1,15 +1,22 @@
-//! The recorded steps: a greedy/e2e training step, the DGL steps and the evaluation steps. Each is
-//! built once per stage (all allocation happens here) and replayed with one submit per batch.
+//! The recorded steps: a greedy/e2e training step here, the DGL steps (`dgl.rs`) and the evaluation
+//! steps (`eval.rs`). Each is built once per stage (all allocation happens here) and replayed with one
+//! submit per batch.
+
+mod dgl;
+mod eval;
+
+pub use dgl::{record_dgl_body, record_dgl_forward, record_dgl_stage};
+pub use eval::{
+    ensemble_weight, eval_step, eval_step_prefixes, record_ensemble_add, record_eval_stages, EvalHeads, EvalStep,
+};
 
 use super::accumulate::record_accumulated_gradients;
 use super::feed::Feed;
-use super::source::Split;
 use std::ops::Range;
 
-use crate::config::{Config, Ensemble, Method};
+use crate::config::{Config, Method};
 use crate::error::Result;
-use crate::gpu::{Gpu, ParamArena, Plan, PlanBuilder, Readback, Tensor};
-use crate::metrics::Accuracy;
+use crate::gpu::{Gpu, ParamArena, Plan, PlanBuilder, Tensor};
 use crate::model::block::{Block, Scratch, Trace};
 use crate::model::{BlockSpec, Model};
 use crate::ops::{self, AugmentConfig};
@@ -254,204 +261,4 @@ pub fn record_trained_gradients(
         }
     }
     Ok(TrainedPass { traces, d_logits })
-}
-
-/// One decoupled-greedy step of stage `j` on `x` ([n, ..stage j's input], the normalised images or a
-/// detached stage j-1 output): stage j forward in training mode, head j, cross-entropy accumulated into
-/// the stage's own `io.stats`, backward through head j and stage j only (nothing flows back into what
-/// produced `x`), one SGD step of each with `io.hyper`. The same dispatches, in the same order, as
-/// `record_train_body` for stage j without its frozen prefix. Returns stage j's output, computed before
-/// the update: what stage j+1 trains on (PyTorch's `out.detach()`).
-pub fn record_dgl_stage(
-    p: &mut PlanBuilder,
-    model: &Model,
-    j: usize,
-    x: &Tensor,
-    labels: &Tensor,
-    io: &StepIo,
-    scratch: &Scratch,
-) -> Result<Tensor> {
-    let gpu = p.gpu();
-    let (stage, head) = (&model.stages[j], &model.heads[j]);
-    let ts = stage.forward_train(p, x, scratch)?;
-    let th = head.forward_train(p, ts.output(), scratch)?;
-    let d_logits = gpu.tensor(th.output().shape(), "d_logits")?;
-    ops::cross_entropy(p, th.output(), labels, &d_logits, &io.stats)?;
-    let g = head.backward(p, &th, &d_logits, true, scratch)?.expect("an input gradient was asked for");
-    stage.backward(p, &ts, &g, false, scratch)?;
-    stage.sgd(p, &io.hyper, &io.stats)?;
-    head.sgd(p, &io.hyper, &io.stats)?;
-    Ok(ts.output().clone())
-}
-
-/// A dgl-async step of stage `j` once it has trained all its epochs, on `x` as `record_dgl_stage`'s,
-/// with the stage's own step values in `ctx.io`: stage j and head j forward in evaluation mode (running
-/// statistics, nothing updated), stage j's output into `out` (where its training step leaves it, so the
-/// same copies pass it on), head j's loss and correct count into `ctx.io.stats`.
-pub fn record_dgl_forward(
-    p: &mut PlanBuilder,
-    ctx: &StepContext,
-    j: usize,
-    x: &Tensor,
-    labels: &Tensor,
-    out: &Tensor,
-) -> Result<()> {
-    let (gpu, model) = (p.gpu(), ctx.model);
-    let (n, classes) = (x.shape()[0], model.spec.classes);
-    let y = model.stages[j].forward_eval(p, x, ctx.scratch, Some(out))?;
-    let logits = gpu.tensor(&[n, classes], "forward-only logits")?;
-    model.heads[j].forward_eval(p, &y, ctx.scratch, Some(&logits))?;
-    // The loss kernel also writes the gradient, which nothing reads here.
-    let d_logits = gpu.tensor(&[n, classes], "unused d_logits")?;
-    ops::cross_entropy(p, &logits, labels, &d_logits, &ctx.io.stats)
-}
-
-/// Synchronous DGL over every stage from the normalised batch `x0` ([n, H, W, C]): stage j trains on
-/// stage j-1's output of this same step with its own `ios[j]` (SGD hyper-parameters, loss statistics).
-pub fn record_dgl_body(
-    p: &mut PlanBuilder,
-    model: &Model,
-    x0: &Tensor,
-    labels: &Tensor,
-    ios: &[StepIo],
-    scratch: &Scratch,
-) -> Result<()> {
-    assert_eq!(ios.len(), model.stages.len(), "one StepIo per stage");
-    let mut x = x0.clone();
-    for (j, io) in ios.iter().enumerate() {
-        x = record_dgl_stage(p, model, j, &x, labels, io, scratch)?;
-    }
-    Ok(())
-}
-
-/// Add one head's `logits` ([n, classes]) with `weight` into the ensemble's `scores`: its softmax
-/// probabilities or its raw logits, as the config's `ensemble` says.
-pub fn record_ensemble_add(
-    p: &mut PlanBuilder,
-    cfg: &Config,
-    logits: &Tensor,
-    scores: &Tensor,
-    weight: f32,
-) -> Result<()> {
-    match cfg.ensemble {
-        Ensemble::Softmax => ops::softmax_accumulate(p, logits, scores, weight),
-        Ensemble::Logits => ops::logits_accumulate(p, logits, scores, weight),
-    }
-}
-
-/// Weight of head `h` in the ensemble normalised over `heads`: 2^h / sum of 2^i over `heads` (deeper
-/// heads count more, as in paper 1). Every evaluation path takes its weights from here, so cached and
-/// recomputed ensembles agree to the bit.
-pub fn ensemble_weight(h: usize, heads: &[usize]) -> f32 {
-    let total: f64 = heads.iter().map(|&i| 2f64.powi(i as i32)).sum();
-    (2f64.powi(h as i32) / total) as f32
-}
-
-/// A replayable evaluation step over stages 0..=upto: the chosen heads' correct counts and their
-/// ensemble's.
-pub struct EvalStep {
-    pub plan: Plan,
-    /// Correct counts, [2] each (top 1, top 5): one per evaluated head, then the ensemble.
-    pub counts: Vec<Tensor>,
-}
-
-impl EvalStep {
-    /// Run over all of `data`, a batch at a time through `feed`: accuracy (%) of each evaluated head
-    /// and of their ensemble (the last count), top 1 and (more than 5 classes) top 5.
-    pub fn run(&self, gpu: &Gpu, feed: &mut Feed, readback: &Readback, data: &Split) -> Result<Accuracy> {
-        for c in &self.counts {
-            gpu.fill(c, 0.0);
-        }
-        feed.run_over(gpu, data, &self.plan)?;
-        let n = data.len() as f64;
-        let (mut top1, mut top5) = (Vec::new(), Vec::new());
-        for c in &self.counts {
-            let counts = readback.read_f32(gpu, c)?;
-            top1.push(100.0 * counts[0] as f64 / n);
-            top5.push(100.0 * counts[1] as f64 / n);
-        }
-        let ensemble_top1 = top1.pop().unwrap_or(f64::NAN);
-        let ensemble_top5 = top5.pop().unwrap_or(f64::NAN);
-        Ok(match Accuracy::top5_meaningful(data.classes().len()) {
-            true => Accuracy { top1, ensemble_top1, top5: Some(top5), ensemble_top5: Some(ensemble_top5) },
-            false => Accuracy { top1, ensemble_top1, top5: None, ensemble_top5: None },
-        })
-    }
-}
-
-/// `heads`: which heads to evaluate (all up to `upto` for greedy; the last only for e2e).
-pub fn eval_step(ctx: &StepContext, feed: &Feed, upto: usize, heads: &[usize]) -> Result<EvalStep> {
-    record_eval(ctx, feed, upto, heads, false)
-}
-
-/// Evaluation of every stage's head at once (DGL trains them together), counting the ensemble of
-/// heads 0..=j after each head j: `counts` = [head 0, .., head S-1, ensemble 0..=0, .., ensemble 0..=S-1].
-/// The 2^j weights are normalised over all heads, which leaves every prefix's argmax unchanged.
-pub fn eval_step_prefixes(ctx: &StepContext, feed: &Feed) -> Result<EvalStep> {
-    let last = ctx.model.stages.len() - 1;
-    let heads: Vec<usize> = (0..=last).collect();
-    record_eval(ctx, feed, last, &heads, true)
-}
-
-fn record_eval(ctx: &StepContext, feed: &Feed, upto: usize, heads: &[usize], prefixes: bool) -> Result<EvalStep> {
-    let (gpu, n, classes) = (ctx.gpu, feed.batch, ctx.model.spec.classes);
-    let mut p = PlanBuilder::new(gpu, format!("eval to stage {upto}"));
-    let scores = gpu.tensor(&[n, classes], "ensemble scores")?;
-    let zeros = gpu.tensor(&[n, classes], "zeros")?;
-    let n_counts = if prefixes { 2 * heads.len() } else { heads.len() + 1 };
-    let counts = (0..n_counts).map(|_| gpu.tensor(&[2], "correct count")).collect::<Result<Vec<_>>>()?;
-    p.copy(&zeros, &scores);
-    let evaluated = EvalHeads { heads, ensemble: heads, scores: &scores, counts: &counts, prefixes };
-    record_eval_stages(&mut p, ctx, feed, upto + 1, Some(&evaluated))?;
-    if !prefixes {
-        ops::count_correct(&mut p, &scores, &feed.labels, &counts[counts.len() - 1])?;
-    }
-    Ok(EvalStep { plan: p.finish()?, counts })
-}
-
-/// Which heads an evaluation plan runs after their stages, and where their results go.
-pub struct EvalHeads<'a> {
-    /// Stages whose head is evaluated, in order.
-    pub heads: &'a [usize],
-    /// The heads the ensemble weights are normalised over (`ensemble_weight`).
-    pub ensemble: &'a [usize],
-    /// Each evaluated head's weighted scores (probabilities or logits, as `ensemble` in the config) are
-    /// added here.
-    pub scores: &'a Tensor,
-    /// counts[k]: correct count of heads[k]; with `prefixes`, counts[heads.len() + k] is the count of
-    /// the ensemble of heads[..=k].
-    pub counts: &'a [Tensor],
-    pub prefixes: bool,
-}
-
-/// The input pipeline (evaluation mode) and stages 0..`stages` forward, each stage into its own tensor
-/// (the heads reuse the scratch buffers), with `heads` (if any) evaluated after their stages. Returns
-/// the last stage's output.
-pub fn record_eval_stages(
-    p: &mut PlanBuilder,
-    ctx: &StepContext,
-    feed: &Feed,
-    stages: usize,
-    heads: Option<&EvalHeads>,
-) -> Result<Tensor> {
-    let (gpu, model, scratch) = (p.gpu(), ctx.model, ctx.scratch);
-    let n = feed.batch;
-    let x0 = gpu.tensor(&model.spec.input.batched(n), "eval input")?;
-    ops::augment_batch(p, &feed.images, &feed.ids, &ctx.io.rng, &x0, &augment_config(ctx.cfg, false))?;
-    let logits = gpu.tensor(&[n, model.spec.classes], "eval logits")?;
-    let mut x = x0;
-    for s in 0..stages {
-        let out = gpu.tensor(&model.stages[s].spec.output().batched(n), "stage output")?;
-        x = model.stages[s].forward_eval(p, &x, scratch, Some(&out))?;
-        let Some(heads) = heads else { continue };
-        if let Some(k) = heads.heads.iter().position(|&h| h == s) {
-            model.heads[s].forward_eval(p, &x, scratch, Some(&logits))?;
-            ops::count_correct(p, &logits, &feed.labels, &heads.counts[k])?;
-            record_ensemble_add(p, ctx.cfg, &logits, heads.scores, ensemble_weight(s, heads.ensemble))?;
-            if heads.prefixes {
-                ops::count_correct(p, heads.scores, &feed.labels, &heads.counts[heads.heads.len() + k])?;
-            }
-        }
-    }
-    Ok(x)
 }
