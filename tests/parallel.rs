@@ -124,3 +124,19 @@ fn devices_that_cannot_split_the_batch_are_refused() {
     let c = load("greedy-ok", "greedy", "devices = [0, 1]\ngrad_accum = 2").unwrap();
     assert_eq!((c.data_parallel(), c.device_batch(), c.micro_batch()), (2, 8, 4));
 }
+
+#[test]
+fn a_device_that_does_not_exist_is_refused_before_the_run_folder_exists() {
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for method in ["greedy", "dgl"] {
+        let cfg = config(tmp.path(), method, method, false, "");
+        let out = tmp.path().join(format!("{method}-run"));
+        let (c, o) = (cfg.to_str().unwrap(), out.to_str().unwrap());
+        let r = support::run(&["train", "--quiet", "--no-report", "--config", c, "--out", o, "--devices", "0,99"]);
+        support::expect_fail(&r, 2, "devices: there is no adapter 99");
+        assert!(!out.exists(), "{method}: a refused run left its folder");
+    }
+}

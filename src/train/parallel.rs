@@ -28,10 +28,11 @@ use super::plans::{
 use super::source::EpochBatches;
 use super::state::EpochSums;
 use super::{memory, Run};
+use crate::config::{Config, Method};
 use crate::error::Result;
-use crate::gpu::{Exchange, Gpu, Plan, PlanBuilder, Tensor};
+use crate::gpu::{Exchange, Gpu, GpuOptions, Plan, PlanBuilder, Tensor};
 use crate::model::block::Block;
-use crate::model::Model;
+use crate::model::{Model, ModelSpec};
 
 /// Copy a block's parameters, running statistics and (when both train) momentum between devices.
 pub(super) fn copy_block(from: &Gpu, src: &Block, to: &Gpu, dst: &Block) -> Result<()> {
@@ -42,6 +43,22 @@ pub(super) fn copy_block(from: &Gpu, src: &Block, to: &Gpu, dst: &Block) -> Resu
     for (a, b) in pairs {
         if !a.tensors.is_empty() {
             b.upload(to, &a.download(from)?);
+        }
+    }
+    Ok(())
+}
+
+/// Before a run's folder exists: every adapter `devices` names exists, and for data parallelism each
+/// one beyond the first (opened on its own for the check) holds its slice of the batch.
+pub(super) fn check_devices(cfg: &Config, base: &GpuOptions, spec: &ModelSpec) -> Result<()> {
+    let listed = match cfg.method {
+        Method::Dgl | Method::DglAsync => cfg.dgl_devices(),
+        Method::Greedy | Method::E2e => &cfg.devices,
+    };
+    let options = listed.iter().map(|&i| device_options(base, i)).collect::<Result<Vec<_>>>()?;
+    if cfg.data_parallel() > 1 {
+        for o in &options[1..] {
+            memory::check_memory(&Gpu::new(o)?, cfg, spec)?;
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ use super::resume::Resumed;
 use super::rundir::RunDir;
 use super::split::{load_data, load_run_data, same_data, Data, Purpose};
 use super::state::Progress;
-use super::{dgl, memory, report, TrainOptions};
+use super::{dgl, memory, parallel, report, TrainOptions};
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::Config;
 use crate::data::DataRecord;
@@ -144,6 +144,7 @@ impl Run {
         };
         let (data, mut warnings) = run_data(&cfg, opts, recorded.as_ref())?;
         let (gpu, mut model) = open_model(&cfg, &data, &dgl::home_options(&cfg, &opts.gpu)?, true)?;
+        parallel::check_devices(&cfg, &opts.gpu, &model.spec)?;
         prefix_cache::check_train_cache(&cfg, &model, data.train.len())?;
         if let Some(r) = &resumed {
             r.check_progress(&dir, &cfg, data.train.len() / cfg.batch_size)?;
