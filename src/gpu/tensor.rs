@@ -18,6 +18,8 @@ pub enum DType {
 pub(super) struct Buffer {
     pub(super) raw: wgpu::Buffer,
     size: u64,
+    /// Bytes of it counted in `Gpu::memory` (device memory; 0 for host-mapped staging).
+    counted: u64,
     allocated: Arc<AtomicU64>,
 }
 
@@ -30,7 +32,7 @@ impl Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        self.allocated.fetch_sub(self.size, Ordering::Relaxed);
+        self.allocated.fetch_sub(self.counted, Ordering::Relaxed);
         self.raw.destroy();
     }
 }
@@ -118,13 +120,15 @@ impl Gpu {
         self.create_buffer_for(bytes, what, usage, self.max_storage_binding())
     }
 
-    /// Allocate a buffer the host maps to read what the device copied into it (never bound).
+    /// Allocate a buffer the host maps to read what the device copied into it (never bound). Not
+    /// counted in `memory`: mappable buffers live in host-visible memory, not the device's own.
     pub(super) fn create_staging(&self, bytes: u64, what: &str) -> Result<Arc<Buffer>> {
         let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         self.create_buffer_for(bytes, what, usage, u64::MAX)
     }
 
-    /// A buffer of `usage`, counted in `memory`; refused past the adapter's buffer size or `binding`.
+    /// A buffer of `usage` (counted in `memory` unless mappable); refused past the adapter's buffer
+    /// size or `binding`.
     fn create_buffer_for(
         &self,
         bytes: u64,
@@ -158,9 +162,10 @@ impl Gpu {
                 hint: NEEDS_LESS.to_string(),
             });
         }
-        let now = self.allocated.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let counted = if usage.contains(wgpu::BufferUsages::MAP_READ) { 0 } else { bytes };
+        let now = self.allocated.fetch_add(counted, Ordering::Relaxed) + counted;
         self.peak.fetch_max(now, Ordering::Relaxed);
-        Ok(Arc::new(Buffer { raw, size: bytes, allocated: self.allocated.clone() }))
+        Ok(Arc::new(Buffer { raw, size: bytes, counted, allocated: self.allocated.clone() }))
     }
 
     fn new_tensor(&self, shape: &[usize], dtype: DType, what: &str) -> Result<Tensor> {

@@ -10,8 +10,8 @@
 //! trained blocks keep for backward (one micro-batch's) and the loss gradient, the shared scratch, and
 //! the evaluation step without caches. Not counted: the prefix caches (optional; they have their own
 //! limit, `cache.limit_mib`, and are skipped when they do not fit), uniform and staging buffers
-//! (kilobytes), data parallelism's exchange buffer (one host-mapped copy of the trained blocks'
-//! gradients per device), and the driver's own overhead. A data-parallel run plans each device's
+//! (kilobytes; data parallelism's exchange, one copy of the trained blocks' gradients per device, is
+//! host-mapped memory, not the device's), and the driver's own overhead. A data-parallel run plans each device's
 //! slice of the batch.
 
 use super::fits::too_large;
