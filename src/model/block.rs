@@ -138,6 +138,11 @@ impl Block {
         self.training.as_ref()
     }
 
+    /// The gradient arena, or the error of `trained`.
+    pub fn grads(&self) -> Result<&ParamArena> {
+        Ok(&self.trained()?.grads)
+    }
+
     /// The gradients and momentum, or the error of recording training work for a block that does not
     /// train (a bug in the caller, not in the user's input).
     fn trained(&self) -> Result<&Training> {
@@ -340,13 +345,18 @@ impl Block {
         Ok(Saved::Nothing)
     }
 
-    /// Record one SGD step over the whole block; `hyper` = [lr, momentum, weight decay, nesterov],
-    /// `stats` = the loss statistics (no update once they flag divergence).
+    /// Record one SGD step over the whole block from its own gradients; `hyper` = [lr, momentum, weight
+    /// decay, nesterov], `stats` = the loss statistics (no update once they flag divergence).
     pub fn sgd(&self, p: &mut PlanBuilder, hyper: &Tensor, stats: &Tensor) -> Result<()> {
+        self.sgd_from(p, self.grads()?, hyper, stats)
+    }
+
+    /// `sgd` reading `grads` (an arena of the parameters' layout: the block's own gradients, or their
+    /// sum over micro-batches or devices) instead.
+    pub fn sgd_from(&self, p: &mut PlanBuilder, grads: &ParamArena, hyper: &Tensor, stats: &Tensor) -> Result<()> {
         if self.params.tensors.is_empty() {
             return Ok(());
         }
-        let t = self.trained()?;
-        ops::sgd_update(p, &self.params, &t.grads, &t.momentum, hyper, stats)
+        ops::sgd_update(p, &self.params, grads, &self.trained()?.momentum, hyper, stats)
     }
 }

@@ -61,10 +61,10 @@ pub fn record_accumulated_gradients(
         }
         pass = Some(record_trained_gradients(p, &trained, &x, &lm, io, scratch, pass.as_ref())?);
         for (b, s) in trained.iter().zip(&sums) {
-            if let Some(t) = b.training().filter(|_| !b.params.tensors.is_empty()) {
+            if !b.params.tensors.is_empty() {
                 // sum += grads / M: the same axpy as the ensemble of heads' logits, over the flat arena.
-                let len = t.grads.all.len();
-                ops::logits_accumulate(p, &t.grads.all.reshape(&[1, len]), &s.all.reshape(&[1, len]), weight)?;
+                let g = &b.grads()?.all;
+                ops::logits_accumulate(p, &g.reshape(&[1, g.len()]), &s.all.reshape(&[1, g.len()]), weight)?;
             }
         }
     }

@@ -154,32 +154,17 @@ pub fn record_step_gradients(
     let x0 = ctx.gpu.tensor(&ctx.model.spec.input.batched(feed.batch), "normalised input")?;
     ops::augment_batch(p, &feed.images, &feed.ids, &ctx.io.rng, &x0, &augment_config(ctx.cfg, true))?;
     let (model, labels, io, scratch) = (ctx.model, &feed.labels, ctx.io, ctx.scratch);
-    let (frozen, trained) = trained_blocks(model, trains);
     if ctx.cfg.grad_accum > 1 {
         return record_accumulated_gradients(p, model, trains, &x0, labels, io, scratch, ctx.cfg.micro_batch());
     }
-    let mut x = x0;
-    for s in frozen {
-        x = s.forward_eval(p, &x, scratch, None)?;
-    }
-    record_trained_gradients(p, &trained, &x, labels, io, scratch, None)?;
-    trained.iter().map(|b| b.training().map(|t| t.grads.clone()).ok_or_else(|| not_training(b))).collect()
-}
-
-/// The error of recording an update for a block that holds no gradients (a bug, not bad input).
-fn not_training(b: &Block) -> crate::error::Error {
-    crate::error::Error::gpu(format!("{} is trained but holds no gradients (Model::train_only)", b.spec.name))
+    record_body_gradients(p, model, trains, &x0, labels, io, scratch)
 }
 
 /// One SGD step of each of `trained` from its gradient arena in `grads`, with `io.hyper` (nothing
 /// applied once `io.stats` flags divergence).
 pub fn record_sgd(p: &mut PlanBuilder, trained: &[&Block], grads: &[ParamArena], io: &StepIo) -> Result<()> {
     for (b, g) in trained.iter().zip(grads) {
-        if b.params.tensors.is_empty() {
-            continue;
-        }
-        let t = b.training().ok_or_else(|| not_training(b))?;
-        ops::sgd_update(p, &b.params, g, &t.momentum, &io.hyper, &io.stats)?;
+        b.sgd_from(p, g, &io.hyper, &io.stats)?;
     }
     Ok(())
 }
@@ -195,12 +180,28 @@ pub fn record_train_body(
     io: &StepIo,
     scratch: &Scratch,
 ) -> Result<()> {
+    let grads = record_body_gradients(p, model, trains, x0, labels, io, scratch)?;
+    record_sgd(p, &trained_blocks(model, trains).1, &grads, io)
+}
+
+/// `record_train_body` up to its update: the frozen stages forward, the trained blocks' gradients.
+/// Returns the trained blocks' gradient arenas (`trained_blocks`' order).
+fn record_body_gradients(
+    p: &mut PlanBuilder,
+    model: &Model,
+    trains: Trains,
+    x0: &Tensor,
+    labels: &Tensor,
+    io: &StepIo,
+    scratch: &Scratch,
+) -> Result<Vec<ParamArena>> {
     let (frozen, trained) = trained_blocks(model, trains);
     let mut x = x0.clone();
     for s in frozen {
         x = s.forward_eval(p, &x, scratch, None)?;
     }
-    record_trained_blocks(p, &trained, &x, labels, io, scratch)
+    record_trained_gradients(p, &trained, &x, labels, io, scratch, None)?;
+    trained.iter().map(|b| b.grads().cloned()).collect()
 }
 
 /// The trained blocks' part of a step, from their input `x`: forward in training mode, loss into
