@@ -16,7 +16,9 @@ use crate::model::{Model, ModelSpec, Shape};
 use crate::ops;
 use crate::train::feed::Feed;
 use crate::train::memory::plan_stage;
-use crate::train::plans::{augment_config, record_dgl_body, scratch_for, train_step, StepContext, StepIo, Trains};
+use crate::train::plans::{
+    augment_config, hold_training, record_dgl_body, scratch_for, train_step, StepContext, StepIo, Trains,
+};
 
 #[derive(Debug, Clone)]
 pub struct TrainBenchOptions {
@@ -177,7 +179,7 @@ fn bench_preset(gpu: &Gpu, name: &str, opts: &TrainBenchOptions) -> Result<Vec<S
         // As in training: only what the step trains holds gradients and momentum.
         match dgl {
             true => model.train_only(gpu, 0..stages, 0..stages)?,
-            false => model.train_only(gpu, j..j + 1, j..j + 1)?,
+            false => hold_training(gpu, &mut model, Trains::Stage(j))?,
         }
         gpu.reset_peak();
         let scratch = scratch_for(gpu, &model, if dgl { stages - 1 } else { j }, opts.batch)?;

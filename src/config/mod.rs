@@ -348,6 +348,15 @@ impl Config {
         }
     }
 
+    /// The adapters a run trains on, the run's own first (empty: the default adapter): `devices`, for
+    /// DGL also `dgl.devices`.
+    pub fn run_devices(&self) -> &[usize] {
+        match self.method {
+            Method::Dgl | Method::DglAsync => self.dgl_devices(),
+            Method::Greedy | Method::E2e => &self.devices,
+        }
+    }
+
     /// DGL's stage placement: `devices`, else `dgl.devices`.
     pub fn dgl_devices(&self) -> &[usize] {
         match (&self.devices, &self.dgl) {

@@ -30,15 +30,8 @@ pub(super) trait EpochWork {
     /// The epoch's RNG key (read by the augmentation), its learning rate, and the running sums it
     /// continues from, onto the device(s).
     fn start(&mut self, run: &Run, rng_key: [u32; 2], lr: f64, sums: &EpochSums) -> Result<()>;
-    /// Train steps `steps` of the epoch (step s reads batch s of `data`, in increasing order), adding
-    /// the batches each stage trained on to `batches`.
-    fn train(
-        &mut self,
-        run: &mut Run,
-        data: &mut EpochBatches,
-        steps: Range<usize>,
-        batches: &mut [usize],
-    ) -> Result<()>;
+    /// Train a segment of the epoch's steps.
+    fn train(&mut self, run: &mut Run, segment: Segment) -> Result<()>;
     /// The run has nothing left to train, even before the epoch's last step (dgl-async ends once every
     /// stage has trained its own epochs).
     fn finished(&self) -> bool {
@@ -48,6 +41,14 @@ pub(super) trait EpochWork {
     fn read_sums(&self, run: &Run) -> Result<Vec<StageStats>>;
     /// Write a checkpoint of the run as it stands (`run.progress` is up to date).
     fn checkpoint(&mut self, run: &mut Run) -> Result<()>;
+}
+
+/// What one `EpochWork::train` call trains: steps `steps` of the epoch, step s reading batch s of
+/// `data` (in increasing order), adding the batches each stage trained on to `batches`.
+pub(super) struct Segment<'e> {
+    pub data: &'e mut EpochBatches,
+    pub steps: Range<usize>,
+    pub batches: &'e mut [usize],
 }
 
 /// One stage's running statistics on the device: `StepIo::stats`.
@@ -110,7 +111,7 @@ impl Run {
         while step < steps && !work.finished() {
             let boundary = ((step / report_every + 1) * report_every).min(steps);
             let end = (step + work.segment_steps(report_every)).min(boundary);
-            work.train(self, &mut data, step..end, &mut sums.batches)?;
+            work.train(self, Segment { data: &mut data, steps: step..end, batches: &mut sums.batches })?;
             step = end;
             let checkpoint_due =
                 self.last_checkpoint.elapsed().as_secs_f64() > self.cfg.checkpoint_minutes * 60.0 && step < steps;
@@ -197,18 +198,12 @@ impl EpochWork for PlanSteps {
         Ok(())
     }
 
-    fn train(
-        &mut self,
-        run: &mut Run,
-        data: &mut EpochBatches,
-        steps: Range<usize>,
-        batches: &mut [usize],
-    ) -> Result<()> {
-        for s in steps {
-            data.load(&run.gpu, &mut run.train_feed, s)?;
+    fn train(&mut self, run: &mut Run, segment: Segment) -> Result<()> {
+        for s in segment.steps {
+            segment.data.load(&run.gpu, &mut run.train_feed, s)?;
             self.in_flight.submit(&run.gpu, &[&self.plan])?;
             // The loss statistics count batch-means of micro-batches (`grad_accum` per step).
-            batches[0] += run.cfg.grad_accum;
+            segment.batches[0] += run.cfg.grad_accum;
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 
 use super::feed::Feed;
 use super::plans::{
-    eval_step, eval_step_prefixes, record_dgl_stage, scratch_for, train_step, StepContext, StepIo, Trains,
+    eval_step, eval_step_prefixes, hold_training, record_dgl_stage, scratch_for, train_step, StepContext, StepIo,
+    Trains,
 };
 use crate::config::{Config, Method};
 use crate::error::{Error, Result};
@@ -16,6 +17,9 @@ use crate::model::Model;
 /// Record (and drop) every training and evaluation step the run needs at its batch size; on a GPU
 /// limit, say which batch size fits, if any. The model is left holding no gradients or momentum.
 pub(super) fn check_fits(gpu: &Gpu, cfg: &Config, model: &mut Model, sample_bytes: usize) -> Result<()> {
+    // Data parallel: each device holds its slice of the batch (the hint names the global batch).
+    let devices = cfg.data_parallel();
+    let cfg = &cfg.per_device();
     let batch = cfg.batch_size;
     let checked = record_steps(gpu, cfg, model, sample_bytes);
     model.train_only(gpu, 0..0, 0..0)?;
@@ -29,7 +33,7 @@ pub(super) fn check_fits(gpu: &Gpu, cfg: &Config, model: &mut Model, sample_byte
             };
             let fits = smaller.into_iter().find(|&b| fits_at(b).unwrap_or(false));
             let hint = match fits {
-                Some(b) => format!("A batch of {b} fits: try --set batch_size={b}."),
+                Some(b) => format!("A batch of {} fits: try --set batch_size={}.", b * devices, b * devices),
                 None if batch == 1 => too_large().to_string(),
                 None => format!("Even a batch of 1 does not fit. {}", too_large()),
             };
@@ -56,7 +60,7 @@ fn record_steps(gpu: &Gpu, cfg: &Config, model: &mut Model, sample_bytes: usize)
     match cfg.method {
         Method::Greedy => {
             for j in 0..=last {
-                model.train_only(gpu, j..j + 1, j..j + 1)?;
+                hold_training(gpu, model, Trains::Stage(j))?;
                 let model = &*model;
                 let scratch = scratch_for(gpu, model, j, micro)?;
                 let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };
@@ -65,7 +69,7 @@ fn record_steps(gpu: &Gpu, cfg: &Config, model: &mut Model, sample_bytes: usize)
             }
         }
         Method::E2e => {
-            model.train_only(gpu, 0..last + 1, last..last + 1)?;
+            hold_training(gpu, model, Trains::All)?;
             let model = &*model;
             let scratch = scratch_for(gpu, model, last, micro)?;
             let ctx = StepContext { gpu, cfg, model, io: &io, scratch: &scratch };

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use super::epoch::{EpochResult, EpochWork, PlanSteps};
 use super::parallel::DataParallel;
-use super::plans::{eval_step, scratch_for, train_step, trained_blocks, zero_momentum, StepContext, Trains};
+use super::plans::{
+    eval_step, hold_training, scratch_for, train_step, trained_blocks, zero_momentum, StepContext, Trains,
+};
 use super::prefix_cache::{eval_step_cached, train_step_cached};
 use super::run::StageOutcome;
 use super::Run;
@@ -20,7 +22,7 @@ pub fn train_greedy(run: &mut Run) -> Result<()> {
     for j in run.progress.stage..stages {
         let stage_start = Instant::now();
         // Only stage j and head j hold gradients and momentum (a resumed stage keeps its restored ones).
-        run.model.train_only(&run.gpu, j..j + 1, j..j + 1)?;
+        hold_training(&run.gpu, &mut run.model, Trains::Stage(j))?;
         if run.progress.fresh() {
             // A fresh SGD for every stage: momentum starts at zero.
             zero_momentum(&run.gpu, &[&run.model.stages[j], &run.model.heads[j]]);
@@ -91,7 +93,7 @@ pub fn train_e2e(run: &mut Run) -> Result<()> {
     if run.progress.stage > last {
         return Ok(());
     }
-    run.model.train_only(&run.gpu, 0..last + 1, last..last + 1)?;
+    hold_training(&run.gpu, &mut run.model, Trains::All)?;
     if run.progress.fresh() {
         zero_momentum(&run.gpu, &trained_blocks(&run.model, Trains::All).1);
         run.gpu.reset_peak();

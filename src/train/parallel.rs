@@ -17,18 +17,17 @@
 //! update. The loss statistics stay on each device and are added up when read; checkpoints save each
 //! device's, so a resumed epoch continues them bit for bit.
 
-use std::ops::Range;
-
 use super::dgl::device_options;
-use super::epoch::{EpochWork, StageStats};
+use super::epoch::{EpochWork, Segment, StageStats};
 use super::feed::Feed;
 use super::plans::{
-    record_sgd, record_step_gradients, scratch_for, step_label, trained_blocks, StepContext, StepIo, Trains,
+    hold_training, record_sgd, record_step_gradients, scratch_for, step_label, trained_blocks, StepContext, StepIo,
+    Trains,
 };
 use super::source::EpochBatches;
 use super::state::EpochSums;
 use super::{memory, Run};
-use crate::config::{Config, Method};
+use crate::config::Config;
 use crate::error::Result;
 use crate::gpu::{Exchange, Gpu, GpuOptions, Plan, PlanBuilder, Tensor};
 use crate::model::block::Block;
@@ -48,17 +47,14 @@ pub(super) fn copy_block(from: &Gpu, src: &Block, to: &Gpu, dst: &Block) -> Resu
     Ok(())
 }
 
-/// Before a run's folder exists: every adapter `devices` names exists, and for data parallelism each
-/// one beyond the first (opened on its own for the check) holds its slice of the batch.
+/// Before a run's folder exists (the run's own device, the first, is open and checked): every other
+/// adapter the run names exists, and for data parallelism each one (opened on its own for the check)
+/// holds its slice of the batch.
 pub(super) fn check_devices(cfg: &Config, base: &GpuOptions, spec: &ModelSpec) -> Result<()> {
-    let listed = match cfg.method {
-        Method::Dgl | Method::DglAsync => cfg.dgl_devices(),
-        Method::Greedy | Method::E2e => &cfg.devices,
-    };
-    let options = listed.iter().map(|&i| device_options(base, i)).collect::<Result<Vec<_>>>()?;
-    if cfg.data_parallel() > 1 {
-        for o in &options[1..] {
-            memory::check_memory(&Gpu::new(o)?, cfg, spec)?;
+    for &index in cfg.run_devices().iter().skip(1) {
+        let options = device_options(base, index)?;
+        if cfg.data_parallel() > 1 {
+            memory::check_memory(&Gpu::new(&options)?, cfg, spec)?;
         }
     }
     Ok(())
@@ -78,8 +74,8 @@ pub(super) struct DataParallel {
 }
 
 impl DataParallel {
-    /// Open devices 1.. of the run's `devices` with a replica each, checked against each device's
-    /// memory, and say where the run trains; None without data parallelism.
+    /// Open devices 1.. of the run's `devices` with a replica each (their memory was checked with the
+    /// run, `check_devices`), and say where the run trains; None without data parallelism.
     pub fn open(run: &Run) -> Result<Option<DataParallel>> {
         let cfg = &run.cfg;
         if cfg.data_parallel() < 2 {
@@ -88,7 +84,6 @@ impl DataParallel {
         let mut replicas = Vec::with_capacity(cfg.devices.len() - 1);
         for &index in &cfg.devices[1..] {
             let gpu = Gpu::new(&device_options(&run.gpu_options, index)?)?;
-            memory::check_memory(&gpu, cfg, &run.model.spec)?;
             let model = Model::new(&gpu, run.model.spec.clone(), cfg.seed)?;
             let feed = Feed::new(&gpu, cfg.device_batch(), run.data.train.image_len())?;
             let io = StepIo::new(&gpu)?;
@@ -119,13 +114,9 @@ impl DataParallel {
     /// The steps of `trains` on every device: each replica first holds what device 0 holds (every
     /// block's parameters and statistics; gradients and momentum of the trained blocks only).
     pub fn steps(&mut self, run: &Run, trains: Trains) -> Result<ParallelSteps<'_>> {
-        let (stages, heads) = match trains {
-            Trains::Stage(j) => (j..j + 1, j..j + 1),
-            Trains::All => (0..run.model.stages.len(), run.model.heads.len() - 1..run.model.heads.len()),
-        };
-        let last = stages.end - 1;
+        let last = trains.parts(run.model.stages.len()).0.end - 1;
         for r in &mut self.replicas {
-            r.model.train_only(&r.gpu, stages.clone(), heads.clone())?;
+            hold_training(&r.gpu, &mut r.model, trains)?;
             for (a, b) in run.model.blocks().zip(r.model.blocks()) {
                 copy_block(&run.gpu, a, &r.gpu, b)?;
             }
@@ -136,7 +127,7 @@ impl DataParallel {
                 .collect();
         let gpus: Vec<&Gpu> = devices.iter().map(|d| d.0).collect();
         let lens: Vec<usize> = exchanged_blocks(&run.model, trains).map(|b| b.params.all.len()).collect();
-        let exchange = Exchange::new(&gpus, &lens, 3)?;
+        let exchange = Exchange::new(&gpus, &lens, run.io.stats.len())?;
         let (mut grads, mut updates, mut exchanged) = (Vec::new(), Vec::new(), Vec::new());
         for (d, &(gpu, model, feed, io)) in devices.iter().enumerate() {
             let scratch = scratch_for(gpu, model, last, run.cfg.micro_batch())?;
@@ -257,17 +248,11 @@ impl EpochWork for ParallelSteps<'_> {
         Ok(())
     }
 
-    fn train(
-        &mut self,
-        run: &mut Run,
-        data: &mut EpochBatches,
-        steps: Range<usize>,
-        batches: &mut [usize],
-    ) -> Result<()> {
-        for s in steps {
-            self.step(run, data, s)?;
+    fn train(&mut self, run: &mut Run, segment: Segment) -> Result<()> {
+        for s in segment.steps {
+            self.step(run, segment.data, s)?;
             // The loss statistics count batch-means of every device's micro-batches.
-            batches[0] += self.devices() * run.cfg.grad_accum;
+            segment.batches[0] += self.devices() * run.cfg.grad_accum;
         }
         Ok(())
     }

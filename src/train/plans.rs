@@ -68,10 +68,16 @@ pub fn training_parts(method: Method, stage: usize, stages: usize) -> (Range<usi
         return (0..0, 0..0);
     }
     match method {
-        Method::Greedy => (stage..stage + 1, stage..stage + 1),
-        Method::E2e => (0..stages, stages - 1..stages),
+        Method::Greedy => Trains::Stage(stage).parts(stages),
+        Method::E2e => Trains::All.parts(stages),
         Method::Dgl | Method::DglAsync => (0..stages, 0..stages),
     }
+}
+
+/// Gradients and momentum for what `trains` trains only (`Model::train_only`).
+pub fn hold_training(gpu: &Gpu, model: &mut Model, trains: Trains) -> Result<()> {
+    let (stages, heads) = trains.parts(model.stages.len());
+    model.train_only(gpu, stages, heads)
 }
 
 /// What every recorder of a stage's steps reads: the device, the config, the model, the device-side
@@ -93,6 +99,16 @@ pub enum Trains {
     Stage(usize),
     /// Every stage and the last head (end to end).
     All,
+}
+
+impl Trains {
+    /// The stages and heads trained, in a model of `stages` stages.
+    pub fn parts(self, stages: usize) -> (Range<usize>, Range<usize>) {
+        match self {
+            Trains::Stage(j) => (j..j + 1, j..j + 1),
+            Trains::All => (0..stages, stages - 1..stages),
+        }
+    }
 }
 
 pub fn augment_config(cfg: &Config, train: bool) -> AugmentConfig {

@@ -150,8 +150,7 @@ impl Run {
             r.check_progress(&dir, &cfg, data.train.len() / cfg.batch_size)?;
         }
         let sample = data.train.image_len();
-        // Data parallel: each device holds its slice of the batch.
-        check_fits(&gpu, &cfg.per_device(), &mut model, sample)?;
+        check_fits(&gpu, &cfg, &mut model, sample)?;
         let (lock, ckpt, notes) = match resumed {
             Some(r) => r.finish(&dir, &cfg, &data, recorded.as_ref())?,
             None => (RunDir::create(&opts.out, &cfg, &data.record)?.1, None, Vec::new()),

@@ -31,7 +31,7 @@ mod one_device;
 
 use std::ops::Range;
 
-use super::epoch::{EpochWork, StageStats};
+use super::epoch::{EpochWork, Segment, StageStats};
 use super::plans::{eval_step_prefixes, scratch_for, zero_momentum, EvalStep, StepContext, StepIo};
 use super::replay::{sync_actions, Action, Schedule, ScheduleSpec};
 use super::run::StageOutcome;
@@ -71,11 +71,7 @@ pub fn device_options(base: &GpuOptions, index: usize) -> Result<GpuOptions> {
 
 /// How to open a run's own device: with `devices` (or DGL's `dgl.devices`), the first of them.
 pub fn home_options(cfg: &Config, base: &GpuOptions) -> Result<GpuOptions> {
-    let devices = match cfg.method {
-        Method::Dgl | Method::DglAsync => cfg.dgl_devices(),
-        Method::Greedy | Method::E2e => &cfg.devices,
-    };
-    match devices.first() {
+    match cfg.run_devices().first() {
         Some(&d) => device_options(base, d),
         None => Ok(base.clone()),
     }
@@ -326,19 +322,13 @@ impl EpochWork for Dgl {
         self.schedule.as_ref().is_some_and(|s| s.done())
     }
 
-    fn train(
-        &mut self,
-        run: &mut Run,
-        data: &mut EpochBatches,
-        steps: Range<usize>,
-        batches: &mut [usize],
-    ) -> Result<()> {
+    fn train(&mut self, run: &mut Run, segment: Segment) -> Result<()> {
         let per_epoch = run.data.train.len() / run.cfg.batch_size;
-        let actions = self.actions(run.progress.epoch, steps, per_epoch);
+        let actions = self.actions(run.progress.epoch, segment.steps, per_epoch);
         for a in &actions {
-            batches[a.stage] += 1;
+            segment.batches[a.stage] += 1;
         }
-        self.exec.run_segment(run, data, &actions)
+        self.exec.run_segment(run, segment.data, &actions)
     }
 
     fn read_sums(&self, run: &Run) -> Result<Vec<StageStats>> {
